@@ -1,0 +1,30 @@
+# Quick start: `make demo` (set up, fetch CIFAR-10, train) and `make test` (every unit-test suite).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(CURDIR)/$(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test data clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+data: $(STAMP)
+	sh part1-convnet/data/get_data.sh
+	sh part2-pytorch/data/get_data.sh
+
+demo: data
+	cd part1-convnet && $(PY) train.py
+	cd part2-pytorch && $(PY) main.py --config configs/config_twolayer.yaml
+
+# Real-data tests run when the data is present; CI (or anyone) with a local archive gets it unpacked first.
+test: $(STAMP)
+	@if [ -n "$$CIFAR10_ARCHIVE" ]; then $(MAKE) --no-print-directory data; fi
+	cd part1-convnet && $(PY) -m unittest
+	cd part2-pytorch && $(PY) -m unittest
+	cd theory && $(PY) -m unittest
+
+clean:
+	rm -rf $(VENV)
