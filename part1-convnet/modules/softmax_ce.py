@@ -1,0 +1,25 @@
+"""Softmax followed by the mean cross-entropy (negative log-likelihood) over the batch."""
+import numpy as np
+
+
+class SoftmaxCrossEntropy:
+    def __init__(self):
+        self.dx = None
+        self.cache = None
+
+    def forward(self, x, y):
+        """x: scores (N, C); y: integer labels (N,). Returns (probs (N, C), mean loss)."""
+        if x.ndim != 2 or y.shape != (x.shape[0],):
+            raise ValueError(f"SoftmaxCrossEntropy expects scores (N, C) and labels (N,), got {x.shape} and {y.shape}")
+        shifted = x - x.max(axis=1, keepdims=True)  # exp never overflows; the softmax is unchanged
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        probs = np.exp(log_probs)
+        loss = -log_probs[np.arange(len(y)), y].mean()
+        self.cache = (probs, y)
+        return probs, loss
+
+    def backward(self):
+        probs, y = self.cache
+        dx = probs.copy()
+        dx[np.arange(len(y)), y] -= 1
+        self.dx = dx / len(y)
