@@ -1,0 +1,48 @@
+"""Loading CIFAR-10 from the python batches (cifar-10-batches-py) into numpy arrays."""
+import os
+import pickle
+
+import numpy as np
+
+
+def load_CIFAR_batch(filename):
+    """One batch file -> (X (N, 32, 32, 3) float64, y (N,) int64)."""
+    with open(filename, "rb") as f:
+        batch = pickle.load(f, encoding="latin1")
+    X = batch["data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float64)
+    y = np.array(batch["labels"], dtype=np.int64)
+    return X, y
+
+
+def load_CIFAR10(root):
+    """All of CIFAR-10 -> (X_train, y_train, X_test, y_test), images NHWC float64."""
+    if not os.path.isfile(os.path.join(root, "test_batch")):
+        raise FileNotFoundError(f"CIFAR-10 not found in {root}; run data/get_data.sh (or data\\get_data.bat) first")
+    train = [load_CIFAR_batch(os.path.join(root, f"data_batch_{b}")) for b in range(1, 6)]
+    X_train = np.concatenate([X for X, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    X_test, y_test = load_CIFAR_batch(os.path.join(root, "test_batch"))
+    return X_train, y_train, X_test, y_test
+
+
+def get_CIFAR10_data(root, num_training=49000, num_validation=1000, num_test=1000):
+    """Train [0, num_training), validation the next num_validation, the first num_test test images;
+    the mean training image subtracted from all three, and images transposed to NCHW."""
+    X_train, y_train, X_test, y_test = load_CIFAR10(root)
+    X_val = X_train[num_training:num_training + num_validation]
+    y_val = y_train[num_training:num_training + num_validation]
+    X_train, y_train = X_train[:num_training], y_train[:num_training]
+    X_test, y_test = X_test[:num_test], y_test[:num_test]
+    mean_image = X_train.mean(axis=0)
+    X_train, X_val, X_test = (np.ascontiguousarray((X - mean_image).transpose(0, 3, 1, 2))
+                              for X in (X_train, X_val, X_test))
+    return X_train, y_train, X_val, y_val, X_test, y_test
+
+
+def generate_batched_data(data, label, batch_size=10, shuffle=True):
+    """Split (data, label) into lists of batches of batch_size (the last may be smaller), shuffled together."""
+    order = np.random.permutation(len(data)) if shuffle else np.arange(len(data))
+    starts = range(0, len(data), batch_size)
+    batched_data = [data[order[i:i + batch_size]] for i in starts]
+    batched_label = [label[order[i:i + batch_size]] for i in starts]
+    return batched_data, batched_label
