@@ -1,0 +1,104 @@
+"""Time our numpy Conv2D and MaxPooling (forward + backward) against torch.nn.functional on the CPU.
+
+Same float64 inputs, same thread count, one run; prints each ratio (ours / PyTorch, lower is better) and the
+time of train.py's training loop (data loading excluded).
+    python bench.py [--repeats 20] [--threads N]
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from modules import ConvNet, Conv2D, MaxPooling
+from optimizer import SGD
+from trainer import ClassifierTrainer
+
+CONV_CASES = {  # name: (N, C, H, W, F, kernel, stride, padding)
+    "train.py conv (50x3x32x32 -> 32, k5 p2)": (50, 3, 32, 32, 32, 5, 1, 2),
+    "ResNet conv (64x16x32x32 -> 16, k3 p1)": (64, 16, 32, 32, 16, 3, 1, 1),
+    "strided conv (64x16x32x32 -> 32, k3 s2 p1)": (64, 16, 32, 32, 32, 3, 2, 1),
+}
+POOL_CASES = {  # name: (N, C, H, W, kernel, stride)
+    "train.py pool (50x32x32x32, 2/2)": (50, 32, 32, 32, 2, 2),
+    "overlapping pool (64x16x32x32, 3/2)": (64, 16, 32, 32, 3, 2),
+}
+
+
+def best_time(fn, repeats):
+    fn()  # warm-up: first-touch allocations, thread pools
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def conv_pair(n, c, h, w, f, k, s, p, rng):
+    x, dout = rng.standard_normal((n, c, h, w)), rng.standard_normal((n, f, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1))
+    conv = Conv2D(c, f, k, s, p)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, conv.weight, conv.bias))
+    dout_t = torch.tensor(dout)
+
+    def ours():
+        conv.forward(x)
+        conv.backward(dout)
+
+    def theirs():
+        xt.grad = wt.grad = bt.grad = None
+        F.conv2d(xt, wt, bt, stride=s, padding=p).backward(dout_t)
+    return ours, theirs
+
+
+def pool_pair(n, c, h, w, k, s, rng):
+    x = rng.standard_normal((n, c, h, w))
+    pool = MaxPooling(k, s)
+    dout = rng.standard_normal(pool.forward(x).shape)
+    xt, dout_t = torch.tensor(x, requires_grad=True), torch.tensor(dout)
+
+    def ours():
+        pool.forward(x)
+        pool.backward(dout)
+
+    def theirs():
+        xt.grad = None
+        F.max_pool2d(xt, k, s).backward(dout_t)
+    return ours, theirs
+
+
+def train_py_seconds():
+    """train.py's model, optimiser and trainer on 50 random images (the timing does not depend on the pixels)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((50, 3, 32, 32)) * 60, rng.integers(0, 10, 50)
+    model = ConvNet([dict(type="Conv2D", in_channels=3, out_channels=32, kernel_size=5, stride=1, padding=2),
+                     dict(type="ReLU"), dict(type="MaxPooling", kernel_size=2, stride=2),
+                     dict(type="Linear", in_dim=8192, out_dim=10)], dict(type="SoftmaxCrossEntropy"))
+    optimizer = SGD(model, learning_rate=0.0001, reg=0.001, momentum=0.9)
+    start = time.perf_counter()
+    ClassifierTrainer().train(X, y, model, num_epochs=10, batch_size=10, optimizer=optimizer)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20, help="timed repetitions; the best is kept")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="PyTorch threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    print(f"CPU float64, forward + backward, best of {args.repeats}; PyTorch {torch.__version__} on {args.threads} "
+          f"threads, NumPy {np.__version__} (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')})")
+    print(f"{'layer':46s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>7s}")
+    pairs = [(name, conv_pair(*case, rng)) for name, case in CONV_CASES.items()]
+    pairs += [(name, pool_pair(*case, rng)) for name, case in POOL_CASES.items()]
+    for name, (ours, theirs) in pairs:
+        t_ours, t_theirs = best_time(ours, args.repeats), best_time(theirs, args.repeats)
+        print(f"{name:46s} {t_ours * 1e3:9.2f} {t_theirs * 1e3:9.2f} {t_ours / t_theirs:6.2f}x")
+    print(f"train.py training loop (10 epochs, 50 images, data loading excluded): {train_py_seconds():.2f} s")
+
+
+if __name__ == "__main__":
+    main()

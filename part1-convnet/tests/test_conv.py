@@ -1,0 +1,90 @@
+import unittest
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from modules import Conv2D
+from tests.gradient_check import numeric_gradient, rel_error
+
+# (N, C, H, W, F, kernel, stride, padding): odd and non-square shapes, strides > 1, padding > kernel // 2
+GRAD_CASES = [
+    (2, 3, 5, 5, 2, 3, 1, 0), (2, 2, 7, 6, 3, 3, 2, 1), (1, 3, 6, 9, 2, 5, 1, 2),
+    (3, 1, 8, 5, 2, 2, 3, 3), (2, 2, 5, 7, 1, 1, 2, 0), (1, 2, 9, 9, 2, 4, 3, 1),
+]
+
+
+def make_conv(c, f, k, s, p, rng):
+    conv = Conv2D(c, f, kernel_size=k, stride=s, padding=p)
+    conv.weight = rng.standard_normal((f, c, k, k))
+    conv.bias = rng.standard_normal(f)
+    return conv
+
+
+class TestConv2D(unittest.TestCase):
+    def test_init_matches_contract(self):
+        conv = Conv2D(3, 4, kernel_size=5, stride=2, padding=1)
+        self.assertEqual((conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding),
+                         (3, 4, 5, 2, 1))
+        np.random.seed(1024)
+        np.testing.assert_array_equal(conv.weight, 1e-3 * np.random.randn(4, 3, 5, 5))
+        np.testing.assert_array_equal(conv.bias, np.zeros(4))
+        self.assertIsNone(conv.cache)
+        self.assertIsNone(conv.dx)
+
+    def test_hand_computed_output(self):
+        # A 1x1x3x3 ramp convolved with a 2x2 kernel [[1, 0], [0, -1]]: each output is x[i, j] - x[i+1, j+1] = -4.
+        conv = Conv2D(1, 1, kernel_size=2)
+        conv.weight = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])
+        conv.bias = np.array([0.5])
+        out = conv.forward(np.arange(9.0).reshape(1, 1, 3, 3))
+        np.testing.assert_array_equal(out, np.full((1, 1, 2, 2), -3.5))
+
+    def test_gradients_match_finite_differences(self):
+        rng = np.random.default_rng(0)
+        for n, c, h, w, f, k, s, p in GRAD_CASES:
+            with self.subTest(shape=(n, c, h, w), f=f, k=k, s=s, p=p):
+                conv = make_conv(c, f, k, s, p, rng)
+                x = rng.standard_normal((n, c, h, w))
+                out = conv.forward(x)
+                self.assertEqual(out.shape, (n, f, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1))
+                dout = rng.standard_normal(out.shape)
+                conv.backward(dout)
+                self.assertLess(rel_error(conv.dx, numeric_gradient(lambda: conv.forward(x), x, dout)), 1e-7)
+                self.assertLess(rel_error(conv.dw, numeric_gradient(lambda: conv.forward(x), conv.weight, dout)), 1e-7)
+                self.assertLess(rel_error(conv.db, numeric_gradient(lambda: conv.forward(x), conv.bias, dout)), 1e-7)
+
+    def test_matches_pytorch_on_random_shapes(self):
+        rng = np.random.default_rng(1)
+        for _ in range(25):
+            k, s, p = rng.integers(1, 6), rng.integers(1, 4), rng.integers(0, 4)
+            h, w = rng.integers(k, 12, size=2) + rng.integers(0, 3, size=2)
+            n, c, f = rng.integers(1, 4), rng.integers(1, 5), rng.integers(1, 5)
+            with self.subTest(n=n, c=c, h=h, w=w, f=f, k=k, s=s, p=p):
+                conv = make_conv(c, f, k, s, p, rng)
+                x = rng.standard_normal((n, c, h, w))
+                out = conv.forward(x)
+                dout = rng.standard_normal(out.shape)
+                conv.backward(dout)
+                xt = torch.tensor(x, requires_grad=True)
+                wt = torch.tensor(conv.weight, requires_grad=True)
+                bt = torch.tensor(conv.bias, requires_grad=True)
+                out_t = F.conv2d(xt, wt, bt, stride=int(s), padding=int(p))
+                out_t.backward(torch.tensor(dout))
+                np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+                np.testing.assert_allclose(conv.dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+                np.testing.assert_allclose(conv.dw, wt.grad.numpy(), rtol=1e-10, atol=1e-12)
+                np.testing.assert_allclose(conv.db, bt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+    def test_bad_inputs_name_the_shapes(self):
+        conv = Conv2D(3, 2, kernel_size=3)
+        with self.assertRaisesRegex(ValueError, r"4-D.*\(3, 8, 8\)"):
+            conv.forward(np.zeros((3, 8, 8)))
+        with self.assertRaisesRegex(ValueError, r"3 input channels.*\(1, 4, 8, 8\)"):
+            conv.forward(np.zeros((1, 4, 8, 8)))
+        with self.assertRaisesRegex(ValueError, "larger than"):
+            conv.forward(np.zeros((1, 3, 2, 2)))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,74 @@
+import unittest
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from modules import MaxPooling
+from tests.gradient_check import numeric_gradient, rel_error
+
+
+class TestMaxPooling(unittest.TestCase):
+    def test_hand_computed(self):
+        x = np.array([[[[1., 5., 2., 0.],
+                        [3., 4., 8., 1.],
+                        [0., 0., 1., 1.],
+                        [9., 2., 3., 7.]]]])
+        pool = MaxPooling(kernel_size=2, stride=2)
+        np.testing.assert_array_equal(pool.forward(x), [[[[5., 8.], [9., 7.]]]])
+        pool.backward(np.array([[[[10., 20.], [30., 40.]]]]))
+        expected = np.zeros_like(x)
+        expected[0, 0, 0, 1], expected[0, 0, 1, 2], expected[0, 0, 3, 0], expected[0, 0, 3, 3] = 10, 20, 30, 40
+        np.testing.assert_array_equal(pool.dx, expected)
+
+    def test_gradients_match_finite_differences(self):
+        rng = np.random.default_rng(0)
+        # (shape, kernel, stride): overlapping windows (stride < k), gaps (stride > k), leftover rows and columns
+        for shape, k, s in [((2, 3, 4, 4), 2, 2), ((2, 2, 7, 5), 3, 2), ((1, 3, 9, 8), 2, 3), ((3, 1, 5, 6), 3, 1)]:
+            with self.subTest(shape=shape, k=k, s=s):
+                pool = MaxPooling(kernel_size=k, stride=s)
+                x = rng.permutation(np.prod(shape)).reshape(shape) * 0.1  # distinct values: the arg-max is unique
+                out = pool.forward(x)
+                self.assertEqual(out.shape, shape[:2] + ((shape[2] - k) // s + 1, (shape[3] - k) // s + 1))
+                dout = rng.standard_normal(out.shape)
+                pool.backward(dout)
+                self.assertLess(rel_error(pool.dx, numeric_gradient(lambda: pool.forward(x), x, dout)), 1e-7)
+
+    def test_matches_pytorch_on_random_shapes(self):
+        rng = np.random.default_rng(1)
+        for _ in range(25):
+            k, s = rng.integers(1, 5), rng.integers(1, 4)
+            n, c = rng.integers(1, 4), rng.integers(1, 4)
+            h, w = rng.integers(k, 14, size=2)
+            with self.subTest(n=n, c=c, h=h, w=w, k=k, s=s):
+                pool = MaxPooling(kernel_size=k, stride=s)
+                x = rng.standard_normal((n, c, h, w))
+                out = pool.forward(x)
+                dout = rng.standard_normal(out.shape)
+                pool.backward(dout)
+                xt = torch.tensor(x, requires_grad=True)
+                out_t = F.max_pool2d(xt, int(k), int(s))
+                out_t.backward(torch.tensor(dout))
+                np.testing.assert_array_equal(out, out_t.detach().numpy())
+                np.testing.assert_allclose(pool.dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+    def test_ties_route_to_the_first_maximum_like_pytorch(self):
+        # After a ReLU whole windows are 0: the gradient must go to one pixel per window, not to all of them.
+        x = np.zeros((1, 2, 5, 5))
+        x[0, 1, 1:3, 1:3] = 1.0
+        for k, s in [(2, 2), (3, 2), (2, 1)]:
+            with self.subTest(k=k, s=s):
+                pool = MaxPooling(k, s)
+                dout = np.arange(1.0, 1 + pool.forward(x).size).reshape(pool.forward(x).shape)
+                pool.backward(dout)
+                xt = torch.tensor(x, requires_grad=True)
+                F.max_pool2d(xt, k, s).backward(torch.tensor(dout))
+                np.testing.assert_array_equal(pool.dx, xt.grad.numpy())
+
+    def test_bad_input(self):
+        with self.assertRaisesRegex(ValueError, r"4-D.*\(4, 4\)"):
+            MaxPooling(2, 2).forward(np.zeros((4, 4)))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,35 @@
+import unittest
+
+import numpy as np
+import torch
+
+from modules import ReLU
+from tests.gradient_check import numeric_gradient, rel_error
+
+
+class TestReLU(unittest.TestCase):
+    def test_hand_computed(self):
+        relu = ReLU()
+        np.testing.assert_array_equal(relu.forward(np.array([[-2., 0., 3.]])), [[0., 0., 3.]])
+        relu.backward(np.array([[5., 6., 7.]]))
+        np.testing.assert_array_equal(relu.dx, [[0., 0., 7.]])
+
+    def test_gradient_and_pytorch(self):
+        rng = np.random.default_rng(0)
+        for shape in [(4, 7), (2, 3, 5, 4)]:
+            with self.subTest(shape=shape):
+                relu = ReLU()
+                x = rng.standard_normal(shape)
+                x[np.abs(x) < 1e-3] = 0.5  # keep finite differences away from the kink
+                dout = rng.standard_normal(shape)
+                out = relu.forward(x)
+                relu.backward(dout)
+                self.assertLess(rel_error(relu.dx, numeric_gradient(lambda: relu.forward(x), x, dout)), 1e-7)
+                xt = torch.tensor(x, requires_grad=True)
+                torch.relu(xt).backward(torch.tensor(dout))
+                np.testing.assert_array_equal(out, torch.relu(xt).detach().numpy())
+                np.testing.assert_array_equal(relu.dx, xt.grad.numpy())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,45 @@
+import unittest
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from modules import SoftmaxCrossEntropy
+from tests.gradient_check import numeric_gradient, rel_error
+
+
+class TestSoftmaxCrossEntropy(unittest.TestCase):
+    def test_hand_computed(self):
+        # Scores [0, ln 3] give probabilities [1/4, 3/4]; the loss for labels [1, 0] is (-ln 3/4 - ln 1/4) / 2.
+        ce = SoftmaxCrossEntropy()
+        probs, loss = ce.forward(np.array([[0., np.log(3)], [0., np.log(3)]]), np.array([1, 0]))
+        np.testing.assert_allclose(probs, [[0.25, 0.75], [0.25, 0.75]])
+        self.assertAlmostEqual(loss, -(np.log(0.75) + np.log(0.25)) / 2, places=12)
+        ce.backward()
+        np.testing.assert_allclose(ce.dx, [[0.125, -0.125], [-0.375, 0.375]])
+
+    def test_stable_for_large_scores(self):
+        probs, loss = SoftmaxCrossEntropy().forward(np.array([[1000., 0.], [-1000., 1000.]]), np.array([0, 0]))
+        self.assertTrue(np.all(np.isfinite(probs)))
+        self.assertAlmostEqual(loss, 1000.0, places=6)
+
+    def test_gradient_and_pytorch(self):
+        rng = np.random.default_rng(0)
+        for n, c in [(5, 3), (16, 10), (1, 7)]:
+            with self.subTest(n=n, c=c):
+                ce = SoftmaxCrossEntropy()
+                x, y = rng.standard_normal((n, c)) * 3, rng.integers(0, c, n)
+                probs, loss = ce.forward(x, y)
+                ce.backward()
+                numeric = numeric_gradient(lambda: np.array(ce.forward(x, y)[1]), x, np.array(1.0))
+                self.assertLess(rel_error(ce.dx, numeric), 1e-7)
+                xt = torch.tensor(x, requires_grad=True)
+                loss_t = F.cross_entropy(xt, torch.tensor(y))
+                loss_t.backward()
+                self.assertAlmostEqual(loss, loss_t.item(), places=12)
+                np.testing.assert_allclose(probs, torch.softmax(xt, 1).detach().numpy(), rtol=1e-12)
+                np.testing.assert_allclose(ce.dx, xt.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,70 @@
+import contextlib
+import io
+import unittest
+
+import numpy as np
+
+from modules import ConvNet
+from optimizer import SGD
+from trainer import ClassifierTrainer
+
+
+def small_model():
+    return ConvNet([dict(type="Linear", in_dim=12, out_dim=3)], dict(type="SoftmaxCrossEntropy"))
+
+
+class CountingSGD(SGD):
+    def __init__(self, model, **kwargs):
+        super().__init__(model, **kwargs)
+        self.updates = 0
+
+    def update(self, model):
+        self.updates += 1
+        super().update(model)
+
+
+class TestClassifierTrainer(unittest.TestCase):
+    def setUp(self):
+        rng = np.random.default_rng(0)
+        self.y = rng.integers(0, 3, 53)
+        # class c lights up channel c: linearly separable, so a working trainer must fit it
+        self.X = 0.3 * rng.standard_normal((53, 3, 2, 2)) + 2.0 * np.eye(3)[self.y][:, :, None, None]
+
+    def test_iterations_decay_and_history_lengths(self):
+        model = small_model()
+        optimizer = CountingSGD(model, learning_rate=0.05, reg=0.0)
+        loss_history, acc_history = ClassifierTrainer().train(
+            self.X, self.y, model, learning_rate_decay=0.5, num_epochs=4, batch_size=10, optimizer=optimizer)
+        # 53 // 10 = 5 iterations per epoch; accuracy on the first iteration and after each of the 4 epochs
+        self.assertEqual(optimizer.updates, 20)
+        self.assertEqual(len(loss_history), 20)
+        self.assertEqual(len(acc_history), 5)
+        self.assertAlmostEqual(optimizer.learning_rate, 0.05 * 0.5 ** 4)
+        self.assertGreater(acc_history[-1], 0.8)
+        self.assertLess(np.mean(loss_history[-5:]), np.mean(loss_history[:5]))
+
+    def test_acc_frequency_and_full_batches(self):
+        model = small_model()
+        _, acc_history = ClassifierTrainer().train(self.X, self.y, model, num_epochs=2, batch_size=10,
+                                                   acc_frequency=2, optimizer=SGD(model))
+        # iterations 0..9: every even one (5) plus the two epoch ends (4 and 9; 4 is already counted) -> 6
+        self.assertEqual(len(acc_history), 6)
+        model = small_model()
+        loss_history, acc_history = ClassifierTrainer().train(self.X, self.y, model, sample_batches=False,
+                                                              num_epochs=3, optimizer=SGD(model))
+        # one iteration per epoch: iteration 0 is both the first and an epoch end, so it records once
+        self.assertEqual((len(loss_history), len(acc_history)), (3, 3))
+
+    def test_verbose_prints_one_line_per_record(self):
+        model = small_model()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            ClassifierTrainer().train(self.X, self.y, model, num_epochs=2, batch_size=10, verbose=True,
+                                      optimizer=SGD(model))
+        lines = out.getvalue().splitlines()
+        self.assertEqual(len(lines), 3)
+        self.assertIn("lr", lines[-1])
+
+
+if __name__ == "__main__":
+    unittest.main()
