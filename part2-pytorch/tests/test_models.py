@@ -1,0 +1,92 @@
+import unittest
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import models
+from models import MODEL_BUILDERS, MyModel, TwoLayerNet, VanillaCNN
+from models.resnet import PadShortcut
+
+# Option-A ResNets have no shortcut parameters: 6n + 2 layers give these counts (He et al. 2016, table 6).
+# (272,474 for ResNet-20, sometimes quoted, is the count with option-B projection shortcuts.)
+RESNET_PARAMETERS = {"resnet20": 269_722, "resnet32": 464_154, "resnet44": 658_586, "resnet56": 853_018,
+                     "resnet110": 1_727_962, "resnet1202": 19_421_274}
+
+
+def parameter_count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+class ModelShapes(unittest.TestCase):
+    def test_every_model_gives_logits_for_ten_classes(self):
+        images = torch.randn(3, 3, 32, 32)
+        for name, build in MODEL_BUILDERS.items():
+            if name == "ResNet-1202":
+                continue  # 1,202 layers: counted below, too slow to run here
+            with self.subTest(model=name):
+                model = build().eval()
+                with torch.no_grad():
+                    self.assertEqual(tuple(model(images).shape), (3, 10))
+
+    def test_exports(self):
+        for name in ("TwoLayerNet", "VanillaCNN", "MyModel", "resnet20", "resnet32", "resnet44", "resnet56",
+                     "resnet110", "resnet1202"):
+            self.assertTrue(callable(getattr(models, name)), name)
+
+
+class ParameterCounts(unittest.TestCase):
+    def test_resnets(self):
+        for name, expected in RESNET_PARAMETERS.items():
+            with self.subTest(model=name), torch.device("meta"):  # meta: shapes only, nothing allocated
+                self.assertEqual(parameter_count(getattr(models, name)()), expected)
+
+    def test_kit_baselines(self):
+        self.assertEqual(parameter_count(TwoLayerNet(3072, 256, 10)), 3072 * 256 + 256 + 256 * 10 + 10)
+        self.assertEqual(parameter_count(VanillaCNN()), 32 * 3 * 7 * 7 + 32 + 5408 * 10 + 10)
+
+    def test_my_model_is_compact(self):
+        self.assertLess(parameter_count(MyModel()), 5_000_000)
+
+
+class Architectures(unittest.TestCase):
+    def test_two_layer_net_is_linear_sigmoid_linear_on_the_flattened_image(self):
+        torch.manual_seed(0)
+        net, x = TwoLayerNet(3072, 16, 10), torch.randn(4, 3, 32, 32)
+        expected = torch.sigmoid(x.reshape(4, -1) @ net.fc1.weight.T + net.fc1.bias) @ net.fc2.weight.T + net.fc2.bias
+        torch.testing.assert_close(net(x), expected)
+
+    def test_vanilla_cnn_layers(self):
+        torch.manual_seed(0)
+        net, x = VanillaCNN(), torch.randn(2, 3, 32, 32)
+        self.assertEqual((net.conv1.kernel_size, net.conv1.stride, net.conv1.padding), ((7, 7), (1, 1), (0, 0)))
+        features = F.max_pool2d(F.relu(F.conv2d(x, net.conv1.weight, net.conv1.bias)), 2, 2)
+        torch.testing.assert_close(net(x), F.linear(features.flatten(1), net.fc.weight, net.fc.bias))
+
+    def test_resnet32_layout(self):
+        net = models.resnet32()
+        self.assertIsInstance(net.linear, nn.Linear)
+        self.assertEqual((net.linear.in_features, net.linear.out_features), (64, 10))
+        self.assertEqual((net.conv1.in_channels, net.conv1.out_channels, net.conv1.kernel_size), (3, 16, (3, 3)))
+        self.assertEqual([len(stage) for stage in (net.layer1, net.layer2, net.layer3)], [5, 5, 5])
+        self.assertEqual([net.layer2[0].conv1.stride, net.layer3[0].conv1.stride], [(2, 2), (2, 2)])
+        self.assertEqual(net.layer3[-1].conv2.out_channels, 64)
+
+    def test_option_a_shortcut_subsamples_and_zero_pads_channels(self):
+        x = torch.randn(2, 16, 32, 32)
+        out = PadShortcut(16)(x)
+        self.assertEqual(tuple(out.shape), (2, 32, 16, 16))
+        torch.testing.assert_close(out[:, 8:24], x[:, :, ::2, ::2])
+        self.assertEqual(out[:, :8].abs().sum().item(), 0)
+        self.assertEqual(out[:, 24:].abs().sum().item(), 0)
+
+    def test_resnet_kaiming_normal_init(self):
+        torch.manual_seed(0)
+        net = models.resnet32()
+        conv = net.layer3[-1].conv2.weight  # 64 x 64 x 3 x 3: fan_in 576
+        self.assertAlmostEqual(conv.std().item(), (2 / 576) ** 0.5, delta=0.03 * (2 / 576) ** 0.5)
+        self.assertAlmostEqual(net.linear.weight.std().item(), (2 / 64) ** 0.5, delta=0.15 * (2 / 64) ** 0.5)
+
+
+if __name__ == "__main__":
+    unittest.main()
