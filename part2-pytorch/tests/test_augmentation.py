@@ -1,0 +1,120 @@
+"""The batched tensor pipeline against the kit's torchvision transforms."""
+import collections
+import unittest
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from data import DeviceBatches, kit_transforms
+from data.augment import crop_and_flip, normalise, random_crop_and_flip
+
+
+def random_images(n, seed=0):
+    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def shifted_by_hand(image, top, left, padding=4):
+    """Crop at (top, left) of the zero-padded image, written with numpy: a shift with zero fill."""
+    padded = np.pad(image.numpy(), ((0, 0), (padding, padding), (padding, padding)))
+    return torch.from_numpy(padded[:, top:top + 32, left:left + 32].copy())
+
+
+def to_pil(image):
+    return Image.fromarray(image.permute(1, 2, 0).numpy())
+
+
+class Normalisation(unittest.TestCase):
+    def test_equals_to_tensor_then_normalize(self):
+        images = random_images(6)
+        expected = torch.stack([kit_transforms(train=False)(to_pil(image)) for image in images])
+        torch.testing.assert_close(normalise(images), expected, atol=1e-6, rtol=0)
+        self.assertEqual(normalise(images).dtype, torch.float32)
+
+
+class CropAndFlip(unittest.TestCase):
+    def test_centre_offset_without_flip_is_the_identity(self):
+        images = random_images(5)
+        out = crop_and_flip(images, torch.full((5, 2), 4), torch.zeros(5, dtype=torch.bool))
+        torch.testing.assert_close(normalise(out), normalise(images), atol=0, rtol=0)
+
+    def test_crops_are_shifts_with_zero_fill_then_mirrors(self):
+        images = random_images(81)
+        offsets = torch.tensor([(top, left) for top in range(9) for left in range(9)])
+        flips = torch.arange(81) % 2 == 1
+        out = crop_and_flip(images, offsets, flips)
+        for i, ((top, left), flip) in enumerate(zip(offsets.tolist(), flips.tolist())):
+            expected = shifted_by_hand(images[i], top, left)
+            torch.testing.assert_close(out[i], expected.flip(2) if flip else expected, atol=0, rtol=0)
+
+    def test_every_torchvision_output_is_one_of_ours_and_ours_are_uniform(self):
+        image = random_images(1, seed=3)[0]
+        ours = crop_and_flip(image.expand(162, -1, -1, -1),
+                             torch.tensor([(t, l) for t in range(9) for l in range(9)] * 2),
+                             torch.arange(162) >= 81)
+        variant = {ours[i].numpy().tobytes(): i for i in range(162)}
+        kit = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()])
+        torch.manual_seed(0)
+        for _ in range(200):
+            out = torch.from_numpy(np.array(kit(to_pil(image)))).permute(2, 0, 1)
+            self.assertIn(out.numpy().tobytes(), variant)
+        # Our random parameters: offsets uniform over 0..8 per axis, flips with probability 1/2.
+        drawn = random_crop_and_flip(image.expand(16200, -1, -1, -1), torch.Generator().manual_seed(1))
+        counts = collections.Counter(variant[out.numpy().tobytes()] for out in drawn)
+        self.assertEqual(len(counts), 162)
+        self.assertTrue(all(55 < count < 145 for count in counts.values()), counts)  # 100 expected each
+        flipped = sum(count for i, count in counts.items() if i >= 81)
+        self.assertLess(abs(flipped - 8100), 400)
+
+
+class Synthetic:
+    def __init__(self, n):
+        self.data = random_images(n).permute(0, 2, 3, 1).numpy()  # HWC, as the Datasets keep it
+        self.targets = list(range(n))  # label = index, to track every image
+
+
+class DeviceBatchesTest(unittest.TestCase):
+    def test_test_mode_is_in_order_and_only_normalised(self):
+        dataset = Synthetic(70)
+        batches = list(DeviceBatches(dataset, 32, "cpu", train=False))
+        self.assertEqual([len(labels) for _, labels in batches], [32, 32, 6])
+        images = torch.cat([images for images, _ in batches])
+        expected = torch.stack([kit_transforms(train=False)(Image.fromarray(a)) for a in dataset.data])
+        torch.testing.assert_close(images, expected, atol=1e-6, rtol=0)
+        self.assertEqual(torch.cat([labels for _, labels in batches]).tolist(), list(range(70)))
+
+    def test_train_mode_shuffles_every_image_once_per_pass(self):
+        batches = DeviceBatches(Synthetic(70), 32, "cpu", train=True, generator=torch.Generator().manual_seed(0))
+        first = torch.cat([labels for _, labels in batches])
+        second = torch.cat([labels for _, labels in batches])
+        self.assertEqual(sorted(first.tolist()), list(range(70)))
+        self.assertNotEqual(first.tolist(), second.tolist())
+        self.assertEqual(len(batches), 3)
+
+    def test_train_images_are_augmented_copies_of_their_own_image(self):
+        dataset = Synthetic(20)
+        batches = DeviceBatches(dataset, 8, "cpu", train=True, generator=torch.Generator().manual_seed(0))
+        originals = torch.from_numpy(dataset.data).permute(0, 3, 1, 2)
+        for images, labels in batches:
+            for image, label in zip(images, labels.tolist()):
+                variants = normalise(crop_and_flip(originals[label].expand(162, -1, -1, -1),
+                                                   torch.tensor([(t, l) for t in range(9) for l in range(9)] * 2),
+                                                   torch.arange(162) >= 81))
+                self.assertTrue(((variants - image).abs().amax(dim=(1, 2, 3)) < 1e-6).any())
+
+    def test_same_seed_same_batches(self):
+        def first_batch(seed):
+            batches = DeviceBatches(Synthetic(50), 16, "cpu", train=True, generator=torch.Generator().manual_seed(seed))
+            return next(iter(batches))
+        torch.testing.assert_close(first_batch(4), first_batch(4))
+        self.assertFalse(torch.equal(first_batch(4)[0], first_batch(5)[0]))
+
+    def test_a_lone_trailing_sample_is_left_for_another_epoch(self):
+        batches = DeviceBatches(Synthetic(33), 16, "cpu", train=True, generator=torch.Generator().manual_seed(0))
+        self.assertEqual([len(labels) for _, labels in batches], [16, 16])
+        self.assertEqual(len(batches), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

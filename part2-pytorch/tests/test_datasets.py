@@ -1,0 +1,147 @@
+import os
+import tempfile
+import unittest
+
+import numpy as np
+from PIL import Image
+
+from data import IMBALANCECIFAR10, Cifar
+from tests.helpers import REAL_DATA, write_cifar_folder
+
+CONTRACT_COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+
+
+class SmallImbalance(IMBALANCECIFAR10):
+    img_max = 30  # the synthetic folder has 30 images per class
+
+
+class SyntheticFolder(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.temporary = tempfile.TemporaryDirectory()
+        cls.folder, cls.labels, cls.images = write_cifar_folder(cls.temporary.name, train_per_class=30)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.temporary.cleanup()
+
+
+class CifarDataset(SyntheticFolder):
+    def test_reads_every_image_in_file_order_as_hwc_uint8(self):
+        train = Cifar(self.folder)
+        self.assertEqual((train.data.shape, train.data.dtype), ((300, 32, 32, 3), np.uint8))
+        self.assertEqual(train.targets, self.labels.tolist())
+        np.testing.assert_array_equal(train.data, self.images.transpose(0, 2, 3, 1))  # CHW planes -> HWC
+        self.assertEqual(len(Cifar(self.folder, train=False)), 100)
+
+    def test_accepts_the_parent_folder_too(self):
+        self.assertEqual(len(Cifar(os.path.dirname(self.folder))), 300)
+
+    def test_items_are_pil_images_through_the_transform(self):
+        image, label = Cifar(self.folder)[7]
+        self.assertIsInstance(image, Image.Image)
+        self.assertEqual((image.size, label), ((32, 32), int(self.labels[7])))
+        np.testing.assert_array_equal(np.asarray(image), self.images[7].transpose(1, 2, 0))
+        array, _ = Cifar(self.folder, transform=np.asarray)[7]
+        self.assertEqual(array.shape, (32, 32, 3))
+
+    def test_samples_balanced_round_robin_or_first_n(self):
+        counts = np.bincount(Cifar(self.folder, samples=25).targets, minlength=10)
+        self.assertEqual(counts.tolist(), [3] * 5 + [2] * 5)
+        balanced = Cifar(self.folder, samples=20)
+        first_two = np.concatenate([np.flatnonzero(self.labels == c)[:2] for c in range(10)])
+        np.testing.assert_array_equal(balanced.data, self.images[np.sort(first_two)].transpose(0, 2, 3, 1))
+        self.assertEqual(Cifar(self.folder, samples=25, balance=False).targets, self.labels[:25].tolist())
+        with self.assertRaises(ValueError):
+            Cifar(self.folder, samples=301)
+
+    def test_missing_folder_names_the_fetch_script(self):
+        with self.assertRaises(FileNotFoundError) as caught:
+            Cifar(os.path.join(self.folder, "absent"))
+        self.assertIn("get_data.sh", str(caught.exception))
+
+    def test_refuses_pickles_that_would_run_code(self):
+        with tempfile.TemporaryDirectory() as folder:
+            with open(os.path.join(folder, "test_batch"), "wb") as f:
+                f.write(b"cos\nsystem\n(S'echo unsafe'\ntR.")  # a pickle calling os.system
+            with self.assertRaises(Exception) as caught:
+                Cifar(folder, train=False)
+            self.assertIn("os.system", str(caught.exception))
+
+
+class ImbalancedCounts(unittest.TestCase):
+    def counts(self, imb_type, imb_factor):
+        dataset = IMBALANCECIFAR10.__new__(IMBALANCECIFAR10)  # the rule needs no data
+        return dataset.get_img_num_per_cls(10, imb_type, imb_factor)
+
+    def test_exp(self):
+        self.assertEqual(self.counts("exp", 0.01), CONTRACT_COUNTS)
+        self.assertEqual(sum(CONTRACT_COUNTS), 12406)
+        self.assertEqual(self.counts("exp", 0.1), [5000, 3871, 2997, 2320, 1796, 1391, 1077, 834, 645, 500])
+        self.assertEqual(self.counts("exp", 0.5), [5000, 4629, 4286, 3968, 3674, 3401, 3149, 2916, 2700, 2500])
+        self.assertEqual(self.counts("exp", 1.0), [5000] * 10)
+
+    def test_step(self):
+        self.assertEqual(self.counts("step", 0.01), [5000] * 5 + [50] * 5)
+        self.assertEqual(self.counts("step", 0.1), [5000] * 5 + [500] * 5)
+
+    def test_anything_else_is_uniform(self):
+        self.assertEqual(self.counts("none", 0.01), [5000] * 10)
+
+    def test_contract_attributes(self):
+        self.assertEqual(IMBALANCECIFAR10.cls_num, 10)
+
+
+class ImbalancedSelection(SyntheticFolder):
+    def expected_indices(self, counts, rand_number):
+        """The kit's rule written out: shuffle each class's indices with numpy seeded by rand_number, keep the first n."""
+        np.random.seed(rand_number)
+        kept = []
+        for label, count in enumerate(counts):
+            indices = np.where(self.labels == label)[0]
+            np.random.shuffle(indices)
+            kept.append(indices[:count])
+        return np.concatenate(kept)
+
+    def test_exp_and_step_selection(self):
+        for imb_type, counts in (("exp", [30, 23, 17, 13, 10, 8, 6, 5, 3, 3]), ("step", [30] * 5 + [3] * 5)):
+            with self.subTest(imb_type=imb_type):
+                dataset = SmallImbalance(self.folder, imb_type=imb_type, imb_factor=0.1, rand_number=3)
+                self.assertEqual(dataset.get_cls_num_list(), counts)
+                self.assertEqual(np.bincount(dataset.targets, minlength=10).tolist(), counts)
+                kept = self.expected_indices(counts, 3)
+                np.testing.assert_array_equal(dataset.data, self.images[kept].transpose(0, 2, 3, 1))
+                self.assertEqual(dataset.targets, self.labels[kept].tolist())
+
+    def test_selection_depends_only_on_rand_number(self):
+        state = np.random.get_state()
+        first, again = (SmallImbalance(self.folder, imb_factor=0.1, rand_number=5) for _ in range(2))
+        other = SmallImbalance(self.folder, imb_factor=0.1, rand_number=6)
+        np.testing.assert_array_equal(first.data, again.data)
+        self.assertFalse(np.array_equal(first.data, other.data))
+        self.assertEqual(first.get_cls_num_list(), other.get_cls_num_list())
+        np.testing.assert_array_equal(np.random.get_state()[1], state[1])  # numpy's global generator untouched
+
+    def test_gen_imbalanced_data_keeps_what_exists(self):
+        dataset = SmallImbalance(self.folder, imb_factor=1.0)
+        dataset.gen_imbalanced_data([40, 2, 1, 0, 30, 30, 30, 30, 30, 30])
+        self.assertEqual(dataset.get_cls_num_list(), [30, 2, 1, 0, 30, 30, 30, 30, 30, 30])
+        self.assertEqual(len(dataset), 213)
+
+    def test_test_split_and_transforms(self):
+        dataset = SmallImbalance(self.folder, train=False, imb_factor=1.0, target_transform=lambda t: t + 100)
+        self.assertEqual(len(dataset), 100)
+        self.assertGreaterEqual(dataset[0][1], 100)
+
+
+@unittest.skipUnless(os.path.isdir(REAL_DATA), f"CIFAR-10 is not in {REAL_DATA}; fetch it with sh data/get_data.sh")
+class RealData(unittest.TestCase):
+    def test_default_long_tailed_counts(self):
+        dataset = IMBALANCECIFAR10(REAL_DATA)
+        self.assertEqual(dataset.get_cls_num_list(), CONTRACT_COUNTS)
+        self.assertEqual(np.bincount(dataset.targets).tolist(), CONTRACT_COUNTS)
+        self.assertEqual(dataset.data.shape, (12406, 32, 32, 3))
+
+
+if __name__ == "__main__":
+    unittest.main()
