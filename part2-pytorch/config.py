@@ -1,0 +1,226 @@
+"""Every setting of a run, its YAML section, its allowed values and its default, and how a config is read.
+
+A config is YAML with the sections Train, network, data and loss. load_config returns the settings as one flat
+{key: value} dict (keys are unique across sections), with defaults filled in and command-line overrides applied.
+Anything not allowed raises ConfigError with a one-line message naming the key, the value and what is allowed.
+"""
+import difflib
+import math
+from dataclasses import dataclass
+
+import yaml
+
+from losses import LOSS_BUILDERS
+from models import MODEL_BUILDERS
+
+REQUIRED = object()  # the default of the settings every config must give
+
+
+class ConfigError(ValueError):
+    """A config or override that cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Integer:
+    minimum: int
+
+    @property
+    def allowed(self):
+        return f"an integer >= {self.minimum}"
+
+    def parse(self, value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
+class Number:
+    low: float
+    high: float = math.inf
+    low_included: bool = True
+    high_included: bool = False
+
+    @property
+    def allowed(self):
+        if self.high == math.inf:
+            return f"a number {'>=' if self.low_included else '>'} {self.low:g}"
+        brackets = ("[" if self.low_included else "(") + ("]" if self.high_included else ")")
+        return f"a number in {brackets[0]}{self.low:g}, {self.high:g}{brackets[1]}"
+
+    def parse(self, value):
+        if isinstance(value, bool):
+            raise ValueError
+        # YAML 1.1, which PyYAML follows, reads 1e-4 (no dot) as a string; accept it as the number it means.
+        number = float(value) if isinstance(value, (int, float, str)) else math.nan
+        above_low = number >= self.low if self.low_included else number > self.low
+        below_high = number <= self.high if self.high_included else number < self.high
+        if not (math.isfinite(number) and above_low and below_high):
+            raise ValueError
+        return number
+
+
+class Boolean:
+    allowed = "true or false"
+
+    @staticmethod
+    def parse(value):
+        if not isinstance(value, bool):
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple
+
+    @property
+    def allowed(self):
+        return "one of " + ", ".join(self.options)
+
+    def parse(self, value):
+        if value not in self.options:
+            raise ValueError
+        return value
+
+
+class Text:
+    allowed = "a non-empty string"
+
+    @staticmethod
+    def parse(value):
+        if not isinstance(value, str) or not value:
+            raise ValueError
+        return value
+
+
+class Steps:
+    allowed = "two increasing epochs [a, b] with 1 <= a < b (the rate drops x0.1 after a and x0.01 after b)"
+
+    @staticmethod
+    def parse(value):
+        if not (isinstance(value, list) and len(value) == 2):
+            raise ValueError
+        first, second = (Integer(1).parse(step) for step in value)
+        if first >= second:
+            raise ValueError
+        return [first, second]
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    kind: object  # has .parse(value) -> value (ValueError when not allowed) and .allowed (a description)
+    default: object = REQUIRED
+    help: str = ""
+
+
+SECTIONS = ("Train", "network", "data", "loss")
+SETTINGS = {
+    "batch_size": Setting("Train", Integer(1), help="images per training step"),
+    "learning_rate": Setting("Train", Number(0, low_included=False), help="base SGD learning rate"),
+    "reg": Setting("Train", Number(0), help="SGD weight decay"),
+    "epochs": Setting("Train", Integer(1), help="epochs to train"),
+    "steps": Setting("Train", Steps(), help="epochs after which the rate drops"),
+    "warmup": Setting("Train", Integer(0), help="epochs of linear warm-up (0: none)"),
+    "momentum": Setting("Train", Number(0, 1), help="SGD momentum"),
+    "model": Setting("network", Choice(tuple(MODEL_BUILDERS)), help="network to train"),
+    "imbalance": Setting("data", Choice(("regular", "imbalance")),
+                         help="regular: CIFAR-10 training set; imbalance: long-tailed IMBALANCECIFAR10"),
+    "save_best": Setting("data", Boolean(), help="save the best weights to checkpoints/<model>.pth"),
+    "imb_type": Setting("data", Choice(("exp", "step")), "exp", help="profile of the long-tailed class counts"),
+    "imb_factor": Setting("data", Number(0, 1, low_included=False, high_included=True), 0.01,
+                          help="rarest class count / commonest class count"),
+    "data_dir": Setting("data", Text(), "data/cifar-10-batches-py", help="folder of the CIFAR-10 python batches"),
+    "loss_type": Setting("loss", Choice(tuple(LOSS_BUILDERS)),
+                         help="CE, Focal (softmax focal) or SigmoidFocal (the paper's one-vs-all focal)"),
+    "reweight": Setting("loss", Boolean(), False, help="weight classes by their effective number of samples"),
+    "beta": Setting("loss", Number(0, 1), 0.9999, help="beta of the effective number of samples"),
+    "gamma": Setting("loss", Number(0), 0.0, help="focusing parameter of the focal losses"),
+}
+
+
+def _check(key, value, source):
+    setting = SETTINGS[key]
+    try:
+        return setting.kind.parse(value)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{source}: {setting.section}.{key} = {value!r} is not allowed; "
+                          f"expected {setting.kind.allowed}") from None
+
+
+def _unknown_key(key, source, section=None):
+    names = [name for name, setting in SETTINGS.items() if section in (None, setting.section)]
+    close = difflib.get_close_matches(str(key), names, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    if section is not None and key in SETTINGS:
+        hint = f"; {key} belongs in section {SETTINGS[key].section}"
+    where = f"section {section}" if section else "any section"
+    return ConfigError(f"{source}: unknown key {key!r}{hint} (keys of {where}: {', '.join(names)})")
+
+
+def _read_yaml(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = yaml.safe_load(f)
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of the sections {', '.join(SECTIONS)}, got {document!r}")
+    return document
+
+
+def parse_value(text):
+    """A command-line value read as YAML, as it would be in a config: '2' -> 2, '[6, 8]' -> [6, 8], 'CE' -> 'CE'."""
+    try:
+        return yaml.safe_load(text) if text.strip() else text
+    except yaml.YAMLError:
+        return text  # not YAML: left as text for the setting to judge
+
+
+def parse_override(text):
+    """'key=value' or 'Section.key=value' (from --set) -> (key, value)."""
+    name, equals, value = text.partition("=")
+    if not equals:
+        raise ConfigError(f"command line: --set {text!r} is not allowed; expected KEY=VALUE")
+    return name.strip().rpartition(".")[2].replace("-", "_"), parse_value(value)
+
+
+def load_config(path, overrides=()):
+    """The validated settings of the YAML file at `path` after the (key, value) `overrides`, as {key: value}."""
+    values = {}
+    for section, entries in _read_yaml(path).items():
+        if section not in SECTIONS:
+            close = difflib.get_close_matches(str(section), SECTIONS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"{path}: unknown section {section!r}{hint} (sections: {', '.join(SECTIONS)})")
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{path}: section {section} = {entries!r} is not allowed; expected a mapping of keys")
+        for key, value in entries.items():
+            if key not in SETTINGS or SETTINGS[key].section != section:
+                raise _unknown_key(key, path, section)
+            values[key] = _check(key, value, path)
+    for key, value in overrides:
+        if key not in SETTINGS:
+            raise _unknown_key(key, "command line")
+        values[key] = _check(key, value, "command line")
+    for key, setting in SETTINGS.items():
+        if key not in values:
+            if setting.default is REQUIRED:
+                raise ConfigError(f"{path}: missing required key {setting.section}.{key}; "
+                                  f"expected {setting.kind.allowed}")
+            values[key] = setting.default
+    return values
+
+
+def as_sections(values):
+    """Flat settings -> {section: {key: value}}, the layout of a config file."""
+    sections = {section: {} for section in SECTIONS}
+    for key, setting in SETTINGS.items():
+        sections[setting.section][key] = values[key]
+    return sections

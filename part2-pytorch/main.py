@@ -1,0 +1,171 @@
+"""Train a CIFAR-10 classifier:  python main.py --config configs/<name>.yaml [--epochs 2] [--set key=value] ...
+
+The config's sections (Train, network, data, loss) are flattened onto the run's arguments; config.py lists every
+setting and its allowed values, and each one can be overridden from the command line. Every epoch trains,
+validates on the test set and prints one row; the best weights go to checkpoints/<model>.pth (with save_best),
+and runs/<config name>/ keeps metrics.csv, plots, the resolved config and last.pth for --resume.
+--evaluate CHECKPOINT only tests saved weights. Bad input ends with one line on stderr and exit status 2.
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+import checkpointing
+import config
+from data import CLASS_NAMES, IMBALANCECIFAR10, Cifar, DeviceBatches
+from device import choose_device
+from losses import LOSS_BUILDERS, init_prior_bias, reweight
+from metrics import accuracy, per_class_accuracy
+from models import MODEL_BUILDERS
+from runlog import RunLog, format_header, format_per_class, format_row
+from training import learning_rate_at, set_learning_rate, train, validate
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class Override(argparse.Action):
+    """Collects config overrides, in command-line order, as (key, value) pairs in `overrides`."""
+
+    def __call__(self, parser, namespace, text, option_string=None):
+        try:
+            pair = config.parse_override(text) if self.dest == "set" else (self.dest, config.parse_value(text))
+        except config.ConfigError as error:
+            parser.error(str(error))
+        namespace.overrides = [*namespace.overrides, pair]
+
+
+def device_argument(name):
+    try:
+        return choose_device(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_arguments(argv=None):
+    parser = OneLineErrorParser(prog="main.py", description=__doc__.split("\n\n")[0],
+                                allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML config with sections Train, network, data, loss")
+    parser.add_argument("--device", type=device_argument, default="auto",
+                        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and augmentation")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--resume", action="store_true", help="continue the run from runs/<config name>/last.pth")
+    action.add_argument("--evaluate", metavar="CHECKPOINT", help="test saved weights; no training")
+    parser.set_defaults(overrides=[])
+    parser.add_argument("--set", action=Override, metavar="KEY=VALUE", default=argparse.SUPPRESS,
+                        help="override any setting, e.g. --set imb_factor=0.1 (repeatable)")
+    overrides = parser.add_argument_group("settings (override the config's values)")
+    for key, setting in config.SETTINGS.items():
+        flags = dict.fromkeys(("--" + key.replace("_", "-"), "--" + key))  # --batch-size and --batch_size
+        overrides.add_argument(*flags, dest=key, action=Override, metavar="VALUE", default=argparse.SUPPRESS,
+                               help=f"{setting.help}: {setting.kind.allowed}")
+    return parser.parse_args(argv)
+
+
+def load_training_set(args):
+    if args.imbalance == "regular":
+        return Cifar(args.data_dir, train=True)
+    return IMBALANCECIFAR10(args.data_dir, imb_type=args.imb_type, imb_factor=args.imb_factor)
+
+
+def build_criterion(args, cls_num_list, model):
+    """The configured loss; the sigmoid focal loss also starts the model's output bias at the class prior."""
+    weight = reweight(cls_num_list, args.beta) if args.reweight else None
+    if args.loss_type == "SigmoidFocal":
+        output_layer = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]  # in every model here
+        init_prior_bias(output_layer)
+    return LOSS_BUILDERS[args.loss_type](weight, args.gamma)
+
+
+def evaluate(args, device):
+    test_batches = DeviceBatches(Cifar(args.data_dir, train=False), args.batch_size, device, train=False)
+    model = MODEL_BUILDERS[args.model]()
+    checkpointing.load_weights(model, args.evaluate, args.model)
+    confusion = validate(model.to(device), test_batches, len(CLASS_NAMES))
+    print(f"{args.evaluate} ({args.model}) on {len(test_batches.labels)} test images: "
+          f"Prec@1 {accuracy(confusion):.4f}")
+    print(format_per_class(CLASS_NAMES, per_class_accuracy(confusion)))
+
+
+def fit(args, device):
+    torch.manual_seed(args.seed)
+    train_set = load_training_set(args)
+    test_set = Cifar(args.data_dir, train=False)
+    generator = torch.Generator(device=device).manual_seed(args.seed)
+    train_batches = DeviceBatches(train_set, args.batch_size, device, train=True, generator=generator)
+    test_batches = DeviceBatches(test_set, args.batch_size, device, train=False)
+    cls_num_list = torch.bincount(train_batches.labels.cpu(), minlength=len(CLASS_NAMES)).tolist()
+
+    model = MODEL_BUILDERS[args.model]()
+    criterion = build_criterion(args, cls_num_list, model)
+    model, criterion = model.to(device), criterion.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
+                                weight_decay=args.reg)
+
+    run_name = os.path.splitext(os.path.basename(args.config))[0]
+    run = RunLog(os.path.join("runs", run_name), CLASS_NAMES)
+    checkpoint_path = os.path.join("checkpoints", args.model.lower() + ".pth")
+    last_epoch, best = 0, None
+    if args.resume:
+        last_epoch, best = checkpointing.restore_run_state(run.last_path, model, args.model, optimizer, generator)
+        print(f"resuming {run.folder} after epoch {last_epoch}")
+    elif os.path.exists(run.last_path):
+        print(f"starting {run.folder} afresh (--resume would continue the run there)")
+    run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}", last_epoch)
+
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"{run_name}: {args.model} ({parameters:,} parameters) on {device}, seed {args.seed}; "
+          f"{len(train_set)} training images ({args.imbalance}, per class {cls_num_list}), "
+          f"{len(test_set)} test images")
+    print(format_header())
+    for epoch in range(last_epoch + 1, args.epochs + 1):
+        started = time.perf_counter()
+        rate = learning_rate_at(epoch, args.learning_rate, args.warmup, args.steps)
+        set_learning_rate(optimizer, rate)
+        train_loss, train_accuracy = train(model, train_batches, criterion, optimizer)
+        confusion = validate(model, test_batches, len(CLASS_NAMES))
+        row = dict(epoch=epoch, lr=rate, train_loss=train_loss, train_acc=train_accuracy,
+                   test_acc=accuracy(confusion), seconds=time.perf_counter() - started)
+        if best is None or row["test_acc"] > best["accuracy"]:
+            best = dict(accuracy=row["test_acc"], epoch=epoch, confusion=confusion,
+                        model=checkpointing.cpu_state_dict(model))
+            if args.save_best:
+                checkpointing.save_atomically(best["model"], checkpoint_path)
+        run.append(row, per_class_accuracy(confusion))
+        checkpointing.save_run_state(run.last_path, epoch, model, optimizer, best, generator)
+        print(format_row(row, per_class_accuracy(confusion)), flush=True)
+
+    run.plot_learning_curves()
+    run.save_confusion(best["confusion"], f"{args.model}, epoch {best['epoch']}: accuracy {best['accuracy']:.4f}")
+    print(f"Best Prec@1 {best['accuracy']:.4f} at epoch {best['epoch']}; per-class accuracy:")
+    print(format_per_class(CLASS_NAMES, per_class_accuracy(best["confusion"])))
+    print(f"saved {checkpoint_path}" if args.save_best else "save_best is false: no checkpoint written")
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    try:
+        vars(args).update(config.load_config(args.config, args.overrides))
+        if args.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
+        if args.evaluate:
+            evaluate(args, args.device)
+        else:
+            fit(args, args.device)
+    except (config.ConfigError, checkpointing.CheckpointError, FileNotFoundError) as error:
+        print(f"main.py: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; continue with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+import os
+import tempfile
+import unittest
+
+import config
+from config import ConfigError, load_config
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+KIT_SHARED = dict(batch_size=128, reg=0.0005, epochs=10, steps=[6, 8], warmup=0, momentum=0.9,
+                  imbalance="regular", save_best=True, loss_type="CE")
+VALID = """
+Train: {batch_size: 128, learning_rate: 0.1, reg: 0.0005, epochs: 10, steps: [6, 8], warmup: 0, momentum: 0.9}
+network: {model: TwoLayerNet}
+data: {imbalance: regular, save_best: true}
+loss: {loss_type: CE}
+"""
+
+
+class ShippedConfigs(unittest.TestCase):
+    def load(self, name):
+        return load_config(os.path.join(CONFIGS, name))
+
+    def test_kit_configs_keep_the_kit_values(self):
+        for name, model, rate in (("config_twolayer.yaml", "TwoLayerNet", 0.1),
+                                  ("config_vanilla_cnn.yaml", "VanillaCNN", 0.0001)):
+            with self.subTest(config=name):
+                values = self.load(name)
+                self.assertEqual({key: values[key] for key in KIT_SHARED}, KIT_SHARED)
+                self.assertEqual((values["model"], values["learning_rate"]), (model, rate))
+
+    def test_resnet32_config_is_the_papers_long_tailed_setup(self):
+        values = self.load("config_resnet32.yaml")
+        expected = dict(model="ResNet-32", imbalance="imbalance", imb_type="exp", imb_factor=0.01, loss_type="Focal",
+                        reweight=True, beta=0.9999, gamma=1.0, epochs=200, batch_size=128, learning_rate=0.1,
+                        warmup=5, steps=[160, 180], reg=0.0002, momentum=0.9)
+        self.assertEqual({key: values[key] for key in expected}, expected)
+
+    def test_my_model_config_loads(self):
+        self.assertEqual(self.load("config_mymodel.yaml")["model"], "MyModel")
+
+    def test_every_setting_is_filled_and_the_layout_round_trips(self):
+        values = self.load("config_twolayer.yaml")
+        self.assertEqual(set(values), set(config.SETTINGS))
+        self.assertEqual((values["gamma"], values["reweight"], values["imb_type"]), (0.0, False, "exp"))
+        sections = config.as_sections(values)
+        self.assertEqual(list(sections), ["Train", "network", "data", "loss"])
+        self.assertEqual(sections["Train"]["steps"], [6, 8])
+
+
+class BadConfigs(unittest.TestCase):
+    def setUp(self):
+        self.folder = tempfile.TemporaryDirectory()
+        self.addCleanup(self.folder.cleanup)
+
+    def write(self, text):
+        path = os.path.join(self.folder.name, "config.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def with_change(self, old, new):
+        self.assertIn(old, VALID)
+        return self.write(VALID.replace(old, new))
+
+    def assert_error(self, path, *fragments, overrides=()):
+        with self.assertRaises(ConfigError) as caught:
+            load_config(path, overrides)
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+
+    def test_values_out_of_range_or_of_the_wrong_type(self):
+        cases = [  # (text in VALID, replacement, fragments of the message: key, value, what is allowed)
+            ("learning_rate: 0.1", "learning_rate: -0.1", ["Train.learning_rate", "-0.1", "a number > 0"]),
+            ("learning_rate: 0.1", "learning_rate: fast", ["Train.learning_rate", "'fast'", "a number > 0"]),
+            ("batch_size: 128", "batch_size: 12.5", ["Train.batch_size", "12.5", "an integer >= 1"]),
+            ("batch_size: 128", "batch_size: true", ["Train.batch_size", "True", "an integer >= 1"]),
+            ("epochs: 10", "epochs: 0", ["Train.epochs", "0", "an integer >= 1"]),
+            ("reg: 0.0005", "reg: -1", ["Train.reg", "-1", ">= 0"]),
+            ("momentum: 0.9", "momentum: 1.0", ["Train.momentum", "1.0", "[0, 1)"]),
+            ("warmup: 0", "warmup: -2", ["Train.warmup", "-2", ">= 0"]),
+            ("steps: [6, 8]", "steps: [8, 6]", ["Train.steps", "[8, 6]", "increasing"]),
+            ("steps: [6, 8]", "steps: [6, 6]", ["Train.steps", "[6, 6]", "increasing"]),
+            ("steps: [6, 8]", "steps: [2, 4, 6]", ["Train.steps", "[2, 4, 6]", "two increasing"]),
+            ("steps: [6, 8]", "steps: 6", ["Train.steps", "6", "two increasing"]),
+            ("model: TwoLayerNet", "model: ResNet-33", ["network.model", "'ResNet-33'", "ResNet-32", "TwoLayerNet"]),
+            ("loss_type: CE", "loss_type: Hinge", ["loss.loss_type", "'Hinge'", "CE, Focal, SigmoidFocal"]),
+            ("loss_type: CE", "loss_type: CE, gamma: -1", ["loss.gamma", "-1", ">= 0"]),
+            ("loss_type: CE", "loss_type: CE, beta: 1.0", ["loss.beta", "1.0", "[0, 1)"]),
+            ("loss_type: CE", "loss_type: CE, beta: -0.5", ["loss.beta", "-0.5", "[0, 1)"]),
+            ("loss_type: CE", "loss_type: CE, reweight: yes please", ["loss.reweight", "'yes please'", "true or false"]),
+            ("save_best: true", "save_best: 1", ["data.save_best", "1", "true or false"]),
+            ("imbalance: regular", "imbalance: longtail", ["data.imbalance", "'longtail'", "regular, imbalance"]),
+            ("save_best: true", "save_best: true, imb_factor: 0", ["data.imb_factor", "0", "(0, 1]"]),
+            ("save_best: true", "save_best: true, imb_factor: 1.5", ["data.imb_factor", "1.5", "(0, 1]"]),
+            ("save_best: true", "save_best: true, imb_type: linear", ["data.imb_type", "'linear'", "exp, step"]),
+        ]
+        for old, new, fragments in cases:
+            with self.subTest(new=new):
+                self.assert_error(self.with_change(old, new), *fragments)
+
+    def test_edges_that_are_allowed(self):
+        path = self.with_change("save_best: true", "save_best: true, imb_factor: 1, imb_type: step")
+        self.assertEqual(load_config(path)["imb_factor"], 1.0)
+        # YAML 1.1 reads 1e-4 (no dot) as a string: it still means the number.
+        self.assertEqual(load_config(self.with_change("learning_rate: 0.1", "learning_rate: 1e-4"))["learning_rate"],
+                         1e-4)
+        self.assertEqual(load_config(self.with_change("momentum: 0.9", "momentum: 0"))["momentum"], 0.0)
+
+    def test_unknown_and_misplaced_keys(self):
+        self.assert_error(self.with_change("learning_rate:", "learnin_rate:"), "'learnin_rate'", "learning_rate")
+        self.assert_error(self.with_change("loss_type: CE", "loss_type: CE, epochs: 3"), "'epochs'", "section Train")
+        self.assert_error(self.write(VALID + "Training: {epochs: 3}\n"), "unknown section 'Training'", "Train")
+
+    def test_missing_required_key(self):
+        self.assert_error(self.with_change(" momentum: 0.9", ""), "missing required key Train.momentum", "[0, 1)")
+        self.assert_error(self.with_change("network: {model: TwoLayerNet}", ""), "network.model")
+
+    def test_unreadable_or_malformed_files(self):
+        self.assert_error(os.path.join(self.folder.name, "absent.yaml"), "cannot read config", "absent.yaml")
+        self.assert_error(self.folder.name, "cannot read config")  # a folder
+        self.assert_error(self.write("Train: {batch_size: 128\n  epochs: [\n"), "not valid YAML", "line")
+        self.assert_error(self.write("- Train\n- network\n"), "expected a mapping")
+        self.assert_error(self.write(""), "expected a mapping")
+        self.assert_error(self.write(VALID.replace("network: {model: TwoLayerNet}", "network: TwoLayerNet")),
+                          "section network", "expected a mapping")
+        self.assert_error(self.write("Train: !!python/object/apply:os.system [echo hi]\n"), "not valid YAML")
+
+
+class Overrides(unittest.TestCase):
+    def setUp(self):
+        self.path = os.path.join(CONFIGS, "config_twolayer.yaml")
+
+    def test_values_are_read_as_yaml_and_checked(self):
+        overrides = [config.parse_override("epochs=2"), config.parse_override("Train.steps=[1, 2]"),
+                     ("gamma", config.parse_value("1.5")), config.parse_override("loss_type=Focal")]
+        values = load_config(self.path, overrides)
+        self.assertEqual((values["epochs"], values["steps"], values["gamma"], values["loss_type"]),
+                         (2, [1, 2], 1.5, "Focal"))
+
+    def test_the_last_override_wins(self):
+        self.assertEqual(load_config(self.path, [("epochs", 3), ("epochs", 4)])["epochs"], 4)
+
+    def test_bad_overrides_name_the_command_line(self):
+        for overrides, fragments in (([("epochs", "two")], ["command line", "Train.epochs", "'two'"]),
+                                     ([("epoch", 2)], ["command line", "'epoch'", "epochs"]),
+                                     ([("imb_factor", 2.0)], ["data.imb_factor", "2.0", "(0, 1]"])):
+            with self.subTest(overrides=overrides), self.assertRaises(ConfigError) as caught:
+                load_config(self.path, overrides)
+            for fragment in fragments:
+                self.assertIn(fragment, str(caught.exception))
+        with self.assertRaises(ConfigError):
+            config.parse_override("epochs")
+
+
+if __name__ == "__main__":
+    unittest.main()

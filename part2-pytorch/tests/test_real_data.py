@@ -1,0 +1,60 @@
+"""The shipped checkpoints on the full CIFAR-10 test set. Each test skips, saying why, while its data or
+checkpoint file is missing."""
+import os
+import unittest
+
+import torch
+
+import checkpointing
+from data import Cifar, DeviceBatches
+from metrics import accuracy
+from models import MODEL_BUILDERS
+from tests.helpers import PART2, REAL_DATA
+from training import validate
+
+CHECKPOINTS = os.path.join(PART2, "checkpoints")
+
+
+class ShippedCheckpoints(unittest.TestCase):
+    test_batches = None
+
+    def require(self, file_name):
+        if not os.path.isdir(REAL_DATA):
+            self.skipTest(f"CIFAR-10 is not in {REAL_DATA}; fetch it with sh data/get_data.sh")
+        path = os.path.join(CHECKPOINTS, file_name)
+        if not os.path.exists(path):
+            self.skipTest(f"{path} does not exist yet: train it with main.py and the matching config")
+        return path
+
+    def model_from(self, model_name, file_name):
+        model = MODEL_BUILDERS[model_name]()
+        checkpointing.load_weights(model, self.require(file_name), model_name)
+        return model
+
+    def measured_accuracy(self, model_name, file_name):
+        if ShippedCheckpoints.test_batches is None:  # loaded once, for every model
+            ShippedCheckpoints.test_batches = DeviceBatches(Cifar(REAL_DATA, train=False), 500, "cpu", train=False)
+        model = self.model_from(model_name, file_name)
+        return accuracy(validate(model, ShippedCheckpoints.test_batches, 10))
+
+    def test_two_layer_net_lies_between_0_30_and_0_40(self):
+        measured = self.measured_accuracy("TwoLayerNet", "twolayernet.pth")
+        self.assertGreaterEqual(measured, 0.30)
+        self.assertLessEqual(measured, 0.40)
+
+    def test_vanilla_cnn_is_above_0_40(self):
+        self.assertGreater(self.measured_accuracy("VanillaCNN", "vanillacnn.pth"), 0.40)
+
+    def test_my_model_reaches_0_88(self):
+        self.assertGreaterEqual(self.measured_accuracy("MyModel", "mymodel.pth"), 0.88)
+
+    def test_resnet32_loads_and_predicts(self):
+        model = self.model_from("ResNet-32", "resnet-32.pth").eval()
+        with torch.no_grad():
+            logits = model(torch.zeros(2, 3, 32, 32))
+        self.assertEqual(tuple(logits.shape), (2, 10))
+        self.assertTrue(torch.isfinite(logits).all())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,33 @@
+import unittest
+
+import torch
+
+from training import learning_rate_at, set_learning_rate
+
+
+class KitLearningRateRule(unittest.TestCase):
+    def assert_table(self, base, warmup, steps, table):
+        for epoch, expected in table.items():
+            with self.subTest(epoch=epoch):
+                self.assertAlmostEqual(learning_rate_at(epoch, base, warmup, steps), expected, places=12)
+
+    def test_no_warmup_steps_6_8(self):  # the kit's configs: 10 epochs
+        self.assert_table(0.1, 0, [6, 8], {1: 0.1, 2: 0.1, 5: 0.1, 6: 0.1, 7: 0.01, 8: 0.01, 9: 0.001, 10: 0.001})
+
+    def test_warmup_5_steps_160_180(self):  # the ResNet-32 config
+        self.assert_table(0.1, 5, [160, 180], {
+            1: 0.02, 2: 0.04, 3: 0.06, 4: 0.08, 5: 0.1, 6: 0.1, 100: 0.1, 160: 0.1,
+            161: 0.01, 175: 0.01, 180: 0.01, 181: 0.001, 200: 0.001})
+
+    def test_warmup_outranks_the_steps(self):  # epoch <= warmup is tested first
+        self.assert_table(1.0, 4, [2, 3], {1: 0.25, 2: 0.5, 3: 0.75, 4: 1.0, 5: 0.01})
+
+    def test_set_learning_rate_changes_every_group(self):
+        a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+        optimizer = torch.optim.SGD([{"params": [a]}, {"params": [b], "lr": 5.0}], lr=1.0)
+        set_learning_rate(optimizer, 0.3)
+        self.assertEqual([group["lr"] for group in optimizer.param_groups], [0.3, 0.3])
+
+
+if __name__ == "__main__":
+    unittest.main()

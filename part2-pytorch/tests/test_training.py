@@ -1,0 +1,184 @@
+"""Training on a tiny synthetic CIFAR folder: the loss goes down, and main.py's runs, checkpoints, resume and
+evaluate work end to end (main.main run in-process, in a scratch folder)."""
+import csv
+import os
+import re
+import unittest
+
+import torch
+import torch.nn.functional as F
+
+import checkpointing
+from config import load_config
+from data import Cifar, DeviceBatches
+from models import TwoLayerNet
+from tests.helpers import ScratchRun
+from training import train
+
+
+def read_metrics(run, config_name="tiny"):
+    with open(run.path("runs", config_name, "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def load_state(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def assert_same_weights(test, first, second):
+    test.assertEqual(first.keys(), second.keys())
+    for name in first:
+        test.assertTrue(torch.equal(first[name], second[name]), name)
+
+
+class OneEpoch(unittest.TestCase):
+    def test_one_epoch_lowers_the_loss(self):
+        run = ScratchRun()
+        self.addCleanup(run.close)
+        train_set = Cifar(run.path("cifar-10-batches-py"))
+        torch.manual_seed(0)
+        model = TwoLayerNet(3072, 64, 10)
+        optimizer = torch.optim.SGD(model.parameters(), 0.1, momentum=0.9)
+        plain = DeviceBatches(train_set, 300, "cpu", train=False)
+
+        def mean_loss():
+            with torch.no_grad():
+                return sum(F.cross_entropy(model(x), y, reduction="sum").item() for x, y in plain) / len(train_set)
+
+        before = mean_loss()
+        batches = DeviceBatches(train_set, 16, "cpu", train=True, generator=torch.Generator().manual_seed(0))
+        train_loss, train_accuracy = train(model, batches, torch.nn.CrossEntropyLoss(), optimizer)
+        self.assertLess(mean_loss(), 0.5 * before)
+        self.assertGreater(train_accuracy, 0.2)
+        self.assertLess(train_loss, before)
+
+
+class MainRuns(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.scratch = ScratchRun()
+        cls.status, cls.out, cls.err = cls.scratch.main()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.scratch.close()
+
+    def test_run_succeeds_with_one_aligned_row_per_epoch(self):
+        self.assertEqual((self.status, self.err), (0, ""))
+        rows = [line for line in self.out.splitlines() if re.match(r"\s+\d+ ", line)]
+        self.assertEqual(len(rows), 2)
+        header = next(line for line in self.out.splitlines() if line.lstrip().startswith("epoch"))
+        self.assertTrue(all(len(row) == len(header) for row in rows))
+        self.assertIn("Best Prec@1", self.out)
+
+    def test_metrics_csv_has_every_epoch_with_the_kit_learning_rate(self):
+        rows = read_metrics(self.scratch)
+        self.assertEqual([int(row["epoch"]) for row in rows], [1, 2])
+        self.assertEqual([float(row["lr"]) for row in rows], [0.1, 0.1])
+        self.assertGreater(float(rows[-1]["test_acc"]), 0.3)  # the colours give the labels away
+        self.assertIn("acc_airplane", rows[0])
+
+    def test_best_checkpoint_is_a_cpu_state_dict_matching_the_best_epoch(self):
+        state = load_state(self.scratch.path("checkpoints", "twolayernet.pth"))
+        self.assertEqual(set(state), {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"})
+        self.assertTrue(all(tensor.device.type == "cpu" for tensor in state.values()))
+        last = load_state(self.scratch.path("runs", "tiny", "last.pth"))
+        assert_same_weights(self, state, last["best"]["model"])
+        self.assertEqual(last["epoch"], 2)
+        self.assertEqual([name for name in os.listdir(self.scratch.path("checkpoints")) if name.endswith(".tmp")], [])
+
+    def test_run_folder_has_plots_and_the_resolved_config(self):
+        folder = self.scratch.path("runs", "tiny")
+        for name in ("learning_curves.png", "confusion_matrix.png", "confusion_matrix.csv"):
+            self.assertGreater(os.path.getsize(os.path.join(folder, name)), 100, name)
+        resolved = load_config(os.path.join(folder, "config.yaml"))
+        with open(os.path.join(folder, "config.yaml")) as f:
+            self.assertIn("--seed 0", f.readline())
+        self.assertEqual((resolved["epochs"], resolved["model"], resolved["gamma"]), (2, "TwoLayerNet", 0.0))
+
+    def test_evaluate_reports_the_best_accuracy(self):
+        status, out, err = self.scratch.main("--evaluate", "checkpoints/twolayernet.pth")
+        self.assertEqual((status, err), (0, ""))
+        best = max(float(row["test_acc"]) for row in read_metrics(self.scratch))
+        self.assertIn(f"Prec@1 {best:.4f}", out)
+        self.assertIn("airplane", out)
+
+    def test_evaluate_with_the_wrong_model_says_which_model_fits(self):
+        status, _, err = self.scratch.main("--evaluate", "checkpoints/twolayernet.pth", "--model", "VanillaCNN")
+        self.assertEqual(status, 2)
+        self.assertIn("does not fit model VanillaCNN; it fits TwoLayerNet", err)
+        self.assertEqual(len(err.strip().splitlines()), 1)
+
+    def test_unreadable_checkpoints(self):
+        with open(self.scratch.path("broken.pth"), "wb") as f:
+            f.write(b"not a checkpoint")
+        for path, message in (("broken.pth", "cannot read checkpoint"), ("absent.pth", "does not exist")):
+            status, _, err = self.scratch.main("--evaluate", path)
+            self.assertEqual(status, 2)
+            self.assertIn(message, err)
+
+
+class Repeatability(unittest.TestCase):
+    def test_same_seed_same_weights_and_resume_continues_exactly(self):
+        straight, interrupted = ScratchRun(), ScratchRun()
+        self.addCleanup(straight.close)
+        self.addCleanup(interrupted.close)
+        arguments = ("--model", "VanillaCNN", "--learning-rate", "0.01", "--warmup", "1", "--steps", "[1, 2]")
+        self.assertEqual(straight.main(*arguments, "--epochs", "3")[0], 0)
+        self.assertEqual(interrupted.main(*arguments, "--epochs", "2")[0], 0)
+        status, out, _ = interrupted.main(*arguments, "--epochs", "3", "--resume")
+        self.assertEqual(status, 0)
+        self.assertIn("resuming", out)
+        last_straight = load_state(straight.path("runs", "tiny", "last.pth"))
+        last_resumed = load_state(interrupted.path("runs", "tiny", "last.pth"))
+        assert_same_weights(self, last_straight["model"], last_resumed["model"])
+        momentum = [{index: state["momentum_buffer"] for index, state in last["optimizer"]["state"].items()}
+                    for last in (last_straight, last_resumed)]
+        assert_same_weights(self, *momentum)
+        columns = ("epoch", "lr", "train_loss", "train_acc", "test_acc")
+        self.assertEqual([[row[c] for c in columns] for row in read_metrics(straight)],
+                         [[row[c] for c in columns] for row in read_metrics(interrupted)])
+        self.assertEqual([float(row["lr"]) for row in read_metrics(straight)], [0.01, 0.001, 0.0001])
+
+    def test_a_different_seed_gives_different_weights(self):
+        first, second = ScratchRun(), ScratchRun()
+        self.addCleanup(first.close)
+        self.addCleanup(second.close)
+        first.main("--epochs", "1", "--seed", "1")
+        second.main("--epochs", "1", "--seed", "2")
+        self.assertFalse(torch.equal(load_state(first.path("checkpoints", "twolayernet.pth"))["fc1.weight"],
+                                     load_state(second.path("checkpoints", "twolayernet.pth"))["fc1.weight"]))
+
+    def test_resume_without_a_run(self):
+        run = ScratchRun()
+        self.addCleanup(run.close)
+        status, _, err = run.main("--resume")
+        self.assertEqual(status, 2)
+        self.assertIn("last.pth does not exist", err)
+
+
+class LongTailedRun(unittest.TestCase):
+    def test_sigmoid_focal_with_reweighting_trains_on_imbalanced_data(self):
+        run = ScratchRun()
+        self.addCleanup(run.close)
+        status, out, err = run.main("--epochs", "1", "--set", "imbalance=imbalance", "--set", "imb_factor=0.002",
+                                    "--loss-type", "SigmoidFocal", "--reweight", "true", "--gamma", "1")
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("per class [30, 30, 30, 30, 30, 30, 30, 30, 19, 10]", out)  # 5000 * 0.002^(i/9), capped at 30
+        self.assertEqual(len(read_metrics(run)), 1)
+
+
+class AtomicSave(unittest.TestCase):
+    def test_a_failed_save_leaves_the_old_file_and_no_temporary(self):
+        run = ScratchRun()
+        self.addCleanup(run.close)
+        path = run.path("state.pth")
+        checkpointing.save_atomically({"x": torch.ones(2)}, path)
+        with self.assertRaises(Exception):
+            checkpointing.save_atomically({"x": lambda: None}, path)  # lambdas cannot be pickled
+        torch.testing.assert_close(load_state(path)["x"], torch.ones(2))
+        self.assertEqual([name for name in os.listdir(run.folder) if name.endswith(".tmp")], [])
+
+
+if __name__ == "__main__":
+    unittest.main()
