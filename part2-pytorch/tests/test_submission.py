@@ -1,0 +1,50 @@
+import ast
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import zipfile
+
+from tests.helpers import PART2
+
+
+def local_imports(path, seen=None):
+    """The part-2 modules and packages that the file at `path` imports, followed recursively."""
+    seen = set() if seen is None else seen
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and not node.level]
+    for name in {name.split(".")[0] for name in names} - seen:
+        module, package = os.path.join(PART2, name + ".py"), os.path.join(PART2, name, "__init__.py")
+        if os.path.exists(module) or os.path.exists(package):
+            seen.add(name)
+            if os.path.exists(module):
+                local_imports(module, seen)
+    return seen
+
+
+class CollectSubmission(unittest.TestCase):
+    def test_the_zip_holds_what_main_needs_and_runs(self):
+        with tempfile.TemporaryDirectory() as folder:
+            target = os.path.join(folder, "submission.zip")
+            subprocess.run(["sh", os.path.join(PART2, "collect_submission.sh"), target], check=True,
+                           capture_output=True)
+            with zipfile.ZipFile(target) as archive:
+                names = archive.namelist()
+                archive.extractall(os.path.join(folder, "unpacked"))
+            for required in ("main.py", "configs/config_twolayer.yaml", "configs/config_resnet32.yaml",
+                             "losses/focal_loss.py", "models/resnet.py", "data/dataset_cifar.py"):
+                self.assertIn(required, names)
+            for name in local_imports(os.path.join(PART2, "main.py")):
+                self.assertTrue(name + ".py" in names or name + "/__init__.py" in names, name)
+            self.assertFalse([name for name in names if "cifar-10-batches-py" in name or "__pycache__" in name])
+            help_run = subprocess.run([sys.executable, "main.py", "--help"], cwd=os.path.join(folder, "unpacked"),
+                                      capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+            self.assertEqual(help_run.returncode, 0, help_run.stderr)
+            self.assertIn("--config", help_run.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
