@@ -124,20 +124,37 @@ SETTINGS = {
     "steps": Setting("Train", Steps(), help="epochs after which the rate drops"),
     "warmup": Setting("Train", Integer(0), help="epochs of linear warm-up (0: none)"),
     "momentum": Setting("Train", Number(0, 1), help="SGD momentum"),
+    "nesterov": Setting("Train", Boolean(), False, help="Nesterov momentum (needs momentum > 0)"),
+    "lr_schedule": Setting("Train", Choice(("step", "linear")), "step",
+                           help="step: the kit's warm-up and steps, per epoch; linear: warm-up, then a linear "
+                                "decay to zero at the last epoch, updated every batch"),
     "model": Setting("network", Choice(tuple(MODEL_BUILDERS)), help="network to train"),
+    "channels_last": Setting("network", Boolean(), False,
+                             help="NHWC memory layout for model and batches (faster convolutions on CPU and GPU)"),
     "imbalance": Setting("data", Choice(("regular", "imbalance")),
                          help="regular: CIFAR-10 training set; imbalance: long-tailed IMBALANCECIFAR10"),
     "save_best": Setting("data", Boolean(), help="save the best weights to checkpoints/<model>.pth"),
     "imb_type": Setting("data", Choice(("exp", "step")), "exp", help="profile of the long-tailed class counts"),
     "imb_factor": Setting("data", Number(0, 1, low_included=False, high_included=True), 0.01,
                           help="rarest class count / commonest class count"),
+    "crop_padding": Setting("data", Integer(0), 4, help="zero padding of the random training crop (the kit: 4)"),
     "data_dir": Setting("data", Text(), "data/cifar-10-batches-py", help="folder of the CIFAR-10 python batches"),
     "loss_type": Setting("loss", Choice(tuple(LOSS_BUILDERS)),
                          help="CE, Focal (softmax focal) or SigmoidFocal (the paper's one-vs-all focal)"),
     "reweight": Setting("loss", Boolean(), False, help="weight classes by their effective number of samples"),
     "beta": Setting("loss", Number(0, 1), 0.9999, help="beta of the effective number of samples"),
     "gamma": Setting("loss", Number(0), 0.0, help="focusing parameter of the focal losses"),
+    "label_smoothing": Setting("loss", Number(0, 1), 0.0, help="label smoothing of the CE loss"),
 }
+
+
+def _check_combinations(values, source):
+    """Settings that are each allowed but not together."""
+    if values["nesterov"] and values["momentum"] == 0:
+        raise ConfigError(f"{source}: Train.nesterov = True needs Train.momentum > 0, got 0")
+    if values["label_smoothing"] and values["loss_type"] != "CE":
+        raise ConfigError(f"{source}: loss.label_smoothing = {values['label_smoothing']!r} is not allowed with "
+                          f"loss_type {values['loss_type']}; expected 0 or loss_type CE")
 
 
 def _check(key, value, source):
@@ -215,6 +232,7 @@ def load_config(path, overrides=()):
                 raise ConfigError(f"{path}: missing required key {setting.section}.{key}; "
                                   f"expected {setting.kind.allowed}")
             values[key] = setting.default
+    _check_combinations(values, path)
     return values
 
 

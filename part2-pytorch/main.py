@@ -21,7 +21,7 @@ from losses import LOSS_BUILDERS, init_prior_bias, reweight
 from metrics import accuracy, per_class_accuracy
 from models import MODEL_BUILDERS
 from runlog import RunLog, format_header, format_per_class, format_row
-from training import learning_rate_at, set_learning_rate, train, validate
+from training import learning_rate_at, linear_learning_rate_at, set_learning_rate, train, validate
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -79,56 +79,80 @@ def build_criterion(args, cls_num_list, model):
     weight = reweight(cls_num_list, args.beta) if args.reweight else None
     if args.loss_type == "SigmoidFocal":
         output_layer = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]  # in every model here
+        if output_layer.bias is None:
+            raise config.ConfigError(f"loss_type SigmoidFocal needs an output layer with a bias for its prior "
+                                     f"initialisation; {args.model} has none, use CE or Focal")
         init_prior_bias(output_layer)
-    return LOSS_BUILDERS[args.loss_type](weight, args.gamma)
+    smoothing = {"label_smoothing": args.label_smoothing} if args.label_smoothing else {}  # CE only (config.py)
+    return LOSS_BUILDERS[args.loss_type](weight, args.gamma, **smoothing)
+
+
+def memory_format(args):
+    return torch.channels_last if args.channels_last else torch.contiguous_format
+
+
+def epoch_schedule(args, epoch, batches_per_epoch):
+    """(rate shown for the epoch, rate_at_batch for train(), or None when the rate is fixed for the epoch)."""
+    if args.lr_schedule == "step":
+        return learning_rate_at(epoch, args.learning_rate, args.warmup, args.steps), None
+
+    def rate_at_batch(batch):
+        progress = epoch - 1 + (batch + 0.5) / batches_per_epoch
+        return linear_learning_rate_at(progress, args.learning_rate, args.warmup, args.epochs)
+    return rate_at_batch(0), rate_at_batch
 
 
 def evaluate(args, device):
-    test_batches = DeviceBatches(Cifar(args.data_dir, train=False), args.batch_size, device, train=False)
+    test_batches = DeviceBatches(Cifar(args.data_dir, train=False), args.batch_size, device, train=False,
+                                 memory_format=memory_format(args))
     model = MODEL_BUILDERS[args.model]()
     checkpointing.load_weights(model, args.evaluate, args.model)
-    confusion = validate(model.to(device), test_batches, len(CLASS_NAMES))
+    confusion = validate(model.to(device, memory_format=memory_format(args)), test_batches, len(CLASS_NAMES))
     print(f"{args.evaluate} ({args.model}) on {len(test_batches.labels)} test images: "
           f"Prec@1 {accuracy(confusion):.4f}")
     print(format_per_class(CLASS_NAMES, per_class_accuracy(confusion)))
 
 
-def fit(args, device):
+def fit(args, device, run_name=None, echo=print):
+    """Train as configured; returns the confusion matrices {"final": ..., "best": ...} of the test set.
+    The run folder is runs/<run_name> (default: the config's file name); echo receives every console line."""
     torch.manual_seed(args.seed)
     train_set = load_training_set(args)
     test_set = Cifar(args.data_dir, train=False)
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    train_batches = DeviceBatches(train_set, args.batch_size, device, train=True, generator=generator)
-    test_batches = DeviceBatches(test_set, args.batch_size, device, train=False)
+    train_batches = DeviceBatches(train_set, args.batch_size, device, train=True, generator=generator,
+                                  crop_padding=args.crop_padding, memory_format=memory_format(args))
+    test_batches = DeviceBatches(test_set, args.batch_size, device, train=False, memory_format=memory_format(args))
     cls_num_list = torch.bincount(train_batches.labels.cpu(), minlength=len(CLASS_NAMES)).tolist()
 
     model = MODEL_BUILDERS[args.model]()
     criterion = build_criterion(args, cls_num_list, model)
-    model, criterion = model.to(device), criterion.to(device)
+    model, criterion = model.to(device, memory_format=memory_format(args)), criterion.to(device)
     optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
-                                weight_decay=args.reg)
+                                weight_decay=args.reg, nesterov=args.nesterov)
 
-    run_name = os.path.splitext(os.path.basename(args.config))[0]
+    run_name = run_name or os.path.splitext(os.path.basename(args.config))[0]
     run = RunLog(os.path.join("runs", run_name), CLASS_NAMES)
     checkpoint_path = os.path.join("checkpoints", args.model.lower() + ".pth")
     last_epoch, best = 0, None
     if args.resume:
         last_epoch, best = checkpointing.restore_run_state(run.last_path, model, args.model, optimizer, generator)
-        print(f"resuming {run.folder} after epoch {last_epoch}")
+        echo(f"resuming {run.folder} after epoch {last_epoch}")
     elif os.path.exists(run.last_path):
-        print(f"starting {run.folder} afresh (--resume would continue the run there)")
+        echo(f"starting {run.folder} afresh (--resume would continue the run there)")
     run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}", last_epoch)
 
     parameters = sum(p.numel() for p in model.parameters())
-    print(f"{run_name}: {args.model} ({parameters:,} parameters) on {device}, seed {args.seed}; "
+    echo(f"{run_name}: {args.model} ({parameters:,} parameters) on {device}, seed {args.seed}; "
           f"{len(train_set)} training images ({args.imbalance}, per class {cls_num_list}), "
           f"{len(test_set)} test images")
-    print(format_header())
+    echo(format_header())
+    confusion = best["confusion"] if best else None  # stays so when a resumed run has no epochs left
     for epoch in range(last_epoch + 1, args.epochs + 1):
         started = time.perf_counter()
-        rate = learning_rate_at(epoch, args.learning_rate, args.warmup, args.steps)
+        rate, rate_at_batch = epoch_schedule(args, epoch, len(train_batches))
         set_learning_rate(optimizer, rate)
-        train_loss, train_accuracy = train(model, train_batches, criterion, optimizer)
+        train_loss, train_accuracy = train(model, train_batches, criterion, optimizer, rate_at_batch)
         confusion = validate(model, test_batches, len(CLASS_NAMES))
         row = dict(epoch=epoch, lr=rate, train_loss=train_loss, train_acc=train_accuracy,
                    test_acc=accuracy(confusion), seconds=time.perf_counter() - started)
@@ -139,13 +163,14 @@ def fit(args, device):
                 checkpointing.save_atomically(best["model"], checkpoint_path)
         run.append(row, per_class_accuracy(confusion))
         checkpointing.save_run_state(run.last_path, epoch, model, optimizer, best, generator)
-        print(format_row(row, per_class_accuracy(confusion)), flush=True)
+        echo(format_row(row, per_class_accuracy(confusion)))
 
     run.plot_learning_curves()
     run.save_confusion(best["confusion"], f"{args.model}, epoch {best['epoch']}: accuracy {best['accuracy']:.4f}")
-    print(f"Best Prec@1 {best['accuracy']:.4f} at epoch {best['epoch']}; per-class accuracy:")
-    print(format_per_class(CLASS_NAMES, per_class_accuracy(best["confusion"])))
-    print(f"saved {checkpoint_path}" if args.save_best else "save_best is false: no checkpoint written")
+    echo(f"Best Prec@1 {best['accuracy']:.4f} at epoch {best['epoch']}; per-class accuracy:")
+    echo(format_per_class(CLASS_NAMES, per_class_accuracy(best["confusion"])))
+    echo(f"saved {checkpoint_path}" if args.save_best else "save_best is false: no checkpoint written")
+    return {"final": confusion, "best": best["confusion"]}
 
 
 def main(argv=None):
@@ -157,7 +182,7 @@ def main(argv=None):
         if args.evaluate:
             evaluate(args, args.device)
         else:
-            fit(args, args.device)
+            fit(args, args.device, echo=lambda line: print(line, flush=True))
     except (config.ConfigError, checkpointing.CheckpointError, FileNotFoundError) as error:
         print(f"main.py: error: {error}", file=sys.stderr)
         return 2

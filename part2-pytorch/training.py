@@ -16,17 +16,28 @@ def learning_rate_at(epoch, base_rate, warmup, steps):
     return base_rate
 
 
+def linear_learning_rate_at(progress, base_rate, warmup, epochs):
+    """The rate after `progress` epochs (fractional): a linear rise to base_rate over `warmup` epochs, then a
+    linear fall to zero at `epochs`. Callers pass the middle of a batch, so no step gets a rate of exactly 0."""
+    if progress < warmup:
+        return base_rate * progress / warmup
+    return base_rate * (epochs - progress) / (epochs - warmup)
+
+
 def set_learning_rate(optimizer, rate):
     for group in optimizer.param_groups:
         group["lr"] = rate
 
 
-def train(model, batches, criterion, optimizer):
-    """One pass over `batches`; returns (mean training loss per image, training accuracy)."""
+def train(model, batches, criterion, optimizer, rate_at_batch=None):
+    """One pass over `batches`; returns (mean training loss per image, training accuracy).
+    rate_at_batch(i), when given, sets the learning rate before batch i."""
     model.train()
     # Totals stay on the device until the end, so the loop never waits for the device to catch up.
     loss_total, correct, seen = 0.0, 0, 0
-    for images, labels in batches:
+    for batch_index, (images, labels) in enumerate(batches):
+        if rate_at_batch is not None:
+            set_learning_rate(optimizer, rate_at_batch(batch_index))
         logits = model(images)
         loss = criterion(logits, labels)
         optimizer.zero_grad(set_to_none=True)

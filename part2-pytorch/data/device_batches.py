@@ -7,23 +7,27 @@ waits on the device, so the model never waits for data.
 import numpy as np
 import torch
 
-from .augment import normalise, random_crop_and_flip
+from .augment import CROP_PADDING, normalise, random_crop_and_flip
 
 
 class DeviceBatches:
     """Iterates (images float32 (B, 3, 32, 32), labels int64 (B,)) over a dataset's `data` and `targets`.
 
-    With `train` true the order is reshuffled every pass and the images augmented, using `generator` (a
-    torch.Generator on `device`) so that runs repeat and resumed runs continue the same random stream.
+    With `train` true the order is reshuffled every pass and the images augmented (random crop with
+    `crop_padding`, flip), using `generator` (a torch.Generator on `device`) so that runs repeat and resumed
+    runs continue the same random stream. Batches come in `memory_format`.
     """
 
-    def __init__(self, dataset, batch_size, device, train, generator=None):
+    def __init__(self, dataset, batch_size, device, train, generator=None, crop_padding=CROP_PADDING,
+                 memory_format=torch.contiguous_format):
         images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2)  # HWC -> CHW
         self.images = images.to(device).contiguous()
         self.labels = torch.as_tensor(dataset.targets, dtype=torch.int64).to(device)
         self.batch_size = batch_size
         self.train = train
         self.generator = generator
+        self.crop_padding = crop_padding
+        self.memory_format = memory_format
 
     def _images_per_pass(self):
         count = len(self.labels)
@@ -42,7 +46,8 @@ class DeviceBatches:
             if self.train:
                 index = order[start:start + self.batch_size]
                 # index_select: on the CPU many times faster than images[index] for uint8 rows
-                images = random_crop_and_flip(self.images.index_select(0, index), self.generator)
-                yield normalise(images), self.labels.index_select(0, index)
+                images = random_crop_and_flip(self.images.index_select(0, index), self.generator, self.crop_padding)
+                labels = self.labels.index_select(0, index)
             else:
-                yield normalise(self.images[start:start + self.batch_size]), self.labels[start:start + self.batch_size]
+                images, labels = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
+            yield normalise(images).contiguous(memory_format=self.memory_format), labels

@@ -1,47 +1,46 @@
-"""MyModel: a compact residual CNN (about 1.9M parameters) for CIFAR-10.
+"""MyModel: a compact, fast-converging CNN for CIFAR-10, designed for ~10 epochs of CPU training.
 
-Three resolution stages (32 -> 16 -> 8 -> 4). Each widens the channels with a 3x3 conv, halves the resolution
-with max pooling and refines with a residual pair of 3x3 convs, so most of the compute happens at low resolution.
-Global max pooling keeps the strongest response of each feature wherever it occurs in the image.
+Shape of the idea (from fast CIFAR-10 training recipes): few layers, most computation at low resolution,
+pooling early, BatchNorm after every conv, and a max-pooled head. Our own choices: a learned 3x3 stem, a
+residual connection around the second conv of each stage, widths 24/48/96/192 sized for a 2-core CPU budget.
+
+    stem   3x3 conv 3->24, BN, ReLU                          32x32
+    stage  conv 3x3 -> max-pool 2 -> BN, ReLU -> [conv 3x3 -> BN, ReLU] + skip    x3: 16x16x48, 8x8x96, 4x4x192
+    head   global max pool -> linear 192->10, logits scaled by 1/8
 """
+import torch
 from torch import nn
 
-
-def conv_bn_relu(in_channels, out_channels):
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),  # BN supplies the bias
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
+WIDTHS = (24, 48, 96, 192)
+LOGIT_SCALE = 1 / 8  # keeps the initial logits small, like a temperature; lets the head train at the body's rate
 
 
-class ResidualPair(nn.Module):
-    """x + f(x) with f two conv-BN-ReLU layers that keep the shape."""
+def conv_bn(in_channels, out_channels):
+    return [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
 
-    def __init__(self, channels):
+
+class Stage(nn.Module):
+    """Widen at full resolution, halve the resolution, then refine with a residual conv."""
+
+    def __init__(self, in_channels, out_channels):
         super().__init__()
-        self.body = nn.Sequential(conv_bn_relu(channels, channels), conv_bn_relu(channels, channels))
+        conv, bn, relu = conv_bn(in_channels, out_channels)
+        self.widen = nn.Sequential(conv, nn.MaxPool2d(2), bn, relu)  # pooling before BN: BN sees 4x fewer pixels
+        self.refine = nn.Sequential(*conv_bn(out_channels, out_channels))
 
     def forward(self, x):
-        return x + self.body(x)
-
-
-def stage(in_channels, out_channels):
-    return nn.Sequential(conv_bn_relu(in_channels, out_channels), nn.MaxPool2d(2), ResidualPair(out_channels))
+        x = self.widen(x)
+        return x + self.refine(x)
 
 
 class MyModel(nn.Module):
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(
-            conv_bn_relu(3, 32),
-            stage(32, 64),
-            stage(64, 128),
-            stage(128, 256),
-            nn.AdaptiveMaxPool2d(1),
-            nn.Flatten(),
-        )
-        self.classifier = nn.Linear(256, 10)
+        self.stem = nn.Sequential(*conv_bn(3, WIDTHS[0]))
+        self.stages = nn.Sequential(*(Stage(a, b) for a, b in zip(WIDTHS, WIDTHS[1:])))
+        self.head = nn.Linear(WIDTHS[-1], 10, bias=False)
 
     def forward(self, x):
-        return self.classifier(self.features(x))
+        features = self.stages(self.stem(x))
+        return self.head(torch.amax(features, dim=(2, 3))) * LOGIT_SCALE

@@ -28,11 +28,16 @@ class ShippedConfigs(unittest.TestCase):
                 self.assertEqual({key: values[key] for key in KIT_SHARED}, KIT_SHARED)
                 self.assertEqual((values["model"], values["learning_rate"]), (model, rate))
 
-    def test_resnet32_config_is_the_papers_long_tailed_setup(self):
+    def test_resnet32_config_is_the_long_tailed_default(self):
         values = self.load("config_resnet32.yaml")
         expected = dict(model="ResNet-32", imbalance="imbalance", imb_type="exp", imb_factor=0.01, loss_type="Focal",
-                        reweight=True, beta=0.9999, gamma=1.0, epochs=200, batch_size=128, learning_rate=0.1,
-                        warmup=5, steps=[160, 180], reg=0.0002, momentum=0.9)
+                        reweight=True, beta=0.9999, gamma=1.0, batch_size=128, learning_rate=0.1, momentum=0.9)
+        self.assertEqual({key: values[key] for key in expected}, expected)
+
+    def test_paper_schedule_config(self):
+        values = self.load("longtail_paper.yaml")
+        expected = dict(model="ResNet-32", imbalance="imbalance", imb_factor=0.01, epochs=200, batch_size=128,
+                        learning_rate=0.1, warmup=5, steps=[160, 180], reg=0.0002, momentum=0.9)
         self.assertEqual({key: values[key] for key in expected}, expected)
 
     def test_my_model_config_loads(self):
@@ -95,6 +100,13 @@ class BadConfigs(unittest.TestCase):
             ("save_best: true", "save_best: true, imb_factor: 0", ["data.imb_factor", "0", "(0, 1]"]),
             ("save_best: true", "save_best: true, imb_factor: 1.5", ["data.imb_factor", "1.5", "(0, 1]"]),
             ("save_best: true", "save_best: true, imb_type: linear", ["data.imb_type", "'linear'", "exp, step"]),
+            ("warmup: 0", "warmup: 0, lr_schedule: cosine", ["Train.lr_schedule", "'cosine'", "step, linear"]),
+            ("save_best: true", "save_best: true, crop_padding: -1", ["data.crop_padding", "-1", ">= 0"]),
+            ("loss_type: CE", "loss_type: CE, label_smoothing: 1.0", ["loss.label_smoothing", "1.0", "[0, 1)"]),
+            ("model: TwoLayerNet", "model: TwoLayerNet, channels_last: 2", ["network.channels_last", "true or false"]),
+            # allowed one by one, not together
+            ("momentum: 0.9", "momentum: 0, nesterov: true", ["nesterov", "momentum > 0"]),
+            ("loss_type: CE", "loss_type: Focal, label_smoothing: 0.1", ["label_smoothing", "Focal", "loss_type CE"]),
         ]
         for old, new, fragments in cases:
             with self.subTest(new=new):

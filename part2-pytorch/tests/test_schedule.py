@@ -31,3 +31,14 @@ class KitLearningRateRule(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LinearSchedule(unittest.TestCase):
+    def test_rise_then_fall_to_zero(self):
+        from training import linear_learning_rate_at
+        # base 0.2, 1 warm-up epoch, 10 epochs: up to 0.2 at progress 1, then down by 0.2 / 9 per epoch
+        table = {0.0: 0.0, 0.5: 0.1, 1.0: 0.2, 5.5: 0.1, 10.0: 0.0}
+        for progress, expected in table.items():
+            with self.subTest(progress=progress):
+                self.assertAlmostEqual(linear_learning_rate_at(progress, 0.2, 1, 10), expected, places=12)
+        self.assertAlmostEqual(linear_learning_rate_at(2.0, 0.3, 0, 4), 0.15, places=12)  # no warm-up
