@@ -113,15 +113,16 @@ class IMBALANCECIFAR10(_CifarImages):
         self._rng = np.random.RandomState(rand_number)
         self.gen_imbalanced_data(self.get_img_num_per_cls(self.cls_num, imb_type, imb_factor))
 
-    def get_img_num_per_cls(self, cls_num, imb_type, imb_factor):
+    @classmethod  # needs no images: IMBALANCECIFAR10.get_img_num_per_cls(10, "exp", 0.01) works too
+    def get_img_num_per_cls(cls, cls_num, imb_type, imb_factor):
         """Images per class: 'exp' decays geometrically from img_max to img_max * imb_factor, 'step' keeps
         img_max for the first half of the classes and img_max * imb_factor for the rest, anything else is uniform."""
         if imb_type == "exp":
-            return [int(self.img_max * imb_factor ** (i / (cls_num - 1))) for i in range(cls_num)]
+            return [int(cls.img_max * imb_factor ** (i / (cls_num - 1))) for i in range(cls_num)]
         if imb_type == "step":
             head = cls_num // 2
-            return [self.img_max] * head + [int(self.img_max * imb_factor)] * (cls_num - head)
-        return [self.img_max] * cls_num
+            return [cls.img_max] * head + [int(cls.img_max * imb_factor)] * (cls_num - head)
+        return [cls.img_max] * cls_num
 
     def gen_imbalanced_data(self, img_num_per_cls):
         """Keep the first n of each class's shuffled indices (classes in label order)."""
