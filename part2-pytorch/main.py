@@ -92,14 +92,15 @@ def memory_format(args):
 
 
 def epoch_schedule(args, epoch, batches_per_epoch):
-    """(rate shown for the epoch, rate_at_batch for train(), or None when the rate is fixed for the epoch)."""
+    """(rate shown for the epoch, rate_at_batch for train(), or None when the rate is fixed for the epoch).
+    A linear schedule changes the rate every batch; the epoch shows the rate of its middle batch."""
     if args.lr_schedule == "step":
         return learning_rate_at(epoch, args.learning_rate, args.warmup, args.steps), None
 
     def rate_at_batch(batch):
         progress = epoch - 1 + (batch + 0.5) / batches_per_epoch
         return linear_learning_rate_at(progress, args.learning_rate, args.warmup, args.epochs)
-    return rate_at_batch(0), rate_at_batch
+    return rate_at_batch(batches_per_epoch // 2), rate_at_batch
 
 
 def evaluate(args, device):
