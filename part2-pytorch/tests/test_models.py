@@ -87,6 +87,17 @@ class Architectures(unittest.TestCase):
         self.assertAlmostEqual(conv.std().item(), (2 / 576) ** 0.5, delta=0.03 * (2 / 576) ** 0.5)
         self.assertAlmostEqual(net.linear.weight.std().item(), (2 / 64) ** 0.5, delta=0.15 * (2 / 64) ** 0.5)
 
+    def test_my_model_averages_an_image_and_its_mirror_in_eval_mode_only(self):
+        torch.manual_seed(0)
+        net, x = MyModel(), torch.randn(4, 3, 32, 32)
+        self.assertTrue(torch.equal(net(x), net.logits(x)))  # training: one view (BN in batch mode both times)
+        net.eval()
+        with torch.no_grad():
+            expected = (net.logits(x) + net.logits(x.flip(3))) / 2
+            torch.testing.assert_close(net(x), expected)
+            torch.testing.assert_close(net(x.flip(3)), net(x))  # a mirror pair gets the same prediction
+            self.assertFalse(torch.allclose(net.logits(x), net(x)))
+
 
 if __name__ == "__main__":
     unittest.main()
