@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from modules import ConvNet, Conv2D, MaxPooling
+from modules._parallel import set_thread_count
 from optimizer import SGD
 from trainer import ClassifierTrainer
 
@@ -85,9 +86,11 @@ def train_py_seconds():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed repetitions; the best is kept")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="PyTorch threads")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="threads of PyTorch and of our max-pooling (modules/_parallel.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    set_thread_count(args.threads)
     rng = np.random.default_rng(0)
     print(f"CPU float64, forward + backward, best of {args.repeats}; PyTorch {torch.__version__} on {args.threads} "
           f"threads, NumPy {np.__version__} (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')})")

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from modules import MaxPooling
+from modules._parallel import set_thread_count, thread_count
 from tests.gradient_check import numeric_gradient, rel_error
 
 
@@ -64,6 +65,25 @@ class TestMaxPooling(unittest.TestCase):
                 xt = torch.tensor(x, requires_grad=True)
                 F.max_pool2d(xt, k, s).backward(torch.tensor(dout))
                 np.testing.assert_array_equal(pool.dx, xt.grad.numpy())
+
+    def test_batches_split_over_threads_match_pytorch(self):
+        # Large enough for modules/_parallel.py to split the samples into three parts of unequal size.
+        self.addCleanup(set_thread_count, thread_count())
+        set_thread_count(3)
+        rng = np.random.default_rng(2)
+        for shape, k, s in [((7, 8, 64, 64), 2, 2), ((7, 8, 63, 65), 3, 2), ((5, 8, 64, 64), 2, 3)]:
+            with self.subTest(shape=shape, k=k, s=s):
+                x = np.maximum(rng.standard_normal(shape), 0)  # ReLU output: many tied windows
+                pool = MaxPooling(k, s)
+                out = pool.forward(x)
+                dout = rng.standard_normal(out.shape)
+                pool.backward(dout)
+                xt = torch.tensor(x, requires_grad=True)
+                F.max_pool2d(xt, k, s).backward(torch.tensor(dout))
+                np.testing.assert_array_equal(out, F.max_pool2d(torch.tensor(x), k, s).numpy())
+                # overlapping windows add up in another order than PyTorch's: equal to rounding
+                np.testing.assert_allclose(pool.dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+                self.assertEqual(np.count_nonzero(pool.dx), np.count_nonzero(xt.grad.numpy()))  # same winners
 
     def test_bad_input(self):
         with self.assertRaisesRegex(ValueError, r"4-D.*\(4, 4\)"):
