@@ -48,7 +48,7 @@ class ShippedCheckpoints(unittest.TestCase):
     def test_my_model_keeps_its_measured_accuracy(self):
         # The kit asks for at least 0.7; the shipped weights measured 0.8701 (REPORT.md), so anything below 0.86
         # means the checkpoint, the model code or the test pipeline changed.
-        self.assertGreaterEqual(self.measured_accuracy("MyModel", "mymodel.pth"), 0.86)
+        self.assertGreaterEqual(self.measured_accuracy("MyModel", "mymodel.pth"), 0.88)
 
     def test_resnet32_loads_and_predicts(self):
         model = self.model_from("ResNet-32", "resnet-32.pth").eval()
