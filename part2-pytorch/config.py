@@ -13,6 +13,7 @@ import yaml
 from losses import LOSS_BUILDERS
 from models import MODEL_BUILDERS
 
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 REQUIRED = object()  # the default of the settings every config must give
 
 
@@ -128,9 +129,14 @@ SETTINGS = {
     "lr_schedule": Setting("Train", Choice(("step", "linear")), "step",
                            help="step: the kit's warm-up and steps, per epoch; linear: warm-up, then a linear "
                                 "decay to zero at the last epoch, updated every batch"),
+    "amp": Setting("Train", Boolean(), False,
+                   help="bfloat16 autocast for forward and loss (mixed precision; fastest on recent GPUs)"),
     "model": Setting("network", Choice(tuple(MODEL_BUILDERS)), help="network to train"),
     "channels_last": Setting("network", Boolean(), False,
                              help="NHWC memory layout for model and batches (faster convolutions on CPU and GPU)"),
+    "compile": Setting("network", Choice(COMPILE_MODES), "none",
+                       help="torch.compile the model: none, default, or reduce-overhead (adds CUDA graphs: one "
+                            "launch per step instead of hundreds, the lever for small models on GPUs)"),
     "imbalance": Setting("data", Choice(("regular", "imbalance")),
                          help="regular: CIFAR-10 training set; imbalance: long-tailed IMBALANCECIFAR10"),
     "save_best": Setting("data", Boolean(), help="save the best weights to checkpoints/<model>.pth"),

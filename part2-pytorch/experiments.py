@@ -93,7 +93,7 @@ def write_rows(path, rows):
     os.replace(temporary, path)
 
 
-def run_one(run, base_config, data_dir, device_name, threads):
+def run_one(run, base_config, data_dir, extra, device_name, threads):
     """Train one grid run in this process; returns its CSV row. Imports here: workers start clean (spawn)."""
     import torch
 
@@ -105,6 +105,7 @@ def run_one(run, base_config, data_dir, device_name, threads):
                  ("beta", run["beta"]), ("gamma", run["gamma"]), ("save_best", False)]
     if data_dir:
         overrides.append(("data_dir", data_dir))
+    overrides += extra  # --set pairs: speed settings such as compile or amp
     args = argparse.Namespace(config=base_config, seed=run["seed"], resume=False, evaluate=None,
                               device=torch.device(device_name))
     vars(args).update(config.load_config(base_config, overrides))
@@ -128,7 +129,7 @@ def worker_devices(workers):
     return [("cpu", max(1, (os.cpu_count() or 1) // workers))] * workers
 
 
-def run_grid(name, workers, data_dir, results):
+def run_grid(name, workers, data_dir, results, extra=()):
     base_config = GRIDS[name][0]
     done = {row_key(row) for row in read_rows(results)}
     todo = [run for run in grid_runs(name) if row_key(run) not in done]
@@ -138,7 +139,7 @@ def run_grid(name, workers, data_dir, results):
     devices = worker_devices(workers)
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds thread pools or CUDA
     with concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context) as pool:
-        futures = {pool.submit(run_one, run, base_config, data_dir, *devices[i % len(devices)]): run
+        futures = {pool.submit(run_one, run, base_config, data_dir, list(extra), *devices[i % len(devices)]): run
                    for i, run in enumerate(todo)}
         for finished, future in enumerate(concurrent.futures.as_completed(futures), start=1):
             row = future.result()
@@ -151,7 +152,11 @@ def run_grid(name, workers, data_dir, results):
 def main_cli(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--grid", choices=sorted(GRIDS), help="the grid to run")
-    parser.add_argument("--workers", type=int, default=0, help="parallel runs (default: one per GPU, or 2 on CPU)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="parallel runs, spread over the GPUs in turn (default: one per GPU, or 2 on CPU); "
+                             "more workers than GPUs put several small runs on each GPU")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for every run, e.g. --set compile=reduce-overhead (repeatable)")
     parser.add_argument("--data-dir", default="", help="CIFAR-10 folder (default: the config's)")
     parser.add_argument("--results", default=RESULTS, help="the CSV of finished runs")
     parser.add_argument("--list", action="store_true", help="list the grid's runs and whether each is done")
@@ -160,12 +165,15 @@ def main_cli(argv=None):
     if not (args.grid or args.plot):
         parser.error("give --grid NAME and/or --plot")
     try:
+        extra = [config.parse_override(text) for text in args.set]
+        for key, value in extra:
+            config.load_config(GRIDS[args.grid or "cpu"][0], [(key, value)])  # checked before any run starts
         if args.grid and args.list:
             done = {row_key(row) for row in read_rows(args.results)}
             for run in grid_runs(args.grid):
                 print("done" if row_key(run) in done else "todo", *(run[c] for c in KEY_COLUMNS))
         elif args.grid:
-            run_grid(args.grid, args.workers, args.data_dir, args.results)
+            run_grid(args.grid, args.workers, args.data_dir, args.results, extra)
         if args.plot:
             import longtail_plots
             for path in longtail_plots.draw_all(args.results, os.path.dirname(args.results) or "."):

@@ -5,6 +5,7 @@ setting and its allowed values, and each one can be overridden from the command 
 validates on the test set and prints one row; the best weights go to checkpoints/<model>.pth (with save_best),
 and runs/<config name>/ keeps metrics.csv, plots, the resolved config and last.pth for --resume.
 --evaluate CHECKPOINT only tests saved weights. Bad input ends with one line on stderr and exit status 2.
+Under `torchrun --nproc_per_node=N main.py ...` one run trains over N processes (distributed.py).
 """
 import argparse
 import os
@@ -15,6 +16,7 @@ import torch
 
 import checkpointing
 import config
+import distributed
 from data import CLASS_NAMES, IMBALANCECIFAR10, Cifar, DeviceBatches
 from device import choose_device
 from losses import LOSS_BUILDERS, init_prior_bias, reweight
@@ -63,8 +65,9 @@ def parse_arguments(argv=None):
     overrides = parser.add_argument_group("settings (override the config's values)")
     for key, setting in config.SETTINGS.items():
         flags = dict.fromkeys(("--" + key.replace("_", "-"), "--" + key))  # --batch-size and --batch_size
+        switch = dict(nargs="?", const="true") if isinstance(setting.kind, config.Boolean) else {}  # --amp = --amp true
         overrides.add_argument(*flags, dest=key, action=Override, metavar="VALUE", default=argparse.SUPPRESS,
-                               help=f"{setting.help}: {setting.kind.allowed}")
+                               help=f"{setting.help}: {setting.kind.allowed}", **switch)
     return parser.parse_args(argv)
 
 
@@ -87,6 +90,9 @@ def build_criterion(args, cls_num_list, model):
     return LOSS_BUILDERS[args.loss_type](weight, args.gamma, **smoothing)
 
 
+TEST_BATCH = 500  # evaluation needs no small batches: larger ones keep a GPU busy
+
+
 def memory_format(args):
     return torch.channels_last if args.channels_last else torch.contiguous_format
 
@@ -103,12 +109,24 @@ def epoch_schedule(args, epoch, batches_per_epoch):
     return rate_at_batch(batches_per_epoch // 2), rate_at_batch
 
 
+def check_ranks(args):
+    ranks = int(os.environ.get("WORLD_SIZE", "1"))
+    if ranks > 1 and args.evaluate:
+        raise config.ConfigError("--evaluate runs in one process; run it with python, not torchrun")
+    if args.batch_size < ranks:
+        raise config.ConfigError(f"Train.batch_size = {args.batch_size} is the global batch and cannot be split "
+                                 f"over {ranks} ranks; expected at least {ranks}")
+    if ranks > 1 and args.device.type == "mps":
+        raise config.ConfigError("torchrun with --device mps is not supported; use cuda or cpu")
+
+
 def evaluate(args, device):
-    test_batches = DeviceBatches(Cifar(args.data_dir, train=False), args.batch_size, device, train=False,
-                                 memory_format=memory_format(args))
+    test_batches = DeviceBatches(Cifar(args.data_dir, train=False), max(args.batch_size, TEST_BATCH), device,
+                                 train=False, memory_format=memory_format(args))
     model = MODEL_BUILDERS[args.model]()
     checkpointing.load_weights(model, args.evaluate, args.model)
-    confusion = validate(model.to(device, memory_format=memory_format(args)), test_batches, len(CLASS_NAMES))
+    model = model.to(device, memory_format=memory_format(args))
+    confusion = validate(model, test_batches, len(CLASS_NAMES), args.amp)
     print(f"{args.evaluate} ({args.model}) on {len(test_batches.labels)} test images: "
           f"Prec@1 {accuracy(confusion):.4f}")
     print(format_per_class(CLASS_NAMES, per_class_accuracy(confusion)))
@@ -117,18 +135,25 @@ def evaluate(args, device):
 def fit(args, device, run_name=None, echo=print):
     """Train as configured; returns the confusion matrices {"final": ..., "best": ...} of the test set.
     The run folder is runs/<run_name> (default: the config's file name); echo receives every console line."""
+    if not distributed.is_main():
+        echo = lambda line: None  # noqa: E731 (rank 0 speaks for the run)
     torch.manual_seed(args.seed)
     train_set = load_training_set(args)
     test_set = Cifar(args.data_dir, train=False)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     train_batches = DeviceBatches(train_set, args.batch_size, device, train=True, generator=generator,
                                   crop_padding=args.crop_padding, memory_format=memory_format(args))
-    test_batches = DeviceBatches(test_set, args.batch_size, device, train=False, memory_format=memory_format(args))
+    test_batches = DeviceBatches(test_set, max(args.batch_size, TEST_BATCH), device, train=False,
+                                 memory_format=memory_format(args))
     cls_num_list = torch.bincount(train_batches.labels.cpu(), minlength=len(CLASS_NAMES)).tolist()
 
     model = MODEL_BUILDERS[args.model]()
     criterion = build_criterion(args, cls_num_list, model)
     model, criterion = model.to(device, memory_format=memory_format(args)), criterion.to(device)
+    trained = distributed.wrap(model, device)  # what the training steps call: DDP under torchrun
+    model = getattr(trained, "module", trained)  # the plain model: checkpoints, evaluation
+    if args.compile != "none":
+        trained = torch.compile(trained, mode=None if args.compile == "default" else args.compile)
     optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
                                 weight_decay=args.reg, nesterov=args.nesterov)
 
@@ -141,10 +166,13 @@ def fit(args, device, run_name=None, echo=print):
         echo(f"resuming {run.folder} after epoch {last_epoch}")
     elif os.path.exists(run.last_path):
         echo(f"starting {run.folder} afresh (--resume would continue the run there)")
-    run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}", last_epoch)
+    writes = distributed.is_main()  # only rank 0 writes files
+    if writes:
+        run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}", last_epoch)
 
     parameters = sum(p.numel() for p in model.parameters())
-    echo(f"{run_name}: {args.model} ({parameters:,} parameters) on {device}, seed {args.seed}; "
+    ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
+    echo(f"{run_name}: {args.model} ({parameters:,} parameters) on {device}{ranks}, seed {args.seed}; "
           f"{len(train_set)} training images ({args.imbalance}, per class {cls_num_list}), "
           f"{len(test_set)} test images")
     echo(format_header())
@@ -153,25 +181,27 @@ def fit(args, device, run_name=None, echo=print):
         started = time.perf_counter()
         rate, rate_at_batch = epoch_schedule(args, epoch, len(train_batches))
         set_learning_rate(optimizer, rate)
-        train_loss, train_accuracy = train(model, train_batches, criterion, optimizer, rate_at_batch)
-        confusion = validate(model, test_batches, len(CLASS_NAMES))
+        train_loss, train_accuracy = train(trained, train_batches, criterion, optimizer, rate_at_batch, args.amp)
+        confusion = validate(model, test_batches, len(CLASS_NAMES), args.amp)
         row = dict(epoch=epoch, lr=rate, train_loss=train_loss, train_acc=train_accuracy,
                    test_acc=accuracy(confusion), seconds=time.perf_counter() - started)
         if best is None or row["test_acc"] > best["accuracy"]:
             best = dict(accuracy=row["test_acc"], epoch=epoch, confusion=confusion,
                         model=checkpointing.cpu_state_dict(model))
-            if args.save_best:
+            if args.save_best and writes:
                 checkpointing.save_atomically(best["model"], checkpoint_path)
-        run.append(row, per_class_accuracy(confusion))
-        checkpointing.save_run_state(run.last_path, epoch, model, optimizer, best, generator)
+        if writes:
+            run.append(row, per_class_accuracy(confusion))
+            checkpointing.save_run_state(run.last_path, epoch, model, optimizer, best, generator)
         echo(format_row(row, per_class_accuracy(confusion)))
 
-    run.plot_learning_curves()
-    run.save_confusion(best["confusion"], f"{args.model}, epoch {best['epoch']}: accuracy {best['accuracy']:.4f}")
+    if writes:
+        run.plot_learning_curves()
+        run.save_confusion(best["confusion"], f"{args.model}, epoch {best['epoch']}: accuracy {best['accuracy']:.4f}")
     echo(f"Best Prec@1 {best['accuracy']:.4f} at epoch {best['epoch']}; per-class accuracy:")
     echo(format_per_class(CLASS_NAMES, per_class_accuracy(best["confusion"])))
     echo(f"saved {checkpoint_path}" if args.save_best else "save_best is false: no checkpoint written")
-    return {"final": confusion, "best": best["confusion"]}
+    return {"final": confusion, "best": best["confusion"], "model": model}
 
 
 def main(argv=None):
@@ -180,16 +210,19 @@ def main(argv=None):
         vars(args).update(config.load_config(args.config, args.overrides))
         if args.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
+        check_ranks(args)
         if args.evaluate:
             evaluate(args, args.device)
         else:
-            fit(args, args.device, echo=lambda line: print(line, flush=True))
+            fit(args, distributed.start(args.device), echo=lambda line: print(line, flush=True))
     except (config.ConfigError, checkpointing.CheckpointError, FileNotFoundError) as error:
         print(f"main.py: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted; continue with --resume", file=sys.stderr)
         return 130
+    finally:
+        distributed.stop()
     return 0
 
 

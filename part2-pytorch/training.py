@@ -1,6 +1,9 @@
 """The kit's learning-rate rule, one epoch of training, and one pass of validation."""
+import contextlib
+
 import torch
 
+import distributed
 from metrics import confusion_matrix
 
 
@@ -29,31 +32,45 @@ def set_learning_rate(optimizer, rate):
         group["lr"] = rate
 
 
-def train(model, batches, criterion, optimizer, rate_at_batch=None):
-    """One pass over `batches`; returns (mean training loss per image, training accuracy).
-    rate_at_batch(i), when given, sets the learning rate before batch i."""
+def autocast(device, enabled):
+    """bfloat16 autocast on `device` when `enabled` (no loss scaling needed: bf16 has float32's range)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False):
+    """One pass over `batches`; returns (mean training loss per image, training accuracy) over all ranks.
+    rate_at_batch(i), when given, sets the learning rate before batch i; `amp` runs forward and loss in bf16."""
     model.train()
+    device = next(model.parameters()).device
     # Totals stay on the device until the end, so the loop never waits for the device to catch up.
-    loss_total, correct, seen = 0.0, 0, 0
+    loss_total = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
     for batch_index, (images, labels) in enumerate(batches):
         if rate_at_batch is not None:
             set_learning_rate(optimizer, rate_at_batch(batch_index))
-        logits = model(images)
-        loss = criterion(logits, labels)
+        with autocast(device, amp):
+            logits = model(images)
+            loss = criterion(logits, labels)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss_scale = getattr(batches, "loss_scale", 1.0)  # DeviceBatches' share of the global batch (DDP)
+        (loss * loss_scale if loss_scale != 1 else loss).backward()
         optimizer.step()
-        loss_total = loss_total + loss.detach() * len(labels)
-        correct = correct + (logits.argmax(dim=1) == labels).sum()
+        loss_total += loss.detach().float() * len(labels)
+        correct += (logits.argmax(dim=1) == labels).sum()
         seen += len(labels)
-    return float(loss_total) / seen, int(correct) / seen
+    totals = distributed.sum_across_ranks(torch.stack([loss_total.double(), correct.double(),
+                                                       torch.tensor(seen, dtype=torch.float64, device=device)]))
+    loss_sum, correct_sum, seen_sum = totals.tolist()
+    return loss_sum / seen_sum, correct_sum / seen_sum
 
 
-def validate(model, batches, num_classes):
-    """The model's confusion matrix over `batches` (on the CPU)."""
+def validate(model, batches, num_classes, amp=False):
+    """The model's confusion matrix over `batches`, summed over all ranks (on the CPU)."""
     model.eval()
-    confusion = 0
-    with torch.inference_mode():
+    device = next(model.parameters(), torch.empty(0)).device
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+    with torch.inference_mode(), autocast(device, amp):
         for images, labels in batches:
             confusion = confusion + confusion_matrix(labels, model(images).argmax(dim=1), num_classes)
-    return confusion.cpu()
+    return distributed.sum_across_ranks(confusion).cpu()

@@ -45,11 +45,16 @@ def crop_and_flip(images, offsets, flips, padding=CROP_PADDING):
     return padded.gather(2, pixels[:, None, :].expand(n, channels, -1)).view(n, channels, height, width)
 
 
+def random_offsets_and_flips(count, generator=None, padding=CROP_PADDING, device=None):
+    """Crop offsets (count, 2) uniform in [0, 2 * padding] per axis, and flips (count,) true with probability 1/2."""
+    offsets = torch.randint(0, 2 * padding + 1, (count, 2), generator=generator, device=device)
+    flips = torch.rand(count, generator=generator, device=device) < 0.5
+    return offsets, flips
+
+
 def random_crop_and_flip(images, generator=None, padding=CROP_PADDING):
-    """RandomCrop(size, padding) then RandomHorizontalFlip(0.5): offsets uniform in [0, 2 * padding] per axis."""
-    n = images.shape[0]
-    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator, device=images.device)
-    flips = torch.rand(n, generator=generator, device=images.device) < 0.5
+    """RandomCrop(size, padding) then RandomHorizontalFlip(0.5), batched."""
+    offsets, flips = random_offsets_and_flips(images.shape[0], generator, padding, images.device)
     return crop_and_flip(images, offsets, flips, padding)
 
 

@@ -3,11 +3,16 @@
 Images move to the device once (150 MB for the CIFAR-10 training set); each batch is then an index, the kit's
 augmentation done batched there, and a float conversion. Nothing is copied from the host per batch and nothing
 waits on the device, so the model never waits for data.
+
+Under torchrun each rank holds the whole split but yields only its slice of every global batch (and of the test
+set); the shuffling and augmentation numbers are drawn for the whole global batch on every rank alike, so N ranks
+see exactly the images one process would.
 """
 import numpy as np
 import torch
 
-from .augment import CROP_PADDING, normalise, random_crop_and_flip
+import distributed
+from .augment import CROP_PADDING, crop_and_flip, normalise, random_offsets_and_flips
 
 
 class DeviceBatches:
@@ -16,6 +21,10 @@ class DeviceBatches:
     With `train` true the order is reshuffled every pass and the images augmented (random crop with
     `crop_padding`, flip), using `generator` (a torch.Generator on `device`) so that runs repeat and resumed
     runs continue the same random stream. Batches come in `memory_format`.
+
+    `loss_scale`, set before each batch, is this rank's share of the global batch times the number of ranks: a
+    local mean loss multiplied by it and averaged over ranks (as DDP averages gradients) is the global mean even
+    when the last batch does not split evenly. It is 1 in a single process.
     """
 
     def __init__(self, dataset, batch_size, device, train, generator=None, crop_padding=CROP_PADDING,
@@ -28,6 +37,7 @@ class DeviceBatches:
         self.generator = generator
         self.crop_padding = crop_padding
         self.memory_format = memory_format
+        self.loss_scale = 1.0
 
     def _images_per_pass(self):
         count = len(self.labels)
@@ -39,15 +49,20 @@ class DeviceBatches:
         return -(-self._images_per_pass() // self.batch_size)
 
     def __iter__(self):
-        count = self._images_per_pass()
-        if self.train:
-            order = torch.randperm(len(self.labels), generator=self.generator, device=self.labels.device)
+        count, ranks = self._images_per_pass(), distributed.world_size()
+        if not self.train:  # each rank tests a contiguous part of the split
+            images, labels = self.images[distributed.shard(count)], self.labels[distributed.shard(count)]
+            for start in range(0, len(labels), self.batch_size):
+                batch = images[start:start + self.batch_size]
+                yield normalise(batch).contiguous(memory_format=self.memory_format), labels[start:start + self.batch_size]
+            return
+        order = torch.randperm(len(self.labels), generator=self.generator, device=self.labels.device)
         for start in range(0, count, self.batch_size):
-            if self.train:
-                index = order[start:start + self.batch_size]
-                # index_select: on the CPU many times faster than images[index] for uint8 rows
-                images = random_crop_and_flip(self.images.index_select(0, index), self.generator, self.crop_padding)
-                labels = self.labels.index_select(0, index)
-            else:
-                images, labels = self.images[start:start + self.batch_size], self.labels[start:start + self.batch_size]
-            yield normalise(images).contiguous(memory_format=self.memory_format), labels
+            index = order[start:start + self.batch_size]
+            offsets, flips = random_offsets_and_flips(len(index), self.generator, self.crop_padding, index.device)
+            mine = distributed.shard(len(index))
+            self.loss_scale = (mine.stop - mine.start) * ranks / len(index)
+            index, offsets, flips = index[mine], offsets[mine], flips[mine]
+            # index_select: on the CPU many times faster than images[index] for uint8 rows
+            images = crop_and_flip(self.images.index_select(0, index), offsets, flips, self.crop_padding)
+            yield normalise(images).contiguous(memory_format=self.memory_format), self.labels.index_select(0, index)

@@ -1,0 +1,125 @@
+"""DistributedDataParallel on the CPU (gloo): two ranks train one run; it must equal a single-process run.
+
+The runs train TwoLayerNet (no BatchNorm, whose statistics would be per rank) with a global batch of 31, so every
+batch splits unevenly (15 + 16) and the per-rank loss scaling is exercised too.
+"""
+import os
+import socket
+import subprocess
+import sys
+import unittest
+
+import torch
+import torch.multiprocessing as mp
+
+import distributed
+from tests.helpers import PART2, ScratchRun
+
+CONFIG = """
+Train: {batch_size: 31, learning_rate: 0.05, reg: 0.0005, epochs: 2, steps: [6, 8], warmup: 1, momentum: 0.9}
+network: {model: TwoLayerNet}
+data: {imbalance: regular, save_best: true, data_dir: cifar-10-batches-py}
+loss: {loss_type: CE}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fit_in_process(rank, world_size, port, folder, config_path):
+    """What main.main does for one rank, keeping the rank's final weights and metrics in rank<r>.pth."""
+    import config
+    import main
+
+    torch.set_num_threads(1)
+    os.chdir(folder)
+    if world_size > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                          LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
+    args = main.parse_arguments(["--config", config_path, "--device", "cpu"])
+    vars(args).update(config.load_config(args.config, args.overrides))
+    try:
+        result = main.fit(args, distributed.start(args.device), run_name=f"ranks{world_size}", echo=lambda line: None)
+    finally:
+        distributed.stop()
+    torch.save({"model": result["model"].state_dict(), "confusion": result["final"]},
+               os.path.join(folder, f"ranks{world_size}_rank{rank}.pth"))
+
+
+class TwoRanksMatchOneProcess(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.scratch = ScratchRun(CONFIG)
+        mp.spawn(fit_in_process, args=(2, free_port(), cls.scratch.folder, cls.scratch.config), nprocs=2)
+        mp.spawn(fit_in_process, args=(1, None, cls.scratch.folder, cls.scratch.config), nprocs=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.scratch.close()
+
+    def result(self, world_size, rank):
+        return torch.load(self.scratch.path(f"ranks{world_size}_rank{rank}.pth"), weights_only=True)
+
+    def test_both_ranks_end_with_identical_weights(self):
+        first, second = self.result(2, 0)["model"], self.result(2, 1)["model"]
+        for name in first:
+            self.assertTrue(torch.equal(first[name], second[name]), name)
+
+    def test_two_ranks_compute_what_one_process_computes(self):
+        single, ranks = self.result(1, 0)["model"], self.result(2, 0)["model"]
+        for name in single:
+            self.assertFalse(torch.equal(single[name], self.initial_weights()[name]), "the run must train")
+            torch.testing.assert_close(ranks[name], single[name], rtol=1e-4, atol=1e-5)
+
+    def test_metrics_cover_the_whole_test_set_across_ranks(self):
+        confusion = self.result(2, 0)["confusion"]
+        self.assertEqual(confusion.sum().item(), 100)  # 50 test images per rank, summed
+        self.assertTrue(torch.equal(confusion, self.result(2, 1)["confusion"]))
+        self.assertTrue(torch.equal(confusion, self.result(1, 0)["confusion"]))
+
+    def test_only_rank_zero_writes(self):
+        self.assertTrue(os.path.exists(self.scratch.path("runs", "ranks2", "metrics.csv")))
+        with open(self.scratch.path("runs", "ranks2", "metrics.csv")) as f:
+            self.assertEqual(len(f.read().splitlines()), 3)  # header and two epochs, written once
+
+    def initial_weights(self):
+        from models import TwoLayerNet
+        torch.manual_seed(0)
+        return TwoLayerNet(3072, 256, 10).state_dict()
+
+
+class ShardsOfABatch(unittest.TestCase):
+    def test_shards_tile_the_batch_with_sizes_differing_by_at_most_one(self):
+        for count in (0, 1, 7, 31, 128):
+            for parts in (1, 2, 3, 8):
+                slices = [distributed.shard(count, part, parts) for part in range(parts)]
+                self.assertEqual([s.start for s in slices[1:]], [s.stop for s in slices[:-1]])
+                self.assertEqual((slices[0].start, slices[-1].stop), (0, count))
+                sizes = [s.stop - s.start for s in slices]
+                self.assertLessEqual(max(sizes) - min(sizes), 1)
+
+    def test_a_single_process_is_not_distributed(self):
+        self.assertEqual((distributed.rank(), distributed.world_size(), distributed.is_main()), (0, 1, True))
+        tensor = torch.arange(3)
+        self.assertIs(distributed.sum_across_ranks(tensor), tensor)
+
+
+class Torchrun(unittest.TestCase):
+    def test_torchrun_trains_one_run_with_rank_zero_speaking(self):
+        scratch = ScratchRun(CONFIG)
+        self.addCleanup(scratch.close)
+        environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                               os.path.join(PART2, "main.py"), "--config", scratch.config, "--device", "cpu"],
+                              cwd=scratch.folder, env=environment, capture_output=True, text=True, timeout=300)
+        self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+        self.assertIn("x 2 ranks", done.stdout)
+        self.assertEqual(done.stdout.count("Best Prec@1"), 1)
+        self.assertTrue(os.path.exists(scratch.path("checkpoints", "twolayernet.pth")))
+
+
+if __name__ == "__main__":
+    unittest.main()
