@@ -84,7 +84,7 @@ def make_rounds(model_name, device, setting, steps, compile_mode):
     layout = torch.channels_last if setting["channels_last"] else torch.contiguous_format
     batches = DeviceBatches(RandomImages(batch_size * steps), batch_size, device, train=True,
                             generator=torch.Generator(device=device).manual_seed(0), memory_format=layout)
-    images, labels = normalise(batches.images).contiguous(memory_format=layout), batches.labels
+    images, labels = normalise(batches.images, layout), batches.labels
     fixed_images, fixed_labels = images[:batch_size].clone(memory_format=layout), labels[:batch_size].clone()
     models = {loop: new_training(model_name, device, setting, compile_mode) for loop in LOOPS}
 

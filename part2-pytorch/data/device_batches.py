@@ -54,7 +54,7 @@ class DeviceBatches:
             images, labels = self.images[distributed.shard(count)], self.labels[distributed.shard(count)]
             for start in range(0, len(labels), self.batch_size):
                 batch = images[start:start + self.batch_size]
-                yield normalise(batch).contiguous(memory_format=self.memory_format), labels[start:start + self.batch_size]
+                yield normalise(batch, self.memory_format), labels[start:start + self.batch_size]
             return
         order = torch.randperm(len(self.labels), generator=self.generator, device=self.labels.device)
         for start in range(0, count, self.batch_size):
@@ -65,4 +65,4 @@ class DeviceBatches:
             index, offsets, flips = index[mine], offsets[mine], flips[mine]
             # index_select: on the CPU many times faster than images[index] for uint8 rows
             images = crop_and_flip(self.images.index_select(0, index), offsets, flips, self.crop_padding)
-            yield normalise(images).contiguous(memory_format=self.memory_format), self.labels.index_select(0, index)
+            yield normalise(images, self.memory_format), self.labels.index_select(0, index)

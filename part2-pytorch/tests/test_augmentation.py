@@ -17,8 +17,9 @@ def random_images(n, seed=0):
 
 def shifted_by_hand(image, top, left, padding=4):
     """Crop at (top, left) of the zero-padded image, written with numpy: a shift with zero fill."""
+    height, width = image.shape[1:]
     padded = np.pad(image.numpy(), ((0, 0), (padding, padding), (padding, padding)))
-    return torch.from_numpy(padded[:, top:top + 32, left:left + 32].copy())
+    return torch.from_numpy(padded[:, top:top + height, left:left + width].copy())
 
 
 def to_pil(image):
@@ -31,6 +32,12 @@ class Normalisation(unittest.TestCase):
         expected = torch.stack([kit_transforms(train=False)(to_pil(image)) for image in images])
         torch.testing.assert_close(normalise(images), expected, atol=1e-6, rtol=0)
         self.assertEqual(normalise(images).dtype, torch.float32)
+
+    def test_any_input_strides_to_the_asked_memory_format(self):
+        images = random_images(4)
+        channels_last = normalise(images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2), torch.channels_last)
+        self.assertTrue(channels_last.is_contiguous(memory_format=torch.channels_last))
+        torch.testing.assert_close(channels_last, normalise(images), atol=0, rtol=0)
 
 
 class CropAndFlip(unittest.TestCase):
@@ -47,6 +54,18 @@ class CropAndFlip(unittest.TestCase):
         for i, ((top, left), flip) in enumerate(zip(offsets.tolist(), flips.tolist())):
             expected = shifted_by_hand(images[i], top, left)
             torch.testing.assert_close(out[i], expected.flip(2) if flip else expected, atol=0, rtol=0)
+
+    def test_other_paddings_and_non_square_images(self):
+        rng = np.random.default_rng(0)
+        for padding, (height, width), channels in [(2, (20, 28), 3), (0, (9, 5), 1), (5, (7, 7), 6)]:
+            images = torch.from_numpy(rng.integers(0, 256, (6, channels, height, width), dtype=np.uint8))
+            offsets = torch.from_numpy(rng.integers(0, 2 * padding + 1, (6, 2)))
+            flips = torch.from_numpy(rng.random(6) < 0.5)
+            out = crop_and_flip(images, offsets, flips, padding)
+            self.assertEqual(out.shape, images.shape)
+            for i, ((top, left), flip) in enumerate(zip(offsets.tolist(), flips.tolist())):
+                expected = shifted_by_hand(images[i], top, left, padding)
+                torch.testing.assert_close(out[i], expected.flip(2) if flip else expected, atol=0, rtol=0)
 
     def test_every_torchvision_output_is_one_of_ours_and_ours_are_uniform(self):
         image = random_images(1, seed=3)[0]
