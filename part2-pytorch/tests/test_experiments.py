@@ -55,7 +55,7 @@ class MicroGrid(unittest.TestCase):
             os.chdir(tmp)  # the run folders go to tmp/runs
             try:
                 status, out = self.run_cli("--grid", "micro", "--workers", "1", "--data-dir", folder,
-                                           "--results", results)
+                                           "--results", results, "--set", "channels_last=true")
                 self.assertEqual(status, 0, out)
                 self.assertIn("2 runs to do", out)
                 with open(results, newline="") as f:
@@ -72,6 +72,14 @@ class MicroGrid(unittest.TestCase):
                 self.assertEqual([line.split()[0] for line in out.splitlines()], ["done", "todo"])
             finally:
                 os.chdir(here)
+
+    def test_a_bad_setting_stops_before_any_run(self):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            status, out = self.run_cli("--grid", "micro", "--set", "compile=fastest")
+        self.assertEqual(status, 2)
+        self.assertIn("network.compile = 'fastest' is not allowed", err.getvalue())
+        self.assertNotIn("runs to do", out)
 
 
 class Plots(unittest.TestCase):
