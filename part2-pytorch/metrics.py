@@ -3,8 +3,10 @@ import torch
 
 
 def confusion_matrix(labels, predictions, num_classes):
-    """Counts (num_classes, num_classes) int64: entry [t, p] is how many images of class t were predicted p."""
-    flat = torch.bincount(labels * num_classes + predictions, minlength=num_classes * num_classes)
+    """Counts (num_classes, num_classes) int64: entry [t, p] is how many images of class t were predicted p.
+    index_add_ into a fixed-size tensor rather than bincount, which on a GPU waits to learn its output size."""
+    flat = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=labels.device)
+    flat.index_add_(0, labels * num_classes + predictions, torch.ones_like(labels))
     return flat.view(num_classes, num_classes)
 
 

@@ -88,12 +88,12 @@ class Cuda(unittest.TestCase):
         images, labels = next(iter(batches))
         self.assertEqual((images.device.type, labels.device.type, images.dtype), ("cuda", "cuda", torch.float32))
 
-    def test_the_training_loop_waits_for_the_gpu_once_per_epoch(self):
-        """Synchronising calls (.item(), host copies) per step would starve the GPU: count them."""
-        def synchronisations(count):
+    def test_training_and_validation_wait_for_the_gpu_once_per_pass(self):
+        """Synchronising calls (.item(), host copies, bincount) per batch would starve the GPU: count them."""
+        def synchronisations(count, training):
             images = torch.randint(0, 256, (count, 32, 32, 3), dtype=torch.uint8).numpy()
             dataset = type("Images", (), dict(data=images, targets=[0] * count))()
-            batches = DeviceBatches(dataset, 32, torch.device("cuda"), train=True,
+            batches = DeviceBatches(dataset, 32, torch.device("cuda"), train=training,
                                     generator=torch.Generator(device="cuda").manual_seed(0))
             model = TwoLayerNet(3072, 64, 10).cuda()
             optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9)
@@ -101,11 +101,16 @@ class Cuda(unittest.TestCase):
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    train(model, batches, torch.nn.CrossEntropyLoss(), optimizer, amp=True)
+                    if training:
+                        train(model, batches, torch.nn.CrossEntropyLoss(), optimizer, amp=True)
+                    else:
+                        validate(model, batches, 10)
             finally:
                 torch.cuda.set_sync_debug_mode("default")
             return len(caught)
-        self.assertEqual(synchronisations(64), synchronisations(320))  # 2 batches or 10: the same count
+        for training in (True, False):
+            with self.subTest(training=training):  # 2 batches or 10: the same count
+                self.assertEqual(synchronisations(64, training), synchronisations(320, training))
 
     def test_cuda_graphs_step(self):
         torch.manual_seed(0)
