@@ -41,9 +41,13 @@ class DeviceBatches:
 
     def _images_per_pass(self):
         count = len(self.labels)
-        # A last training batch of one image would make BatchNorm fail; the order is reshuffled every pass,
-        # so leaving that image out gives it its turn in other passes.
-        return count - 1 if self.train and count % self.batch_size == 1 and count > 1 else count
+        # A last training batch of one image would make BatchNorm fail, and one smaller than the number of ranks
+        # would leave a rank without images; the order is reshuffled every pass, so leaving those few images out
+        # gives them their turn in other passes.
+        leftover = count % self.batch_size
+        if self.train and count > self.batch_size and 0 < leftover < max(2, distributed.world_size()):
+            return count - leftover
+        return count
 
     def __len__(self):
         return -(-self._images_per_pass() // self.batch_size)

@@ -1,6 +1,7 @@
 """The batched tensor pipeline against the kit's torchvision transforms."""
 import collections
 import unittest
+from unittest import mock
 
 import numpy as np
 import torch
@@ -133,6 +134,19 @@ class DeviceBatchesTest(unittest.TestCase):
         batches = DeviceBatches(Synthetic(33), 16, "cpu", train=True, generator=torch.Generator().manual_seed(0))
         self.assertEqual([len(labels) for _, labels in batches], [16, 16])
         self.assertEqual(len(batches), 2)
+
+    def test_every_rank_gets_images_in_every_batch(self):
+        for ranks, sizes in ((3, [[5, 5], [5, 5], [6, 6]]), (2, [[8, 8, 1], [8, 8, 1]])):
+            with self.subTest(ranks=ranks):  # 34 images, global batch 16: a last batch of 2, dropped for 3 ranks
+                seen = []
+                for rank in range(ranks):
+                    with mock.patch("distributed.world_size", return_value=ranks), \
+                            mock.patch("distributed.rank", return_value=rank):
+                        batches = DeviceBatches(Synthetic(34), 16, "cpu", train=True,
+                                                generator=torch.Generator().manual_seed(0))
+                        seen.append([len(labels) for _, labels in batches])
+                        self.assertEqual(len(batches), len(seen[-1]))
+                self.assertEqual(seen, sizes)
 
 
 if __name__ == "__main__":
