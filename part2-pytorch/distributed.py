@@ -14,8 +14,13 @@ import torch
 import torch.distributed as dist
 
 
+def launched_world_size():
+    """The number of processes torchrun started for this run (1 without torchrun); known before start()."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def launched_by_torchrun():
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return launched_world_size() > 1
 
 
 def start(device):

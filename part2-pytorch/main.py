@@ -110,7 +110,7 @@ def epoch_schedule(args, epoch, batches_per_epoch):
 
 
 def check_ranks(args):
-    ranks = int(os.environ.get("WORLD_SIZE", "1"))
+    ranks = distributed.launched_world_size()
     if ranks > 1 and args.evaluate:
         raise config.ConfigError("--evaluate runs in one process; run it with python, not torchrun")
     if args.batch_size < ranks:
