@@ -42,10 +42,9 @@ def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False):
     rate_at_batch(i), when given, sets the learning rate before batch i; `amp` runs forward and loss in bf16."""
     model.train()
     device = next(model.parameters()).device
-    # Totals stay on the device until the end, so the loop never waits for the device to catch up.
-    loss_total = torch.zeros((), device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    seen = 0
+    # Per-batch results stay on the device, summed once at the end: the loop never waits for the device to catch
+    # up, and one operation per step (the argmax) keeps the bookkeeping off a small model's critical path.
+    losses, predictions, targets = [], [], []
     for batch_index, (images, labels) in enumerate(batches):
         if rate_at_batch is not None:
             set_learning_rate(optimizer, rate_at_batch(batch_index))
@@ -56,12 +55,13 @@ def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False):
         loss_scale = getattr(batches, "loss_scale", 1.0)  # DeviceBatches' share of the global batch (DDP)
         (loss * loss_scale if loss_scale != 1 else loss).backward()
         optimizer.step()
-        loss_total += loss.detach().float() * len(labels)
-        correct += (logits.argmax(dim=1) == labels).sum()
-        seen += len(labels)
-    totals = distributed.sum_across_ranks(torch.stack([loss_total.double(), correct.double(),
-                                                       torch.tensor(seen, dtype=torch.float64, device=device)]))
-    loss_sum, correct_sum, seen_sum = totals.tolist()
+        losses.append(loss.detach())
+        predictions.append(logits.detach().argmax(dim=1))
+        targets.append(labels)
+    sizes = torch.tensor([len(labels) for labels in targets], dtype=torch.float64).to(device)
+    totals = torch.stack([(torch.stack(losses).double() * sizes).sum(),
+                          (torch.cat(predictions) == torch.cat(targets)).sum().double(), sizes.sum()])
+    loss_sum, correct_sum, seen_sum = distributed.sum_across_ranks(totals).tolist()
     return loss_sum / seen_sum, correct_sum / seen_sum
 
 

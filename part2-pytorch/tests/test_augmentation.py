@@ -34,6 +34,12 @@ class Normalisation(unittest.TestCase):
         torch.testing.assert_close(normalise(images), expected, atol=1e-6, rtol=0)
         self.assertEqual(normalise(images).dtype, torch.float32)
 
+    def test_other_image_sizes(self):
+        images = torch.randint(0, 256, (3, 3, 20, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+        expected = torch.stack([kit_transforms(train=False)(to_pil(image)) for image in images])
+        for memory_format in (torch.contiguous_format, torch.channels_last):
+            torch.testing.assert_close(normalise(images, memory_format), expected, atol=1e-6, rtol=0)
+
     def test_any_input_strides_to_the_asked_memory_format(self):
         images = random_images(4)
         channels_last = normalise(images.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2), torch.channels_last)
@@ -67,6 +73,16 @@ class CropAndFlip(unittest.TestCase):
             for i, ((top, left), flip) in enumerate(zip(offsets.tolist(), flips.tolist())):
                 expected = shifted_by_hand(images[i], top, left, padding)
                 torch.testing.assert_close(out[i], expected.flip(2) if flip else expected, atol=0, rtol=0)
+
+    def test_channels_last_storage_gives_the_same_crops_in_channels_last(self):
+        rng = np.random.default_rng(1)
+        for padding, (height, width) in [(4, (32, 32)), (2, (20, 28)), (0, (9, 5))]:
+            images = torch.from_numpy(rng.integers(0, 256, (7, 3, height, width), dtype=np.uint8))
+            offsets = torch.from_numpy(rng.integers(0, 2 * padding + 1, (7, 2)))
+            flips = torch.from_numpy(rng.random(7) < 0.5)
+            out = crop_and_flip(images, offsets, flips, padding, torch.channels_last)
+            self.assertTrue(out.is_contiguous(memory_format=torch.channels_last))
+            torch.testing.assert_close(out, crop_and_flip(images, offsets, flips, padding), atol=0, rtol=0)
 
     def test_every_torchvision_output_is_one_of_ours_and_ours_are_uniform(self):
         image = random_images(1, seed=3)[0]
@@ -129,6 +145,16 @@ class DeviceBatchesTest(unittest.TestCase):
             return next(iter(batches))
         torch.testing.assert_close(first_batch(4), first_batch(4))
         self.assertFalse(torch.equal(first_batch(4)[0], first_batch(5)[0]))
+
+    def test_channels_last_batches_hold_the_same_images(self):
+        def first_batch(memory_format):
+            batches = DeviceBatches(Synthetic(50), 16, "cpu", train=True, generator=torch.Generator().manual_seed(3),
+                                    memory_format=memory_format)
+            return next(iter(batches))
+        (plain, labels), (channels_last, same_labels) = map(first_batch, (torch.contiguous_format, torch.channels_last))
+        self.assertTrue(channels_last.is_contiguous(memory_format=torch.channels_last))
+        torch.testing.assert_close(channels_last, plain, atol=0, rtol=0)
+        self.assertEqual(labels.tolist(), same_labels.tolist())
 
     def test_a_lone_trailing_sample_is_left_for_another_epoch(self):
         batches = DeviceBatches(Synthetic(33), 16, "cpu", train=True, generator=torch.Generator().manual_seed(0))
