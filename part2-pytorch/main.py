@@ -8,6 +8,7 @@ and runs/<config name>/ keeps metrics.csv, plots, the resolved config and last.p
 Under `torchrun --nproc_per_node=N main.py ...` one run trains over N processes (distributed.py).
 """
 import argparse
+import functools
 import os
 import sys
 import time
@@ -151,9 +152,12 @@ def fit(args, device, run_name=None, echo=print):
     criterion = build_criterion(args, cls_num_list, model)
     model, criterion = model.to(device, memory_format=memory_format(args)), criterion.to(device)
     trained = distributed.wrap(model, device)  # what the training steps call: DDP under torchrun
-    model = getattr(trained, "module", trained)  # the plain model: checkpoints, evaluation
+    model = getattr(trained, "module", trained)  # the plain model: checkpoints
+    tested = model  # what validation calls: never DDP, whose forward would need every rank in step
     if args.compile != "none":
-        trained = torch.compile(trained, mode=None if args.compile == "default" else args.compile)
+        compiled = functools.partial(torch.compile, mode=None if args.compile == "default" else args.compile)
+        tested = compiled(model)
+        trained = tested if trained is model else compiled(trained)
     optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
                                 weight_decay=args.reg, nesterov=args.nesterov)
 
@@ -182,7 +186,7 @@ def fit(args, device, run_name=None, echo=print):
         rate, rate_at_batch = epoch_schedule(args, epoch, len(train_batches))
         set_learning_rate(optimizer, rate)
         train_loss, train_accuracy = train(trained, train_batches, criterion, optimizer, rate_at_batch, args.amp)
-        confusion = validate(model, test_batches, len(CLASS_NAMES), args.amp)
+        confusion = validate(tested, test_batches, len(CLASS_NAMES), args.amp)
         row = dict(epoch=epoch, lr=rate, train_loss=train_loss, train_acc=train_accuracy,
                    test_acc=accuracy(confusion), seconds=time.perf_counter() - started)
         if best is None or row["test_acc"] > best["accuracy"]:
