@@ -7,10 +7,11 @@ ours     DeviceBatches (uint8 images on the device; the kit's crop, flip and nor
 bare     already-normalised float images on the device, sliced in a shuffled order, no augmentation: a plain loop.
 ceiling  the same batch of random images, already on the device, every step: no data pipeline at all.
 
-All three use the same model, batch size, loss, optimiser, precision and memory layout (a setting is BATCH with
-optional `amp`: bf16 autocast and `cl`: channels-last). They alternate in short rounds on random images so that
-each sees the same machine load, and each reports its median round. Goals: ours >= 0.95 of bare on the CPU,
-ours >= 0.90 of the ceiling on a GPU. Default settings: 128 on the CPU; 128 and 512,amp,cl on CUDA.
+All three train the same model with the same optimiser, batch size, precision and memory layout (a setting is
+BATCH with optional `amp`: bf16 autocast and `cl`: channels-last). They alternate in short rounds on random
+images, taking turns at going first, so that each sees the same machine load, and each reports its median round
+(at least 5 rounds). Goals: ours >= 0.95 of bare on the CPU, ours >= 0.90 of the ceiling on a GPU. Default
+settings: 128 on the CPU; 128 and 512,amp,cl on CUDA.
 """
 import argparse
 import statistics
@@ -129,7 +130,7 @@ def measure(model_name, device, setting, seconds, compile_mode):
         run_round()  # warm-up at the measured shapes (compilation, CUDA graphs)
     rates = {loop: [] for loop in LOOPS}
     started = time.perf_counter()
-    while len(rates["ours"]) < 3 or time.perf_counter() - started < seconds:
+    while len(rates["ours"]) < 5 or time.perf_counter() - started < seconds:
         first = len(rates["ours"]) % len(LOOPS)  # each loop takes every place in the order in turn
         for loop in LOOPS[first:] + LOOPS[:first]:
             rates[loop].append(images_per_second(rounds[loop], batch_size * steps, device))
