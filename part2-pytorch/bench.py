@@ -83,9 +83,10 @@ def make_rounds(model_name, device, setting, steps, compile_mode):
     """One round of each loop: `steps` training steps of the same model."""
     batch_size, amp = setting["batch_size"], setting["amp"]
     layout = torch.channels_last if setting["channels_last"] else torch.contiguous_format
-    batches = DeviceBatches(RandomImages(batch_size * steps), batch_size, device, train=True,
+    dataset = RandomImages(batch_size * steps)
+    batches = DeviceBatches(dataset, batch_size, device, train=True,
                             generator=torch.Generator(device=device).manual_seed(0), memory_format=layout)
-    images, labels = normalise(batches.images, layout), batches.labels
+    images, labels = normalise(torch.from_numpy(dataset.data).permute(0, 3, 1, 2).to(device), layout), batches.labels
     fixed_images, fixed_labels = images[:batch_size].clone(memory_format=layout), labels[:batch_size].clone()
     # One model and optimiser for all three: separate copies sit at different addresses, which alone can
     # make one loop a few percent slower than another on a CPU.

@@ -1,8 +1,8 @@
 """Mini-batches from a whole split held as one uint8 tensor on the training device.
 
-Images move to the device once as uint8 (150 MB for the CIFAR-10 training set, plus 480 MB of padded and mirrored
-copies from which training batches are cropped); each batch is then an index, one crop-and-flip index_select
-and a float conversion, all on the device. Nothing is copied from the host per batch and nothing
+Images move to the device once as uint8: for training, padded copies and their mirror images from which batches
+are cropped (480 MB for the CIFAR-10 training set), for testing the images themselves. A training batch is then an
+index, one crop-and-flip index_select and a float conversion, all on the device. Nothing is copied from the host per batch and nothing
 waits on the device, so the model never waits for data.
 
 Under torchrun each rank holds the whole split but yields only its slice of every global batch (and of the test
@@ -30,10 +30,10 @@ class DeviceBatches:
 
     def __init__(self, dataset, batch_size, device, train, generator=None, crop_padding=CROP_PADDING,
                  memory_format=torch.contiguous_format):
-        images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2)  # HWC -> CHW
-        self.images = images.to(device).contiguous()
-        # Training batches are cut from padded copies and their mirror images (twice the padded size).
-        self.crops = Crops(self.images, crop_padding, memory_format) if train else None
+        images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2).to(device)  # HWC -> CHW
+        # Training batches are cut from padded copies and their mirror images; test batches are the images.
+        self.crops = Crops(images, crop_padding, memory_format) if train else None
+        self.images = None if train else images.contiguous()
         self.labels = torch.as_tensor(dataset.targets, dtype=torch.int64).to(device)
         self.batch_size = batch_size
         self.train = train

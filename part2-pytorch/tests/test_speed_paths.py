@@ -84,7 +84,8 @@ class Cuda(unittest.TestCase):
         from data import Cifar
         batches = DeviceBatches(Cifar(run.path("cifar-10-batches-py")), 32, torch.device("cuda"), train=True,
                                 generator=torch.Generator(device="cuda").manual_seed(0))
-        self.assertEqual((batches.images.device.type, batches.images.dtype), ("cuda", torch.uint8))
+        store = batches.crops.windows
+        self.assertEqual((store.device.type, store.dtype), ("cuda", torch.uint8))
         images, labels = next(iter(batches))
         self.assertEqual((images.device.type, labels.device.type, images.dtype), ("cuda", "cuda", torch.float32))
 
