@@ -1,9 +1,9 @@
-"""Mini-batches from a whole split held as one uint8 tensor on the training device.
+"""Mini-batches from a whole split held as uint8 on the training device.
 
-Images move to the device once as uint8: for training, padded copies and their mirror images from which batches
-are cropped (480 MB for the CIFAR-10 training set), for testing the images themselves. A training batch is then an
-index, one crop-and-flip index_select and a float conversion, all on the device. Nothing is copied from the host per batch and nothing
-waits on the device, so the model never waits for data.
+Images move to the device once: for training, padded copies and their mirror images from which batches are
+cropped (480 MB for the CIFAR-10 training set), for testing the images themselves. A training batch is then an
+index, one crop-and-flip index_select and a float conversion, all on the device. Nothing is copied from the host
+per batch and nothing waits on the device, so the model never waits for data.
 
 Under torchrun each rank holds the whole split but yields only its slice of every global batch (and of the test
 set); the shuffling and augmentation numbers are drawn for the whole global batch on every rank alike, so N ranks
@@ -70,4 +70,5 @@ class DeviceBatches:
             mine = distributed.shard(len(index))
             self.loss_scale = (mine.stop - mine.start) * ranks / len(index)
             index, offsets, flips = index[mine], offsets[mine], flips[mine]
-            yield normalise(self.crops(index, offsets, flips), self.memory_format), self.labels.index_select(0, index)
+            images = self.crops(index, offsets, flips)
+            yield normalise(images, self.memory_format), self.labels.index_select(0, index)
