@@ -44,10 +44,13 @@ class Crops:
     """
 
     def __init__(self, images, padding=CROP_PADDING, memory_format=torch.contiguous_format):
-        self.count, self.padding = len(images), padding
-        padded = F.pad(images, (padding,) * 4)
+        count, channels, height, width = images.shape
+        self.count, self.padding = count, padding
+        both = torch.empty((2 * count, channels, height + 2 * padding, width + 2 * padding), dtype=images.dtype,
+                           device=images.device, memory_format=memory_format)  # filled in place: a lower peak
+        both[:count] = F.pad(images, (padding,) * 4)
         # A crop at column `left` of a mirror image is the flipped crop at 2 * padding - left of the image.
-        both = torch.cat([padded, padded.flip(3)]).contiguous(memory_format=memory_format)
+        both[count:] = both[:count].flip(3)
         self.image_stride, _, self.row_stride, self.column_stride = both.stride()
         axes = (2, 3, 1) if memory_format == torch.channels_last else (1, 2, 3)  # window axes, outermost first
         block = 1 + sum((images.shape[axis] - 1) * both.stride(axis) for axis in axes)  # storage one crop spans
