@@ -61,10 +61,13 @@ def synchronise(device):
         torch.mps.synchronize()
 
 
+def layout(setting):
+    return torch.channels_last if setting["channels_last"] else torch.contiguous_format
+
+
 def new_training(model_name, device, setting, compile_mode):
     torch.manual_seed(0)
-    layout = torch.channels_last if setting["channels_last"] else torch.contiguous_format
-    model = MODEL_BUILDERS[model_name]().to(device, memory_format=layout)
+    model = MODEL_BUILDERS[model_name]().to(device, memory_format=layout(setting))
     optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
     if compile_mode != "none":
         model = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
@@ -81,13 +84,13 @@ def step(model, optimizer, images, labels, amp):
 
 def make_rounds(model_name, device, setting, steps, compile_mode):
     """One round of each loop: `steps` training steps of the same model."""
-    batch_size, amp = setting["batch_size"], setting["amp"]
-    layout = torch.channels_last if setting["channels_last"] else torch.contiguous_format
+    batch_size, amp, memory_format = setting["batch_size"], setting["amp"], layout(setting)
     dataset = RandomImages(batch_size * steps)
     batches = DeviceBatches(dataset, batch_size, device, train=True,
-                            generator=torch.Generator(device=device).manual_seed(0), memory_format=layout)
-    images, labels = normalise(torch.from_numpy(dataset.data).permute(0, 3, 1, 2).to(device), layout), batches.labels
-    fixed_images, fixed_labels = images[:batch_size].clone(memory_format=layout), labels[:batch_size].clone()
+                            generator=torch.Generator(device=device).manual_seed(0), memory_format=memory_format)
+    images = normalise(torch.from_numpy(dataset.data).permute(0, 3, 1, 2).to(device), memory_format)
+    labels = batches.labels
+    fixed_images, fixed_labels = images[:batch_size].clone(memory_format=memory_format), labels[:batch_size].clone()
     # One model and optimiser for all three: separate copies sit at different addresses, which alone can
     # make one loop a few percent slower than another on a CPU.
     model, optimizer = new_training(model_name, device, setting, compile_mode)

@@ -38,7 +38,6 @@ class DeviceBatches:
         self.batch_size = batch_size
         self.train = train
         self.generator = generator
-        self.crop_padding = crop_padding
         self.memory_format = memory_format
         self.loss_scale = 1.0
 
@@ -66,7 +65,7 @@ class DeviceBatches:
         order = torch.randperm(len(self.labels), generator=self.generator, device=self.labels.device)
         for start in range(0, count, self.batch_size):
             index = order[start:start + self.batch_size]
-            offsets, flips = random_offsets_and_flips(len(index), self.generator, self.crop_padding, index.device)
+            offsets, flips = random_offsets_and_flips(len(index), self.generator, self.crops.padding, index.device)
             mine = distributed.shard(len(index))
             self.loss_scale = (mine.stop - mine.start) * ranks / len(index)
             index, offsets, flips = index[mine], offsets[mine], flips[mine]
