@@ -8,12 +8,15 @@ bare     already-normalised float images on the device, sliced in a shuffled ord
 ceiling  the same batch of random images, already on the device, every step: no data pipeline at all.
 
 All three train the same model with the same optimiser, batch size, precision and memory layout (a setting is
-BATCH with optional `amp`: bf16 autocast and `cl`: channels-last). They alternate in short rounds on random
-images, taking turns at going first, so that each sees the same machine load, and each reports its median round
-(at least 5 rounds). Goals: ours >= 0.95 of bare on the CPU, ours >= 0.90 of the ceiling on a GPU. Default
-settings: 128 on the CPU; 128 and 512,amp,cl on CUDA.
+BATCH with optional `amp`: bf16 autocast and `cl`: channels-last), on random images as many as CIFAR-10's
+training set (so the data occupies as much memory, and meets the caches, as in a real run). They alternate in
+short rounds, taking turns at going first, each loop going on through its epochs where it stopped. Rates are
+medians of rounds; the ratios are medians of each cycle's own ratio, steadier on a machine whose speed drifts.
+Goals: ours >= 0.95 of bare on the CPU, ours >= 0.90 of the ceiling on a GPU. Default settings: 128 on the CPU;
+128 and 512,amp,cl on CUDA.
 """
 import argparse
+import itertools
 import statistics
 import time
 
@@ -30,6 +33,8 @@ from training import autocast, train
 
 DEFAULT_MODELS = ("TwoLayerNet", "VanillaCNN", "MyModel", "ResNet-32")
 LOOPS = ("ours", "bare", "ceiling")
+ROUND_SECONDS = 0.15
+CIFAR10_TRAINING_IMAGES = 50_000  # the store sizes, and so the cache behaviour, of a real run
 
 
 class RandomImages:
@@ -82,63 +87,91 @@ def step(model, optimizer, images, labels, amp):
     optimizer.step()
 
 
-def make_rounds(model_name, device, setting, steps, compile_mode):
-    """One round of each loop: `steps` training steps of the same model."""
+class Stream:
+    """Endless epochs of `batches`, `steps` batches at a time: each iteration is one round of training."""
+
+    def __init__(self, batches):
+        self.batches, self.steps = batches, 1
+        self.stream = itertools.chain.from_iterable(itertools.repeat(batches))
+
+    def __iter__(self):
+        return itertools.islice(self.stream, self.steps)
+
+    def __len__(self):
+        return self.steps
+
+    @property
+    def loss_scale(self):  # training.train reads it from DeviceBatches
+        return self.batches.loss_scale
+
+
+def make_loops(model_name, device, setting, image_count, compile_mode):
+    """The three loops, each a function of the number of steps it trains: the same model, optimiser and data."""
     batch_size, amp, memory_format = setting["batch_size"], setting["amp"], layout(setting)
-    dataset = RandomImages(batch_size * steps)
-    batches = DeviceBatches(dataset, batch_size, device, train=True,
-                            generator=torch.Generator(device=device).manual_seed(0), memory_format=memory_format)
+    dataset = RandomImages(image_count)
+    ours_stream = Stream(DeviceBatches(dataset, batch_size, device, train=True, memory_format=memory_format,
+                                       generator=torch.Generator(device=device).manual_seed(0)))
     images = normalise(torch.from_numpy(dataset.data).permute(0, 3, 1, 2).to(device), memory_format)
-    labels = batches.labels
+    labels = torch.as_tensor(dataset.targets, device=device)
     fixed_images, fixed_labels = images[:batch_size].clone(memory_format=memory_format), labels[:batch_size].clone()
     # One model and optimiser for all three: separate copies sit at different addresses, which alone can
     # make one loop a few percent slower than another on a CPU.
     model, optimizer = new_training(model_name, device, setting, compile_mode)
 
-    def ours():
-        train(model, batches, torch.nn.CrossEntropyLoss(), optimizer, amp=amp)  # ends by reading its totals
+    def bare_batches():
+        while True:
+            order = torch.randperm(len(labels), device=device)
+            for start in range(0, len(labels) - batch_size + 1, batch_size):
+                index = order[start:start + batch_size]
+                yield images.index_select(0, index), labels.index_select(0, index)
+    bare_stream = bare_batches()
 
-    def bare():
+    def ours(steps):
+        ours_stream.steps = steps
+        train(model, ours_stream, torch.nn.CrossEntropyLoss(), optimizer, amp=amp)  # ends by reading its totals
+
+    def bare(steps):
         model.train()
-        order = torch.randperm(len(labels), device=device)
-        for start in range(0, len(labels), batch_size):
-            index = order[start:start + batch_size]
-            step(model, optimizer, images.index_select(0, index), labels.index_select(0, index), amp)
+        for batch_images, batch_labels in itertools.islice(bare_stream, steps):
+            step(model, optimizer, batch_images, batch_labels, amp)
 
-    def ceiling():
+    def ceiling(steps):
         model.train()
         for _ in range(steps):
             step(model, optimizer, fixed_images, fixed_labels, amp)
     return {"ours": ours, "bare": bare, "ceiling": ceiling}
 
 
-def images_per_second(run_round, count, device):
+def images_per_second(loop, steps, batch_size, device):
     synchronise(device)
     started = time.perf_counter()
-    run_round()
+    loop(steps)
     synchronise(device)
-    return count / (time.perf_counter() - started)
+    return steps * batch_size / (time.perf_counter() - started)
 
 
-def measure(model_name, device, setting, seconds, compile_mode):
-    """Median images/s of each loop over alternating rounds lasting about `seconds` in all."""
+def measure(model_name, device, setting, seconds, compile_mode, image_count=CIFAR10_TRAINING_IMAGES):
+    """Images/s of each loop (medians) and ours / bare, ours / ceiling (medians of each cycle's ratio) over
+    alternating rounds lasting about `seconds` in all; returns (rates, ratios, cycles, steps per round)."""
     batch_size = setting["batch_size"]
-    probe = make_rounds(model_name, device, setting, 2, compile_mode)
-    for run_round in probe.values():
-        run_round()  # warm-up: allocator, cuDNN autotuning, compilation, first-call overheads
-    step_seconds = batch_size / images_per_second(probe["ceiling"], 2 * batch_size, device) * 2
-    # Rounds of about a thirtieth of the budget: long enough to time, short enough to alternate often.
-    steps = int(min(100, max(2, seconds / 30 / step_seconds)))
-    rounds = make_rounds(model_name, device, setting, steps, compile_mode)
-    for run_round in rounds.values():
-        run_round()  # warm-up at the measured shapes (compilation, CUDA graphs)
+    whole_batches = max(1, image_count // batch_size) * batch_size  # every step of every loop a full batch
+    loops = make_loops(model_name, device, setting, whole_batches, compile_mode)
+    for loop in loops.values():
+        loop(2)  # warm-up: allocator, cuDNN autotuning, compilation, CUDA graphs, first-call overheads
+    step_seconds = batch_size / images_per_second(loops["ceiling"], 2, batch_size, device)
+    # Rounds of about 0.15 s: long enough to time, short enough for the machine's speed to hold within a cycle.
+    steps = int(min(100, max(2, ROUND_SECONDS / step_seconds)))
     rates = {loop: [] for loop in LOOPS}
     started = time.perf_counter()
     while len(rates["ours"]) < 5 or time.perf_counter() - started < seconds:
         first = len(rates["ours"]) % len(LOOPS)  # each loop takes every place in the order in turn
         for loop in LOOPS[first:] + LOOPS[:first]:
-            rates[loop].append(images_per_second(rounds[loop], batch_size * steps, device))
-    return {loop: statistics.median(values) for loop, values in rates.items()}, len(rates["ours"]), steps
+            rates[loop].append(images_per_second(loops[loop], steps, batch_size, device))
+    # The machine's speed drifts between cycles far more than within one, so each cycle's own ratio is a
+    # steadier measure than a ratio of medians.
+    ratios = {other: statistics.median(mine / theirs for mine, theirs in zip(rates["ours"], rates[other]))
+              for other in ("bare", "ceiling")}
+    return {loop: statistics.median(values) for loop, values in rates.items()}, ratios, len(rates["ours"]), steps
 
 
 def main():
@@ -149,6 +182,7 @@ def main():
                         help="batch size, bf16 autocast, channels-last (repeatable)")
     parser.add_argument("--compile", choices=COMPILE_MODES, default="none", help="torch.compile every model")
     parser.add_argument("--seconds", type=float, default=3.0, help="time per model and setting, warm-up aside")
+    parser.add_argument("--images", type=int, default=CIFAR10_TRAINING_IMAGES, help="size of the random dataset")
     args = parser.parse_args()
     try:
         device = choose_device(args.device)
@@ -160,15 +194,16 @@ def main():
         torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(f"device {device} ({name}), torch {torch.__version__}, compile {args.compile}, about {args.seconds:g} s "
-          f"per row; images/s, medians of alternating rounds")
+          f"per row; images/s, medians of alternating rounds; {args.images} images")
     print(f"{'model':<12} {'setting':<13} {'ours':>8} {'bare':>8} {'ceiling':>8} {'ours/bare':>9} "
           f"{'ours/ceil':>9} {'rounds':>6} {'steps':>5}")
     for model_name in args.models:
         for setting in settings:
-            rate, rounds, steps = measure(model_name, device, setting, args.seconds, args.compile)
+            rate, ratio, rounds, steps = measure(model_name, device, setting, args.seconds, args.compile,
+                                                 args.images)
             print(f"{model_name:<12} {describe(setting):<13} {rate['ours']:8.0f} {rate['bare']:8.0f} "
-                  f"{rate['ceiling']:8.0f} {rate['ours'] / rate['bare']:9.3f} {rate['ours'] / rate['ceiling']:9.3f} "
-                  f"{rounds:6d} {steps:5d}", flush=True)
+                  f"{rate['ceiling']:8.0f} {ratio['bare']:9.3f} {ratio['ceiling']:9.3f} {rounds:6d} {steps:5d}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -58,13 +58,21 @@ class Crops:
                                        (1, *(both.stride(axis) for axis in axes)))
         self.to_channels_first = (0, *(1 + axes.index(axis) for axis in (1, 2, 3)))
 
-    def __call__(self, index, offsets, flips):
-        """The crops of images `index` (B,) at `offsets` (B, 2) = (top, left) in the padded image, mirrored
-        where `flips` (B,) is true: RandomCrop then RandomHorizontalFlip, as uint8 (B, C, H, W)."""
+    def starts(self, index, offsets, flips):
+        """Where the crops of images `index` (B,) at `offsets` (B, 2) = (top, left) in the padded image start
+        in the store, mirrored where `flips` (B,) is true: computed for many batches at once, cut one by one."""
         left = torch.where(flips, 2 * self.padding - offsets[:, 1], offsets[:, 1])
         image = index + flips * self.count
-        starts = image * self.image_stride + offsets[:, 0] * self.row_stride + left * self.column_stride
+        return image * self.image_stride + offsets[:, 0] * self.row_stride + left * self.column_stride
+
+    def cut(self, starts):
+        """The crops starting at `starts` (B,) as uint8 (B, C, H, W), in the stored layout."""
         return self.windows.index_select(0, starts).permute(self.to_channels_first)
+
+    def __call__(self, index, offsets, flips):
+        """RandomCrop then RandomHorizontalFlip of images `index`: their crops at `offsets` (top, left),
+        mirrored where `flips` is true, as uint8 (B, C, H, W)."""
+        return self.cut(self.starts(index, offsets, flips))
 
 
 def crop_and_flip(images, offsets, flips, padding=CROP_PADDING, memory_format=torch.contiguous_format):

@@ -62,12 +62,17 @@ class DeviceBatches:
                 batch = images[start:start + self.batch_size]
                 yield normalise(batch, self.memory_format), labels[start:start + self.batch_size]
             return
-        order = torch.randperm(len(self.labels), generator=self.generator, device=self.labels.device)
-        for start in range(0, count, self.batch_size):
-            index = order[start:start + self.batch_size]
-            offsets, flips = random_offsets_and_flips(len(index), self.generator, self.crops.padding, index.device)
-            mine = distributed.shard(len(index))
-            self.loss_scale = (mine.stop - mine.start) * ranks / len(index)
-            index, offsets, flips = index[mine], offsets[mine], flips[mine]
-            images = self.crops(index, offsets, flips)
-            yield normalise(images, self.memory_format), self.labels.index_select(0, index)
+        order = torch.randperm(len(self.labels), generator=self.generator, device=self.labels.device)[:count]
+        sizes = [min(self.batch_size, count - start) for start in range(0, count, self.batch_size)]
+        # The crop positions and labels of the whole pass are computed at once, leaving a slice, one crop and the
+        # normalisation per batch. The random numbers are still drawn batch by batch: the stream the shipped
+        # results were trained with, so that they repeat exactly.
+        draws = [random_offsets_and_flips(size, self.generator, self.crops.padding, order.device) for size in sizes]
+        starts = self.crops.starts(order, torch.cat([offsets for offsets, _ in draws]),
+                                   torch.cat([flips for _, flips in draws]))
+        labels = self.labels.index_select(0, order)
+        for start, size in zip(range(0, count, self.batch_size), sizes):
+            mine = distributed.shard(size)
+            self.loss_scale = (mine.stop - mine.start) * ranks / size
+            part = slice(start + mine.start, start + mine.stop)
+            yield normalise(self.crops.cut(starts[part]), self.memory_format), labels[part]

@@ -69,11 +69,22 @@ class Benchmark(unittest.TestCase):
                 bench.parse_setting(bad)
 
     def test_every_loop_trains_and_reports_a_rate(self):
-        rates, rounds, steps = bench.measure("TwoLayerNet", torch.device("cpu"), bench.parse_setting("16,cl"),
-                                             seconds=0.1, compile_mode="none")
+        rates, ratios, rounds, steps = bench.measure("TwoLayerNet", torch.device("cpu"), bench.parse_setting("16,cl"),
+                                                     seconds=0.1, compile_mode="none", image_count=100)
         self.assertEqual(set(rates), {"ours", "bare", "ceiling"})
-        self.assertTrue(all(rate > 0 for rate in rates.values()))
-        self.assertGreaterEqual(rounds, 3)
+        self.assertEqual(set(ratios), {"bare", "ceiling"})
+        self.assertTrue(all(rate > 0 for rate in [*rates.values(), *ratios.values()]))
+        self.assertGreaterEqual(rounds, 5)
+        self.assertGreaterEqual(steps, 2)
+
+    def test_a_stream_goes_on_through_epochs_round_after_round(self):
+        batches = DeviceBatches(bench.RandomImages(40), 16, torch.device("cpu"), train=True,
+                                generator=torch.Generator().manual_seed(0))
+        stream = bench.Stream(batches)
+        stream.steps = 4
+        sizes = [len(labels) for _ in range(2) for _, labels in stream]  # 8 batches: 16, 16, 8, 16, 16, 8, 16, 16
+        self.assertEqual(sizes, [16, 16, 8, 16, 16, 8, 16, 16])
+        self.assertEqual(len(stream), 4)
 
 
 @NEEDS_CUDA
