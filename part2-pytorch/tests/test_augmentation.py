@@ -9,7 +9,7 @@ from PIL import Image
 from torchvision import transforms
 
 from data import DeviceBatches, kit_transforms
-from data.augment import crop_and_flip, normalise, random_crop_and_flip
+from data.augment import crop_and_flip, normalise, random_crop_and_flip, random_offsets_and_flips
 
 
 def random_images(n, seed=0):
@@ -138,6 +138,23 @@ class DeviceBatchesTest(unittest.TestCase):
                                                    torch.tensor([(t, l) for t in range(9) for l in range(9)] * 2),
                                                    torch.arange(162) >= 81))
                 self.assertTrue(((variants - image).abs().amax(dim=(1, 2, 3)) < 1e-6).any())
+
+    def test_the_stream_is_a_shuffle_then_each_batchs_offsets_and_flips(self):
+        """The order of the draws is the one the shipped results were trained with: changing it changes them."""
+        dataset = Synthetic(40)
+        batches = DeviceBatches(dataset, 16, "cpu", train=True, generator=torch.Generator().manual_seed(7))
+        originals = torch.from_numpy(dataset.data).permute(0, 3, 1, 2)
+        generator = torch.Generator().manual_seed(7)
+        for _ in range(2):  # and the next pass goes on from there
+            order = torch.randperm(40, generator=generator)
+            got = list(batches)
+            self.assertEqual(len(got), 3)
+            for (images, labels), start in zip(got, range(0, 40, 16)):
+                index = order[start:start + 16]
+                offsets, flips = random_offsets_and_flips(len(index), generator)
+                self.assertEqual(labels.tolist(), index.tolist())
+                torch.testing.assert_close(images, normalise(crop_and_flip(originals[index], offsets, flips)),
+                                           atol=0, rtol=0)
 
     def test_same_seed_same_batches(self):
         def first_batch(seed):
