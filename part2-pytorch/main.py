@@ -24,7 +24,7 @@ from losses import LOSS_BUILDERS, init_prior_bias, reweight
 from metrics import accuracy, per_class_accuracy
 from models import MODEL_BUILDERS
 from runlog import RunLog, format_header, format_per_class, format_row
-from training import learning_rate_at, linear_learning_rate_at, set_learning_rate, train, validate
+from training import learning_rate_at, linear_learning_rate_at, set_learning_rate, sgd, train, validate
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -158,8 +158,7 @@ def fit(args, device, run_name=None, echo=print):
         compiled = functools.partial(torch.compile, mode=None if args.compile == "default" else args.compile)
         tested = compiled(model)
         trained = tested if trained is model else compiled(trained)
-    optimizer = torch.optim.SGD(model.parameters(), args.learning_rate, momentum=args.momentum,
-                                weight_decay=args.reg, nesterov=args.nesterov)
+    optimizer = sgd(model.parameters(), args.learning_rate, args.momentum, args.reg, args.nesterov)
 
     run_name = run_name or os.path.splitext(os.path.basename(args.config))[0]
     run = RunLog(os.path.join("runs", run_name), CLASS_NAMES)

@@ -29,9 +29,6 @@ class KitLearningRateRule(unittest.TestCase):
         self.assertEqual([group["lr"] for group in optimizer.param_groups], [0.3, 0.3])
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class LinearSchedule(unittest.TestCase):
     def test_rise_then_fall_to_zero(self):
@@ -42,3 +39,7 @@ class LinearSchedule(unittest.TestCase):
             with self.subTest(progress=progress):
                 self.assertAlmostEqual(linear_learning_rate_at(progress, 0.2, 1, 10), expected, places=12)
         self.assertAlmostEqual(linear_learning_rate_at(2.0, 0.3, 0, 4), 0.15, places=12)  # no warm-up
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -13,7 +13,7 @@ from config import load_config
 from data import Cifar, DeviceBatches
 from models import TwoLayerNet
 from tests.helpers import ScratchRun
-from training import train
+from training import sgd, train
 
 
 def read_metrics(run, config_name="tiny"):
@@ -51,6 +51,29 @@ class OneEpoch(unittest.TestCase):
         self.assertLess(mean_loss(), 0.5 * before)
         self.assertGreater(train_accuracy, 0.2)
         self.assertLess(train_loss, before)
+
+
+class FusedSgd(unittest.TestCase):
+    def test_updates_match_torch_sgd_with_momentum_weight_decay_and_nesterov(self):
+        for nesterov in (False, True):
+            runs = []
+            for make in (sgd, torch.optim.SGD):
+                torch.manual_seed(0)
+                model = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)).double()
+                optimizer = make(model.parameters(), 0.3, momentum=0.8, weight_decay=0.05, nesterov=nesterov)
+                generator = torch.Generator().manual_seed(1)
+                for _ in range(5):
+                    inputs = torch.randn(9, 7, generator=generator, dtype=torch.float64)
+                    loss = F.cross_entropy(model(inputs), torch.randint(0, 3, (9,), generator=generator))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                runs.append(list(model.parameters()))
+            for ours, reference in zip(*runs):
+                torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-14)
+
+    def test_is_the_fused_implementation(self):
+        self.assertTrue(sgd([torch.nn.Parameter(torch.zeros(3))], 0.1, 0.9).defaults["fused"])
 
 
 class MainRuns(unittest.TestCase):
