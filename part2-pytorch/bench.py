@@ -1,21 +1,26 @@
 """Training throughput of our pipeline against a bare loop and against the ceiling, side by side in one run.
 
     python bench.py [--models MyModel ResNet-32] [--setting 128] [--setting 512,amp,cl] [--compile reduce-overhead]
+                    [--seconds 60] [--same-optimizer]
 
 ours     DeviceBatches (uint8 images on the device; the kit's crop, flip and normalisation batched there) feeding
-         training.train, as main.py trains.
-bare     already-normalised float images on the device, sliced in a shuffled order, no augmentation: a plain loop.
-ceiling  the same batch of random images, already on the device, every step: no data pipeline at all.
+         training.train with training.sgd (fused SGD), as main.py trains.
+bare     already-normalised float images on the device, sliced in a shuffled order, no augmentation, and
+         torch.optim.SGD with its defaults: a plain loop.
+ceiling  our training step on the same batch of random images, already on the device, every step: no data
+         pipeline at all, so ours / ceiling is what feeding the data costs.
 
-All three train the same model with the same optimiser, batch size, precision and memory layout (a setting is
+All three train the same model with the same hyper-parameters, batch size, precision and memory layout (a setting is
 BATCH with optional `amp`: bf16 autocast and `cl`: channels-last), on random images as many as CIFAR-10's
 training set (so the data occupies as much memory, and meets the caches, as in a real run). They alternate in
 short rounds, taking turns at going first, each loop going on through its epochs where it stopped. Rates are
 medians of rounds; the ratios are medians of each cycle's own ratio, steadier on a machine whose speed drifts.
+The process keeps the memory it frees (see keep_freed_memory) so that no loop pays page faults for another's.
 Goals: ours >= 0.95 of bare on the CPU, ours >= 0.90 of the ceiling on a GPU. Default settings: 128 on the CPU;
 128 and 512,amp,cl on CUDA.
 """
 import argparse
+import ctypes
 import itertools
 import statistics
 import time
@@ -29,7 +34,7 @@ from data import DeviceBatches
 from data.augment import normalise
 from device import choose_device
 from models import MODEL_BUILDERS
-from training import autocast, train
+from training import autocast, sgd, train
 
 DEFAULT_MODELS = ("TwoLayerNet", "VanillaCNN", "MyModel", "ResNet-32")
 LOOPS = ("ours", "bare", "ceiling")
@@ -44,6 +49,20 @@ class RandomImages:
         generator = np.random.default_rng(seed)
         self.data = generator.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
         self.targets = generator.integers(0, 10, count).tolist()
+
+
+def keep_freed_memory():
+    """Have glibc keep freed memory for reuse instead of handing it back to the system, to be faulted in again
+    page by page on the next allocation (each step frees and reallocates megabytes of gradients and batches).
+    How often that happens swings with the sizes the three interleaved loops allocate, adding 1-4 ms to some of
+    their steps on this 2-core VM: the largest source of scatter between runs. Other C libraries: left as they are."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)  # never give the top of the heap back
+    libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)  # blocks under 32 MB (glibc's largest setting) come from the heap
 
 
 def parse_setting(text):
@@ -70,13 +89,12 @@ def layout(setting):
     return torch.channels_last if setting["channels_last"] else torch.contiguous_format
 
 
-def new_training(model_name, device, setting, compile_mode):
+def new_model(model_name, device, setting, compile_mode):
     torch.manual_seed(0)
     model = MODEL_BUILDERS[model_name]().to(device, memory_format=layout(setting))
-    optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
     if compile_mode != "none":
         model = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
-    return model, optimizer
+    return model
 
 
 def step(model, optimizer, images, labels, amp):
@@ -105,7 +123,7 @@ class Stream:
         return self.batches.loss_scale
 
 
-def make_loops(model_name, device, setting, image_count, compile_mode):
+def make_loops(model_name, device, setting, image_count, compile_mode, same_optimizer=False):
     """The three loops, each a function of the number of steps it trains: the same model, optimiser and data."""
     batch_size, amp, memory_format = setting["batch_size"], setting["amp"], layout(setting)
     dataset = RandomImages(image_count)
@@ -114,9 +132,13 @@ def make_loops(model_name, device, setting, image_count, compile_mode):
     images = normalise(torch.from_numpy(dataset.data).permute(0, 3, 1, 2).to(device), memory_format)
     labels = torch.as_tensor(dataset.targets, device=device)
     fixed_images, fixed_labels = images[:batch_size].clone(memory_format=memory_format), labels[:batch_size].clone()
-    # One model and optimiser for all three: separate copies sit at different addresses, which alone can
-    # make one loop a few percent slower than another on a CPU.
-    model, optimizer = new_training(model_name, device, setting, compile_mode)
+    # One model for all three: separate copies sit at different addresses, which alone can make one loop a few
+    # percent slower than another on a CPU. Ours and the ceiling take main.py's optimiser, the bare loop
+    # torch.optim.SGD as it comes (or main.py's with `same_optimizer`); each keeps its own momentum.
+    model = new_model(model_name, device, setting, compile_mode)
+    our_optimizer = sgd(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
+    plain_optimizer = (sgd if same_optimizer else torch.optim.SGD)(model.parameters(), 0.01, momentum=0.9,
+                                                                   weight_decay=5e-4)
 
     def bare_batches():
         while True:
@@ -128,17 +150,17 @@ def make_loops(model_name, device, setting, image_count, compile_mode):
 
     def ours(steps):
         ours_stream.steps = steps
-        train(model, ours_stream, torch.nn.CrossEntropyLoss(), optimizer, amp=amp)  # ends by reading its totals
+        train(model, ours_stream, torch.nn.CrossEntropyLoss(), our_optimizer, amp=amp)  # ends by reading its totals
 
     def bare(steps):
         model.train()
         for batch_images, batch_labels in itertools.islice(bare_stream, steps):
-            step(model, optimizer, batch_images, batch_labels, amp)
+            step(model, plain_optimizer, batch_images, batch_labels, amp)
 
     def ceiling(steps):
         model.train()
         for _ in range(steps):
-            step(model, optimizer, fixed_images, fixed_labels, amp)
+            step(model, our_optimizer, fixed_images, fixed_labels, amp)
     return {"ours": ours, "bare": bare, "ceiling": ceiling}
 
 
@@ -150,12 +172,13 @@ def images_per_second(loop, steps, batch_size, device):
     return steps * batch_size / (time.perf_counter() - started)
 
 
-def measure(model_name, device, setting, seconds, compile_mode, image_count=CIFAR10_TRAINING_IMAGES):
+def measure(model_name, device, setting, seconds, compile_mode, image_count=CIFAR10_TRAINING_IMAGES,
+            same_optimizer=False):
     """Images/s of each loop (medians) and ours / bare, ours / ceiling (medians of each cycle's ratio) over
     alternating rounds lasting about `seconds` in all; returns (rates, ratios, cycles, steps per round)."""
     batch_size = setting["batch_size"]
     whole_batches = max(1, image_count // batch_size) * batch_size  # every step of every loop a full batch
-    loops = make_loops(model_name, device, setting, whole_batches, compile_mode)
+    loops = make_loops(model_name, device, setting, whole_batches, compile_mode, same_optimizer)
     for loop in loops.values():
         loop(2)  # warm-up: allocator, cuDNN autotuning, compilation, CUDA graphs, first-call overheads
     step_seconds = batch_size / images_per_second(loops["ceiling"], 2, batch_size, device)
@@ -183,7 +206,10 @@ def main():
     parser.add_argument("--compile", choices=COMPILE_MODES, default="none", help="torch.compile every model")
     parser.add_argument("--seconds", type=float, default=3.0, help="time per model and setting, warm-up aside")
     parser.add_argument("--images", type=int, default=CIFAR10_TRAINING_IMAGES, help="size of the random dataset")
+    parser.add_argument("--same-optimizer", action="store_true",
+                        help="the bare loop also uses main.py's fused SGD: ours / bare is then the data pipeline alone")
     args = parser.parse_args()
+    keep_freed_memory()
     try:
         device = choose_device(args.device)
     except ValueError as error:
@@ -194,13 +220,14 @@ def main():
         torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(f"device {device} ({name}), torch {torch.__version__}, compile {args.compile}, about {args.seconds:g} s "
-          f"per row; images/s, medians of alternating rounds; {args.images} images")
+          f"per row; images/s, medians of alternating rounds; {args.images} images; bare loop with "
+          f"{'fused SGD' if args.same_optimizer else 'torch.optim.SGD defaults'}")
     print(f"{'model':<12} {'setting':<13} {'ours':>8} {'bare':>8} {'ceiling':>8} {'ours/bare':>9} "
           f"{'ours/ceil':>9} {'rounds':>6} {'steps':>5}")
     for model_name in args.models:
         for setting in settings:
             rate, ratio, rounds, steps = measure(model_name, device, setting, args.seconds, args.compile,
-                                                 args.images)
+                                                 args.images, args.same_optimizer)
             print(f"{model_name:<12} {describe(setting):<13} {rate['ours']:8.0f} {rate['bare']:8.0f} "
                   f"{rate['ceiling']:8.0f} {ratio['bare']:9.3f} {ratio['ceiling']:9.3f} {rounds:6d} {steps:5d}",
                   flush=True)

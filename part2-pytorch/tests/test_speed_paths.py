@@ -69,13 +69,16 @@ class Benchmark(unittest.TestCase):
                 bench.parse_setting(bad)
 
     def test_every_loop_trains_and_reports_a_rate(self):
-        rates, ratios, rounds, steps = bench.measure("TwoLayerNet", torch.device("cpu"), bench.parse_setting("16,cl"),
-                                                     seconds=0.1, compile_mode="none", image_count=100)
-        self.assertEqual(set(rates), {"ours", "bare", "ceiling"})
-        self.assertEqual(set(ratios), {"bare", "ceiling"})
-        self.assertTrue(all(rate > 0 for rate in [*rates.values(), *ratios.values()]))
-        self.assertGreaterEqual(rounds, 5)
-        self.assertGreaterEqual(steps, 2)
+        for same_optimizer in (False, True):
+            with self.subTest(same_optimizer=same_optimizer):
+                rates, ratios, rounds, steps = bench.measure(
+                    "TwoLayerNet", torch.device("cpu"), bench.parse_setting("16,cl"), seconds=0.1,
+                    compile_mode="none", image_count=100, same_optimizer=same_optimizer)
+                self.assertEqual(set(rates), {"ours", "bare", "ceiling"})
+                self.assertEqual(set(ratios), {"bare", "ceiling"})
+                self.assertTrue(all(rate > 0 for rate in [*rates.values(), *ratios.values()]))
+                self.assertGreaterEqual(rounds, 5)
+                self.assertGreaterEqual(steps, 2)
 
     def test_a_stream_goes_on_through_epochs_round_after_round(self):
         batches = DeviceBatches(bench.RandomImages(40), 16, torch.device("cpu"), train=True,
