@@ -54,8 +54,9 @@ class RandomImages:
 def keep_freed_memory():
     """Have glibc keep freed memory for reuse instead of handing it back to the system, to be faulted in again
     page by page on the next allocation (each step frees and reallocates megabytes of gradients and batches).
-    How often that happens swings with the sizes the three interleaved loops allocate, adding 1-4 ms to some of
-    their steps on this 2-core VM: the largest source of scatter between runs. Other C libraries: left as they are."""
+    How often that happens swings with the sizes the three interleaved loops allocate: 170-540 page faults, 0.4-1.3
+    ms, per two-layer step on a 2-core VM, the largest source of scatter between runs. Other C libraries: left as
+    they are."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
@@ -124,7 +125,7 @@ class Stream:
 
 
 def make_loops(model_name, device, setting, image_count, compile_mode, same_optimizer=False):
-    """The three loops, each a function of the number of steps it trains: the same model, optimiser and data."""
+    """The three loops, each a function of the number of steps it trains: the same model and data."""
     batch_size, amp, memory_format = setting["batch_size"], setting["amp"], layout(setting)
     dataset = RandomImages(image_count)
     ours_stream = Stream(DeviceBatches(dataset, batch_size, device, train=True, memory_format=memory_format,
@@ -136,9 +137,8 @@ def make_loops(model_name, device, setting, image_count, compile_mode, same_opti
     # percent slower than another on a CPU. Ours and the ceiling take main.py's optimiser, the bare loop
     # torch.optim.SGD as it comes (or main.py's with `same_optimizer`); each keeps its own momentum.
     model = new_model(model_name, device, setting, compile_mode)
-    our_optimizer = sgd(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
-    plain_optimizer = (sgd if same_optimizer else torch.optim.SGD)(model.parameters(), 0.01, momentum=0.9,
-                                                                   weight_decay=5e-4)
+    our_optimizer, plain_optimizer = (make(model.parameters(), 0.01, momentum=0.9, weight_decay=5e-4)
+                                      for make in (sgd, sgd if same_optimizer else torch.optim.SGD))
 
     def bare_batches():
         while True:

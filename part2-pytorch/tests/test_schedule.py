@@ -29,7 +29,6 @@ class KitLearningRateRule(unittest.TestCase):
         self.assertEqual([group["lr"] for group in optimizer.param_groups], [0.3, 0.3])
 
 
-
 class LinearSchedule(unittest.TestCase):
     def test_rise_then_fall_to_zero(self):
         from training import linear_learning_rate_at
