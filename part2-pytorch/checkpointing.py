@@ -1,13 +1,19 @@
-"""Checkpoint files, always written to a temporary file and renamed, so a crash never leaves half a file.
+"""Checkpoint files, always written atomically (files.py), so a crash never leaves half a file.
 
-checkpoints/<model>.pth holds the best weights as a plain CPU state_dict. A run's last.pth holds what --resume
-needs: epoch, model, optimiser, the best result so far and the random-number states.
+checkpoints/<model>.pth holds the best weights as a plain CPU state_dict, the file graders load. A run's
+last.pth holds what --resume needs: the settings, epoch, model, optimiser, the rows so far, the best result and
+the random-number states. last.pth is the run's resume point: its model, optimiser and rows
+belong to the same epoch. Everything is read with weights_only=True: a checkpoint cannot run code.
 """
+import math
 import os
 
 import torch
 
+import files
 from models import MODEL_BUILDERS
+
+RUN_STATE_KEYS = {"settings", "epoch", "rows", "confusion", "model", "optimizer", "best", "rng"}
 
 
 class CheckpointError(Exception):
@@ -15,23 +21,16 @@ class CheckpointError(Exception):
 
 
 def save_atomically(obj, path):
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"  # same folder, so the rename is atomic
-    try:
-        with open(temporary, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    files.write_atomically(path, lambda f: torch.save(obj, f))
 
 
 def cpu_state_dict(model):
     """A copy of the model's state_dict on the CPU (a copy: training goes on changing the model)."""
     return {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+
+
+def all_finite(state_dict):
+    return all(torch.isfinite(tensor).all() for tensor in state_dict.values() if tensor.is_floating_point())
 
 
 def _read(path):
@@ -40,7 +39,8 @@ def _read(path):
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except Exception as error:  # torch.load raises many kinds: unpickling, zip, weights-only refusals
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
 
 
 def _shapes(state_dict):
@@ -57,11 +57,20 @@ def models_fitting(state_dict):
     return fitting
 
 
-def _load_into(model, state, model_name, path):
+def _state_dict_in(state, path):
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # a run's last.pth
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not (isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())):
         raise CheckpointError(f"{path} holds no state_dict")
+    return state
+
+
+def read_weights(path):
+    """The state_dict in `path` (a plain state_dict, or a run's last.pth)."""
+    return _state_dict_in(_read(path), path)
+
+
+def load_into(model, state, model_name, path):
     if _shapes(state) != _shapes(model.state_dict()):
         fitting = models_fitting(state)
         fits = f"it fits {' or '.join(fitting)}" if fitting else "it fits none of " + ", ".join(MODEL_BUILDERS)
@@ -71,13 +80,17 @@ def _load_into(model, state, model_name, path):
 
 def load_weights(model, path, model_name):
     """Load the weights in `path` (a state_dict, or a run's last.pth) into `model`, which is a `model_name`."""
-    _load_into(model, _read(path), model_name, path)
+    load_into(model, read_weights(path), model_name, path)
 
 
-def save_run_state(path, epoch, model, optimizer, best, generator):
-    """Everything needed to continue after `epoch` as if the run had never stopped."""
+def save_run_state(path, settings, rows, confusion, model, optimizer, best, generator):
+    """Everything needed to continue after the last of `rows` (whose test confusion matrix is `confusion`) as
+    if the run had never stopped."""
     save_atomically({
-        "epoch": epoch,
+        "settings": settings,
+        "epoch": rows[-1]["epoch"],
+        "rows": rows,
+        "confusion": confusion,
         "model": cpu_state_dict(model),
         "optimizer": optimizer.state_dict(),
         "best": best,
@@ -87,16 +100,76 @@ def save_run_state(path, epoch, model, optimizer, best, generator):
     }, path)
 
 
-def restore_run_state(path, model, model_name, optimizer, generator):
-    """Put a run back as save_run_state left it; returns (last finished epoch, best result so far)."""
+def read_run_state(path):
+    """A run's last.pth as save_run_state wrote it, checked for the keys a resume reads."""
     state = _read(path)
-    _load_into(model, state, model_name, path)
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if state["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    if not (isinstance(state, dict) and RUN_STATE_KEYS <= set(state) and isinstance(state["settings"], dict)):
+        raise CheckpointError(f"{path} is not a run state written by this main.py (it lacks the settings, epoch, "
+                              f"optimiser or random states); start the run afresh without --resume")
+    return state
+
+
+def restore_run_state(state, path, model, model_name, optimizer, generator):
+    """Put model, optimiser and random streams back as save_run_state left them."""
+    load_into(model, _state_dict_in(state, path), model_name, path)
     try:
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         generator.set_state(state["rng"]["batches"])
     except RuntimeError:
         raise CheckpointError(f"{path} was saved by a run on another kind of device; resume it there") from None
-    return state["epoch"], state["best"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path} holds a damaged optimiser or random state ({error}); start the run "
+                              f"afresh without --resume") from None
+
+
+class GradedCheckpoint:
+    """checkpoints/<model>.pth, which graders load: replaced only by weights that score better on the test set
+    than the file there did, unless `overwrite` (the kit's behaviour: each run writes its best).
+
+    `score(state_dict)` returns a test accuracy; the file's score is measured when this is built, and again
+    before a replacement if another process changed the file meanwhile.
+    """
+
+    def __init__(self, path, model_name, score, overwrite=False):
+        self.path, self.model_name, self.score, self.overwrite = path, model_name, score, overwrite
+        self.lock = files.FileLock(path + ".lock")
+        self.saved = None  # accuracy of what this run wrote
+        with self.lock:
+            files.remove_leftovers(path)
+            self.baseline, self.problem = self._measure()
+
+    def _measure(self):
+        """(accuracy of the file there: -inf when there is none, problem: why it cannot be scored, or None)."""
+        self._seen = self._stat()
+        if self._seen is None:
+            return -math.inf, None
+        try:
+            state = read_weights(self.path)
+            if self.model_name not in models_fitting(state):
+                raise CheckpointError(f"{self.path} does not fit model {self.model_name}")
+        except CheckpointError as error:
+            return math.inf, str(error)  # kept: nothing proves the run's weights are better than it
+        return self.score(state), None
+
+    def _stat(self):
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return status.st_size, status.st_mtime_ns
+
+    def offer(self, state_dict, accuracy):
+        """Write `state_dict` (whose test accuracy is `accuracy`) if the rule allows; returns whether it did."""
+        if not (self.overwrite or accuracy > self.baseline):
+            return False
+        with self.lock:
+            if not self.overwrite and self._stat() != self._seen:
+                self.baseline, self.problem = self._measure()  # another run replaced it since we looked
+                if accuracy <= self.baseline:
+                    return False
+            save_atomically(state_dict, self.path)
+            self._seen, self.saved, self.baseline = self._stat(), accuracy, max(self.baseline, accuracy)
+        return True

@@ -1,11 +1,13 @@
 """Every setting of a run, its YAML section, its allowed values and its default, and how a config is read.
 
-A config is YAML with the sections Train, network, data and loss. load_config returns the settings as one flat
-{key: value} dict (keys are unique across sections), with defaults filled in and command-line overrides applied.
+A config is YAML with the sections Train, network, data and loss. As in the kit, a key may sit in any section
+(the kit's own files differ); SETTINGS gives each key's usual section, where messages and resolved configs put it.
+load_config returns the settings as one flat {key: value} dict, defaults filled in, command-line overrides applied.
 Anything not allowed raises ConfigError with a one-line message naming the key, the value and what is allowed.
 """
 import difflib
 import math
+import reprlib
 from dataclasses import dataclass
 
 import yaml
@@ -15,6 +17,7 @@ from models import MODEL_BUILDERS
 
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 REQUIRED = object()  # the default of the settings every config must give
+MAX_CONFIG_BYTES = 64 * 1024
 
 
 class ConfigError(ValueError):
@@ -140,6 +143,9 @@ SETTINGS = {
     "imbalance": Setting("data", Choice(("regular", "imbalance")),
                          help="regular: CIFAR-10 training set; imbalance: long-tailed IMBALANCECIFAR10"),
     "save_best": Setting("data", Boolean(), help="save the best weights to checkpoints/<model>.pth"),
+    "overwrite_checkpoint": Setting("data", Boolean(), False,
+                                    help="with save_best, replace checkpoints/<model>.pth by the run's best even when "
+                                         "the weights there score higher (the kit's behaviour)"),
     "imb_type": Setting("data", Choice(("exp", "step")), "exp", help="profile of the long-tailed class counts"),
     "imb_factor": Setting("data", Number(0, 1, low_included=False, high_included=True), 0.01,
                           help="rarest class count / commonest class count"),
@@ -149,7 +155,8 @@ SETTINGS = {
                          help="CE, Focal (softmax focal) or SigmoidFocal (the paper's one-vs-all focal)"),
     "reweight": Setting("loss", Boolean(), False, help="weight classes by their effective number of samples"),
     "beta": Setting("loss", Number(0, 1), 0.9999, help="beta of the effective number of samples"),
-    "gamma": Setting("loss", Number(0), 0.0, help="focusing parameter of the focal losses"),
+    "gamma": Setting("loss", Number(0), None, help="focusing parameter of the focal losses (default: 1 for the "
+                                                   "focal losses, as the kit, 0 for CE)"),
     "label_smoothing": Setting("loss", Number(0, 1), 0.0, help="label smoothing of the CE loss"),
 }
 
@@ -163,38 +170,54 @@ def _check_combinations(values, source):
                           f"loss_type {values['loss_type']}; expected 0 or loss_type CE")
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel = 60, 60, 3
+
+
+def shown(value):
+    """repr(value) cut short: a config value can be huge (an alias bomb) and goes into one-line messages."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _check(key, value, source):
     setting = SETTINGS[key]
     try:
         return setting.kind.parse(value)
     except (ValueError, TypeError):
-        raise ConfigError(f"{source}: {setting.section}.{key} = {value!r} is not allowed; "
+        raise ConfigError(f"{source}: {setting.section}.{key} = {shown(value)} is not allowed; "
                           f"expected {setting.kind.allowed}") from None
 
 
-def _unknown_key(key, source, section=None):
-    names = [name for name, setting in SETTINGS.items() if section in (None, setting.section)]
-    close = difflib.get_close_matches(str(key), names, n=1)
+def _unknown_key(key, source):
+    close = difflib.get_close_matches(str(key), list(SETTINGS), n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
-    if section is not None and key in SETTINGS:
-        hint = f"; {key} belongs in section {SETTINGS[key].section}"
-    where = f"section {section}" if section else "any section"
-    return ConfigError(f"{source}: unknown key {key!r}{hint} (keys of {where}: {', '.join(names)})")
+    return ConfigError(f"{source}: unknown key {shown(key)}{hint} (keys: {', '.join(SETTINGS)})")
 
 
 def _read_yaml(path):
     try:
-        with open(path, encoding="utf-8") as f:
-            document = yaml.safe_load(f)
+        with open(path, "rb") as f:
+            text = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
         raise ConfigError(f"cannot read config {path}: {error.strerror or error}") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a few dozen lines of "
+                          f"the sections {', '.join(SECTIONS)}")
+    try:
+        document = yaml.safe_load(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; a config is YAML with the sections {', '.join(SECTIONS)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config; expected the sections {', '.join(SECTIONS)}, "
+                          f"each a mapping of keys") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+        raise ConfigError(f"{path}: not valid YAML{where}: {shown(problem)[1:-1]}") from None
     if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a mapping of the sections {', '.join(SECTIONS)}, got {document!r}")
+        raise ConfigError(f"{path}: expected a mapping of the sections {', '.join(SECTIONS)}, got {shown(document)}")
     return document
 
 
@@ -202,7 +225,7 @@ def parse_value(text):
     """A command-line value read as YAML, as it would be in a config: '2' -> 2, '[6, 8]' -> [6, 8], 'CE' -> 'CE'."""
     try:
         return yaml.safe_load(text) if text.strip() else text
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return text  # not YAML: left as text for the setting to judge
 
 
@@ -210,36 +233,62 @@ def parse_override(text):
     """'key=value' or 'Section.key=value' (from --set) -> (key, value)."""
     name, equals, value = text.partition("=")
     if not equals:
-        raise ConfigError(f"command line: --set {text!r} is not allowed; expected KEY=VALUE")
+        raise ConfigError(f"command line: --set {shown(text)} is not allowed; expected KEY=VALUE")
     return name.strip().rpartition(".")[2].replace("-", "_"), parse_value(value)
 
 
-def load_config(path, overrides=()):
-    """The validated settings of the YAML file at `path` after the (key, value) `overrides`, as {key: value}."""
-    values = {}
+def _settings_in(path):
+    """{key: value} of the file, from whichever section each key sits in (the kit flattens its sections, and
+    its own files place some keys differently); a key given twice must have one value."""
+    values, places = {}, {}
     for section, entries in _read_yaml(path).items():
         if section not in SECTIONS:
             close = difflib.get_close_matches(str(section), SECTIONS, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            raise ConfigError(f"{path}: unknown section {section!r}{hint} (sections: {', '.join(SECTIONS)})")
+            raise ConfigError(f"{path}: unknown section {shown(section)}{hint} (sections: {', '.join(SECTIONS)})")
+        if entries is None:
+            continue  # an empty section
         if not isinstance(entries, dict):
-            raise ConfigError(f"{path}: section {section} = {entries!r} is not allowed; expected a mapping of keys")
+            raise ConfigError(f"{path}: section {section} = {shown(entries)} is not allowed; "
+                              f"expected a mapping of keys")
         for key, value in entries.items():
-            if key not in SETTINGS or SETTINGS[key].section != section:
-                raise _unknown_key(key, path, section)
-            values[key] = _check(key, value, path)
+            if key not in SETTINGS:
+                raise _unknown_key(key, path)
+            value = _check(key, value, path)
+            if key in values and values[key] != value:
+                raise ConfigError(f"{path}: {key} is given twice with different values, {places[key]}.{key} = "
+                                  f"{shown(values[key])} and {section}.{key} = {shown(value)}; keep one")
+            values[key], places[key] = value, section
+    return values
+
+
+def load_config(path, overrides=(), required=True):
+    """The validated settings of the YAML file at `path` (None: no file) after the (key, value) `overrides`, as
+    {key: value}. With `required` false a missing required key is None instead of an error (--evaluate)."""
+    values = _settings_in(path) if path is not None else {}
     for key, value in overrides:
         if key not in SETTINGS:
             raise _unknown_key(key, "command line")
         values[key] = _check(key, value, "command line")
     for key, setting in SETTINGS.items():
         if key not in values:
-            if setting.default is REQUIRED:
+            if setting.default is REQUIRED and required:
                 raise ConfigError(f"{path}: missing required key {setting.section}.{key}; "
                                   f"expected {setting.kind.allowed}")
-            values[key] = setting.default
-    _check_combinations(values, path)
+            values[key] = None if setting.default is REQUIRED else setting.default
+    if values["gamma"] is None:  # as the kit: FocalLoss(gamma=1) unless the config says otherwise
+        values["gamma"] = 0.0 if values["loss_type"] in (None, "CE") else 1.0
+    if required:
+        _check_combinations(values, path)
     return values
+
+
+def resume_conflicts(saved, current):
+    """Keys whose value in `current` would change what the epochs finished under `saved` computed."""
+    free = {"data_dir", "compile", "save_best", "overwrite_checkpoint"}  # where data and results go, or speed
+    if saved.get("lr_schedule") == "step":
+        free.add("epochs")  # the step schedule does not depend on the length of the run
+    return [key for key in current if key not in free and saved.get(key) != current[key]]
 
 
 def as_sections(values):

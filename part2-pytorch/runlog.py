@@ -1,8 +1,8 @@
-"""A run's folder, runs/<config name>/, and the run's console rows.
+"""A run's folder, runs/<name>/ (default name: the config's), and the run's console rows.
 
 metrics.csv gets one row per epoch (the numbers printed on the console), config.yaml the resolved settings,
-learning_curves.png is drawn from metrics.csv, confusion_matrix.csv/.png hold the best epoch's confusion matrix,
-and last.pth (see checkpointing.py) what --resume needs.
+learning_curves.png is drawn from metrics.csv's rows, confusion_matrix.csv/.png hold the best epoch's confusion
+matrix, best.pth the best weights and last.pth (see checkpointing.py) what --resume needs.
 """
 import csv
 import os
@@ -12,6 +12,7 @@ import yaml
 from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
 from matplotlib.ticker import MaxNLocator
 
+import files
 from metrics import row_normalised
 
 COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds")
@@ -34,65 +35,100 @@ def format_per_class(class_names, per_class):
     return "\n".join("  ".join(pairs[start:start + 5]) for start in range(0, len(pairs), 5))
 
 
+class RunBusy(Exception):
+    """The run folder is in use by a live run; the message is one line."""
+
+
 class RunLog:
+    """A run's folder. Every file in it is written atomically, and while a run uses the folder it holds a lock
+    beside it (runs/.<name>.lock), released however the run ends, so a second run of the same name is refused."""
+
     def __init__(self, folder, class_names):
         self.folder = folder
         self.class_names = tuple(class_names)
         self.columns = COLUMNS + tuple(f"acc_{name}" for name in self.class_names)
         self.metrics_path = os.path.join(folder, "metrics.csv")
         self.last_path = os.path.join(folder, "last.pth")
+        self.best_path = os.path.join(folder, "best.pth")
+        parent, name = os.path.split(os.path.normpath(folder))
+        self._lock = files.FileLock(os.path.join(parent, f".{name}.lock"), wait=False)
+        self.rows = []
 
-    def start(self, config_sections, note, after_epoch=0):
-        """Write the resolved config (headed by the comment `note`), and start metrics.csv afresh or keep its
-        rows up to `after_epoch`."""
+    def __enter__(self):
+        try:
+            self._lock.__enter__()
+        except files.Busy as busy:
+            raise RunBusy(f"{self.folder} is in use by another run ({busy}); wait for it to end, or give this "
+                          f"run another folder with --name") from None
+        return self
+
+    def __exit__(self, *exc):
+        return self._lock.__exit__(*exc)
+
+    def set_aside(self):
+        """Move an earlier run's files to the first free <folder>.N, so a fresh run starts in an empty folder and
+        never leaves an older last.pth behind; returns where they went (None when there was nothing)."""
+        if not (os.path.isdir(self.folder) and os.listdir(self.folder)):
+            return None
+        number = 1
+        while os.path.exists(f"{self.folder}.{number}"):
+            number += 1
+        os.replace(self.folder, f"{self.folder}.{number}")
+        return f"{self.folder}.{number}"
+
+    def start(self, config_sections, note, rows=()):
+        """Write the resolved config (headed by the comment `note`) and metrics.csv with `rows` (those of the
+        finished epochs when resuming); removes what killed writes left."""
         os.makedirs(self.folder, exist_ok=True)
-        with open(os.path.join(self.folder, "config.yaml"), "w", encoding="utf-8") as f:
+        files.remove_leftovers(os.path.join(self.folder, "*"))  # we hold the lock: no live writer is here
+
+        def write_config(f):
             f.write(f"# {note}\n")
             yaml.safe_dump(config_sections, f, sort_keys=False)
-        # Rows after the resumed epoch come from an epoch whose last.pth was never written: it is redone.
-        kept = [row for row in self.read_rows() if row["epoch"] <= after_epoch] if after_epoch else []
-        with open(self.metrics_path, "w", newline="", encoding="utf-8") as f:
+        files.write_atomically(os.path.join(self.folder, "config.yaml"), write_config, "w")
+        self.rows = list(rows)
+        self.write_metrics()
+
+    def add(self, row, per_class):
+        """Keep an epoch's row (the console's numbers and the per-class accuracies); write_metrics saves them."""
+        self.rows.append(dict(row, **{f"acc_{name}": float(value) for name, value in zip(self.class_names, per_class)}))
+
+    def write_metrics(self):
+        def write(f):
             writer = csv.DictWriter(f, self.columns)
             writer.writeheader()
-            writer.writerows(kept)
+            writer.writerows(self.rows)
+        files.write_atomically(self.metrics_path, write, "w")
 
-    def append(self, row, per_class):
-        values = dict(row, **{f"acc_{name}": float(value) for name, value in zip(self.class_names, per_class)})
-        with open(self.metrics_path, "a", newline="", encoding="utf-8") as f:
-            csv.DictWriter(f, self.columns).writerow(values)
-
-    def read_rows(self):
-        if not os.path.exists(self.metrics_path):
-            return []
-        with open(self.metrics_path, newline="", encoding="utf-8") as f:
-            return [{key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
-                    for row in csv.DictReader(f)]
-
-    def plot_learning_curves(self):
-        """learning_curves.png from metrics.csv: loss, accuracies and learning rate against the epoch."""
-        rows = self.read_rows()
-        epochs = [row["epoch"] for row in rows]
-        figure = Figure(figsize=(12, 3.6), layout="constrained")
+    def plot_learning_curves(self, title):
+        """learning_curves.png from the rows of metrics.csv: loss, accuracies and learning rate by epoch."""
+        epochs = [row["epoch"] for row in self.rows]
+        figure = Figure(figsize=(12, 3.8), layout="constrained")
+        figure.suptitle(title)
         loss_axes, accuracy_axes, rate_axes = figure.subplots(1, 3)
-        loss_axes.plot(epochs, [row["train_loss"] for row in rows], marker=".")
-        loss_axes.set(title="training loss", xlabel="epoch")
+        loss_axes.plot(epochs, [row["train_loss"] for row in self.rows], marker=".")
+        loss_axes.set(title="training loss", ylabel="loss (mean per training image)")
         for column, label in (("train_acc", "train"), ("test_acc", "test")):
-            accuracy_axes.plot(epochs, [row[column] for row in rows], marker=".", label=label)
-        accuracy_axes.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
+            accuracy_axes.plot(epochs, [row[column] for row in self.rows], marker=".", label=label)
+        accuracy_axes.set(title="accuracy", ylabel="accuracy (fraction of images)", ylim=(0, 1))
         accuracy_axes.legend()
-        rate_axes.plot(epochs, [row["lr"] for row in rows], marker=".", drawstyle="steps-mid")
-        rate_axes.set(title="learning rate", xlabel="epoch", yscale="log")  # the steps divide it by 10
+        rate_axes.plot(epochs, [row["lr"] for row in self.rows], marker=".", drawstyle="steps-mid")
+        rate_axes.set(title="learning rate", ylabel="learning rate (per epoch, log scale)", yscale="log")
         for axes in (loss_axes, accuracy_axes, rate_axes):
-            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        figure.savefig(os.path.join(self.folder, "learning_curves.png"), dpi=100)
+            axes.set(xlabel="epoch", xlim=(min(epochs) - 0.5, max(epochs) + 0.5))
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        files.write_atomically(os.path.join(self.folder, "learning_curves.png"),
+                               lambda f: figure.savefig(f, format="png", dpi=100))
 
     def save_confusion(self, confusion, title):
         """confusion_matrix.csv (counts) and confusion_matrix.png (each true class's row normalised to 1)."""
         counts = np.asarray(confusion)
-        with open(os.path.join(self.folder, "confusion_matrix.csv"), "w", newline="", encoding="utf-8") as f:
+
+        def write_counts(f):
             writer = csv.writer(f)
             writer.writerow(["true \\ predicted", *self.class_names])
             writer.writerows([name, *row] for name, row in zip(self.class_names, counts.tolist()))
+        files.write_atomically(os.path.join(self.folder, "confusion_matrix.csv"), write_counts, "w")
         shares = np.asarray(row_normalised(confusion))
         figure = Figure(figsize=(7.5, 6.5), layout="constrained")
         axes = figure.subplots()
@@ -105,4 +141,5 @@ class RunLog:
         axes.set_yticks(ticks, self.class_names)
         axes.set(xlabel="predicted class", ylabel="true class", title=title)
         figure.colorbar(image, ax=axes, label="share of the true class")
-        figure.savefig(os.path.join(self.folder, "confusion_matrix.png"), dpi=100)
+        files.write_atomically(os.path.join(self.folder, "confusion_matrix.png"),
+                               lambda f: figure.savefig(f, format="png", dpi=100))

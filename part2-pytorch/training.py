@@ -46,9 +46,10 @@ def autocast(device, enabled):
     return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
-def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False):
+def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False, on_batch=None):
     """One pass over `batches`; returns (mean training loss per image, training accuracy) over all ranks.
-    rate_at_batch(i), when given, sets the learning rate before batch i; `amp` runs forward and loss in bf16."""
+    rate_at_batch(i), when given, sets the learning rate before batch i; `amp` runs forward and loss in bf16;
+    on_batch(loss), when given, is called after each step (a progress bar)."""
     model.train()
     device = next(model.parameters()).device
     # Per-batch results stay on the device, summed once at the end: the loop never waits for the device to catch
@@ -67,6 +68,8 @@ def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False):
         losses.append(loss.detach())
         predictions.append(logits.detach().argmax(dim=1))
         targets.append(labels)
+        if on_batch is not None:
+            on_batch(losses[-1])
     sizes = torch.tensor([len(labels) for labels in targets], dtype=torch.float64).to(device)
     totals = torch.stack([(torch.stack(losses).double() * sizes).sum(),
                           (torch.cat(predictions) == torch.cat(targets)).sum().double(), sizes.sum()])
@@ -74,12 +77,15 @@ def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False):
     return loss_sum / seen_sum, correct_sum / seen_sum
 
 
-def validate(model, batches, num_classes, amp=False):
-    """The model's confusion matrix over `batches`, summed over all ranks (on the CPU)."""
+def validate(model, batches, num_classes, amp=False, on_batch=None):
+    """The model's confusion matrix over `batches`, summed over all ranks (on the CPU); on_batch() is called
+    after each batch."""
     model.eval()
     device = next(model.parameters(), torch.empty(0)).device
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
     with torch.inference_mode(), autocast(device, amp):
         for images, labels in batches:
             confusion = confusion + confusion_matrix(labels, model(images).argmax(dim=1), num_classes)
+            if on_batch is not None:
+                on_batch()
     return distributed.sum_across_ranks(confusion).cpu()

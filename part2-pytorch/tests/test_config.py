@@ -1,6 +1,9 @@
 import os
 import tempfile
+import time
 import unittest
+
+import yaml
 
 import config
 from config import ConfigError, load_config
@@ -50,6 +53,65 @@ class ShippedConfigs(unittest.TestCase):
         sections = config.as_sections(values)
         self.assertEqual(list(sections), ["Train", "network", "data", "loss"])
         self.assertEqual(sections["Train"]["steps"], [6, 8])
+
+
+KIT_TRAIN = "Train:\n  batch_size: 128\n  learning_rate: {rate}\n  reg: 0.0005\n  epochs: 10\n  steps: [6, 8]\n" \
+            "  warmup: 0\n  momentum: 0.9\n"
+KIT_LAYOUTS = {  # the files as each year's kit lays them out: the same keys, not always in the same section
+    "two-layer": KIT_TRAIN.format(rate=0.1) + "network:\n  model: TwoLayerNet\n"
+                 "data:\n  imbalance: regular\n  save_best: True\nloss:\n  loss_type: CE\n",
+    "vanilla cnn": KIT_TRAIN.format(rate=0.0001) + "network:\n  model: VanillaCNN\n  save_best: True\n"
+                   "data:\n  imbalance: regular\n  reweight: True\n  beta: 0.9999\nloss:\n  loss_type: CE\n",
+    "my model": KIT_TRAIN.format(rate=0.0001) + "network:\n  model: MyModel\n"
+                "data:\n  imbalance: regular\n  save_best: True\nloss:\n  loss_type: CE\n",
+    "focal, later kit": KIT_TRAIN.format(rate=0.0001) + "  gamma: 2\nnetwork:\n  model: ResNet-32\n"
+                        "data:\n  imbalance: imbalance\n  save_best: True\n"
+                        "loss:\n  loss_type: Focal\n  reweight: True\n  beta: 0.999\n",
+    "focal, 2021 kit": KIT_TRAIN.format(rate=0.0001) + "network:\n  model: ResNet-32\n"
+                       "data:\n  imbalance: imbalance\n  save_best: True\nloss:\n  loss_type: Focal\n",
+}
+
+
+class KitLayouts(unittest.TestCase):
+    def load(self, layout):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "kit.yaml")
+            with open(path, "w") as f:
+                f.write(KIT_LAYOUTS[layout])
+            return load_config(path)
+
+    def test_a_key_may_sit_in_any_section(self):
+        for layout, model in (("two-layer", "TwoLayerNet"), ("vanilla cnn", "VanillaCNN"), ("my model", "MyModel")):
+            with self.subTest(layout=layout):
+                values = self.load(layout)
+                self.assertEqual({key: values[key] for key in KIT_SHARED}, KIT_SHARED)
+                self.assertEqual(values["model"], model)
+        vanilla = self.load("vanilla cnn")
+        self.assertEqual((vanilla["reweight"], vanilla["beta"], vanilla["gamma"]), (True, 0.9999, 0.0))
+        later = self.load("focal, later kit")
+        self.assertEqual((later["loss_type"], later["gamma"], later["reweight"], later["beta"]),
+                         ("Focal", 2.0, True, 0.999))
+
+    def test_keys_the_kit_file_lacks_take_the_kit_behaviour(self):
+        values = self.load("focal, 2021 kit")  # the 2021 kit hard-codes FocalLoss(gamma=1)
+        self.assertEqual((values["gamma"], values["reweight"], values["beta"]), (1.0, False, 0.9999))
+        self.assertEqual(self.load("two-layer")["gamma"], 0.0)
+
+    def test_the_shipped_kit_configs_are_the_kit_files(self):
+        for name, layout in (("config_twolayer.yaml", "two-layer"), ("config_vanilla_cnn.yaml", "vanilla cnn")):
+            with self.subTest(config=name), open(os.path.join(CONFIGS, name)) as f:
+                self.assertEqual(yaml.safe_load(f), yaml.safe_load(KIT_LAYOUTS[layout]))
+
+
+class Resuming(unittest.TestCase):
+    def test_only_where_data_and_results_go_may_change(self):
+        saved = load_config(os.path.join(CONFIGS, "config_twolayer.yaml"))
+        self.assertEqual(config.resume_conflicts(saved, dict(saved, data_dir="elsewhere", compile="default",
+                                                             save_best=False, epochs=20)), [])
+        changed = dict(saved, learning_rate=0.2, amp=True)
+        self.assertEqual(config.resume_conflicts(saved, changed), ["learning_rate", "amp"])
+        linear = dict(saved, lr_schedule="linear")  # the linear schedule's rates depend on the number of epochs
+        self.assertEqual(config.resume_conflicts(linear, dict(linear, epochs=20)), ["epochs"])
 
 
 class BadConfigs(unittest.TestCase):
@@ -120,10 +182,25 @@ class BadConfigs(unittest.TestCase):
                          1e-4)
         self.assertEqual(load_config(self.with_change("momentum: 0.9", "momentum: 0"))["momentum"], 0.0)
 
-    def test_unknown_and_misplaced_keys(self):
-        self.assert_error(self.with_change("learning_rate:", "learnin_rate:"), "'learnin_rate'", "learning_rate")
-        self.assert_error(self.with_change("loss_type: CE", "loss_type: CE, epochs: 3"), "'epochs'", "section Train")
+    def test_unknown_keys_and_a_key_given_twice(self):
+        self.assert_error(self.with_change("learning_rate:", "learnin_rate:"), "'learnin_rate'",
+                          "did you mean learning_rate?")
+        self.assert_error(self.with_change("loss_type: CE", "loss_type: CE, epochs: 3"),
+                          "epochs is given twice", "Train.epochs = 10", "loss.epochs = 3")
         self.assert_error(self.write(VALID + "Training: {epochs: 3}\n"), "unknown section 'Training'", "Train")
+        # the same value twice is one setting, not a conflict
+        self.assertEqual(load_config(self.with_change("loss_type: CE", "loss_type: CE, epochs: 10"))["epochs"], 10)
+
+    def test_huge_or_deep_documents_give_short_messages(self):
+        bomb = "&a [x, x, x, x, x, x, x, x, x]"  # each level repeats the last nine times: 9^9 leaves in ~300 bytes
+        for level, previous in zip("bcdefghi", "abcdefgh"):
+            bomb = f"&{level} [{bomb}, " + ", ".join([f"*{previous}"] * 8) + "]"
+        started = time.perf_counter()
+        self.assert_error(self.with_change("model: TwoLayerNet", "model: " + bomb), "network.model", "...")
+        self.assertLess(time.perf_counter() - started, 5)
+        self.assert_error(self.with_change("model: TwoLayerNet", "model: " + "x" * 5000), "network.model", "...")
+        self.assert_error(self.write("Train: " + "[" * 40000 + "]" * 40000 + "\n"), "larger than 64 KiB")
+        self.assert_error(self.write("Train: " + "[" * 5000 + "]" * 5000 + "\n"), "nested too deeply")
 
     def test_missing_required_key(self):
         self.assert_error(self.with_change(" momentum: 0.9", ""), "missing required key Train.momentum", "[0, 1)")

@@ -1,0 +1,108 @@
+"""Files that survive a kill at any instant: atomic writes, the leftovers of killed ones, and folder locks.
+
+A file is written to a temporary name in its own folder and renamed over the target, so a reader sees the old
+file or the new one, never half of either. A lock is an operating-system lock on a small file: it is released
+when its owner exits for any reason, so a killed run never leaves a folder locked.
+"""
+import contextlib
+import glob
+import os
+
+try:
+    import fcntl  # POSIX
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
+
+def _temporary_name(path):
+    return f"{path}.{os.getpid()}.tmp"  # same folder as `path`, so the rename is atomic
+
+
+def write_atomically(path, write, mode="wb"):
+    """Call write(file) on a temporary file, flush it to disk, then rename it to `path`."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temporary = _temporary_name(path)
+    try:
+        with open(temporary, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def remove_leftovers(path):
+    """Delete the temporary files of killed writes of `path` (folder/* for every file of a folder). Call it only
+    while holding the lock that guards `path`, so that no live writer's temporary file is removed."""
+    pattern = glob.escape(path[:-1]) + "*" if path.endswith("*") else glob.escape(path)
+    for leftover in glob.glob(pattern + ".*.tmp"):
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
+
+
+class Busy(Exception):
+    """The lock is held by another live process."""
+
+
+class FileLock:
+    """An exclusive lock on the file `path` (created if missing), held from enter to exit.
+
+    wait=False raises Busy at once when another process holds it; the message names that process."""
+
+    def __init__(self, path, wait=True):
+        self.path, self.wait, self._file = path, wait, None
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        self._file = open(self.path, "a+", encoding="utf-8")
+        try:
+            self._lock()
+        except OSError:
+            owner = "unknown"
+            with contextlib.suppress(OSError):  # Windows refuses to read a locked byte
+                self._file.seek(0)
+                owner = self._file.read().strip() or owner
+            self._file.close()
+            raise Busy(f"{self.path} is held by process {owner}") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+        return self
+
+    def _lock(self):
+        if fcntl is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        else:
+            self._file.seek(0)
+            # LK_LOCK retries for 10 s then fails; LK_NBLCK fails at once. Either way one byte is the lock.
+            msvcrt.locking(self._file.fileno(), msvcrt.LK_LOCK if self.wait else msvcrt.LK_NBLCK, 1)
+
+    def __exit__(self, *exc):
+        if fcntl is None:
+            self._file.seek(0)
+            with contextlib.suppress(OSError):
+                msvcrt.locking(self._file.fileno(), msvcrt.LK_UNLCK, 1)
+        self._file.close()  # on POSIX closing releases the flock
+        return False
+
+
+def wrong_folder(script, paths=()):
+    """A one-line hint when `script` is run from a folder its relative paths are not meant for: one that holds
+    the script's folder further down (the repository's root), or one lacking a relative path of `paths` that
+    exists beside the script. None when all is well."""
+    here, current = os.path.dirname(os.path.abspath(script)), os.getcwd()
+    try:
+        above = current != here and os.path.commonpath([current, here]) == current
+    except ValueError:  # Windows: another drive
+        above = False
+    beside = any(path and not os.path.isabs(path) and not os.path.exists(path)
+                 and os.path.exists(os.path.join(here, path)) for path in paths)
+    if not (above or beside):
+        return None
+    return (f"run {os.path.basename(script)} from its own folder: cd {os.path.relpath(here)} (the kit's paths "
+            f"configs/, data/, checkpoints/ and runs/ are relative to it)")

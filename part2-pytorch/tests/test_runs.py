@@ -1,0 +1,221 @@
+"""What a run leaves on disk when things go wrong: divergence, a worse run, an earlier run in the folder, a
+resume with other settings, a folder in use, damaged files, Ctrl-C (main.main in-process, tiny data)."""
+import csv
+import os
+import unittest
+from unittest import mock
+
+import torch
+
+import files
+import main
+from tests.helpers import ScratchRun
+
+
+def load(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def epochs_in(run, folder="tiny"):
+    with open(run.path("runs", folder, "metrics.csv"), newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def one_line(test, err):
+    test.assertEqual(len(err.strip().splitlines()), 1, err)
+    test.assertNotIn("Traceback", err)
+
+
+class Scratch(unittest.TestCase):
+    def setUp(self):
+        self.run = ScratchRun()
+        self.addCleanup(self.run.close)
+        self.checkpoint = self.run.path("checkpoints", "twolayernet.pth")
+
+
+class Divergence(Scratch):
+    def test_a_diverging_run_stops_and_saves_no_nonfinite_weights(self):
+        status, out, err = self.run.main("--learning-rate", "1e30", "--epochs", "3")
+        self.assertEqual(status, 1)
+        one_line(self, err)
+        self.assertIn("diverged", err)
+        self.assertIn("learning_rate", err)
+        saved = [os.path.join(folder, name) for folder, _, names in os.walk(self.run.folder) for name in names
+                 if name.endswith(".pth")]
+        for path in saved:
+            state = load(path)
+            weights = state.get("model", state)
+            self.assertTrue(all(torch.isfinite(tensor).all() for tensor in weights.values()), path)
+        self.assertNotIn("saved checkpoints", out)
+        self.assertFalse(os.path.exists(self.checkpoint))  # the first epoch diverged: there was nothing to save
+
+
+class GradedCheckpoint(Scratch):
+    POOR = ("--epochs", "1", "--learning-rate", "0.0001")
+
+    def test_only_better_weights_replace_the_checkpoint_unless_asked(self):
+        self.assertEqual(self.run.main(*self.POOR)[0], 0)  # no file yet: written
+        poor = read_bytes(self.checkpoint)
+        status, out, _ = self.run.main()  # two epochs at the usual rate: better
+        self.assertEqual(status, 0)
+        self.assertIn("saved checkpoints/twolayernet.pth", out)
+        good = read_bytes(self.checkpoint)
+        self.assertNotEqual(good, poor)
+
+        status, out, _ = self.run.main(*self.POOR)
+        self.assertEqual(status, 0)
+        self.assertIn("kept checkpoints/twolayernet.pth", out)
+        self.assertEqual(read_bytes(self.checkpoint), good)
+        best = load(self.run.path("runs", "tiny", "best.pth"))  # the run's best stays in its folder
+        self.assertFalse(torch.equal(best["fc1.weight"], load(self.checkpoint)["fc1.weight"]))
+
+        status, out, _ = self.run.main(*self.POOR, "--overwrite-checkpoint")
+        self.assertEqual(status, 0)
+        self.assertEqual(read_bytes(self.checkpoint), read_bytes(self.run.path("runs", "tiny", "best.pth")))
+
+    def test_an_unreadable_checkpoint_is_kept_and_evaluating_it_is_one_line(self):
+        os.makedirs(os.path.dirname(self.checkpoint))
+        open(self.checkpoint, "wb").close()  # zero bytes
+        status, out, err = self.run.main("--epochs", "1")
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("is kept", out)
+        self.assertEqual(os.path.getsize(self.checkpoint), 0)
+        status, _, err = self.run.main("--evaluate", "checkpoints/twolayernet.pth")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("cannot read checkpoint checkpoints/twolayernet.pth", err)
+
+
+class RunFolders(Scratch):
+    def test_a_fresh_run_moves_an_earlier_run_aside(self):
+        self.assertEqual(self.run.main("--epochs", "2")[0], 0)
+        earlier = read_bytes(self.run.path("runs", "tiny", "last.pth"))
+        status, out, _ = self.run.main("--epochs", "1")
+        self.assertEqual(status, 0)
+        self.assertIn("moved to runs/tiny.1", out)
+        self.assertEqual(read_bytes(self.run.path("runs", "tiny.1", "last.pth")), earlier)
+        self.assertEqual((epochs_in(self.run, "tiny.1"), epochs_in(self.run)), ([1, 2], [1]))
+        self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
+
+    def test_named_runs_have_their_own_folders(self):
+        self.assertEqual(self.run.main("--epochs", "1", "--name", "first/try")[0], 0)
+        self.assertEqual(epochs_in(self.run, "first/try"), [1])
+        status, _, err = self.run.main("--name", "../outside")
+        self.assertEqual(status, 2)
+        self.assertIn("not a run name", err)
+
+    def test_a_folder_in_use_is_refused_and_left_alone(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        before = {name: read_bytes(self.run.path("runs", "tiny", name)) for name in ("last.pth", "metrics.csv")}
+        with files.FileLock(self.run.path("runs", ".tiny.lock"), wait=False):
+            status, _, err = self.run.main("--epochs", "1")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("in use by another run", err)
+        self.assertEqual({name: read_bytes(self.run.path("runs", "tiny", name)) for name in before}, before)
+        self.assertFalse(os.path.exists(self.run.path("runs", "tiny.1")))
+
+    def test_leftovers_of_killed_writes_are_removed(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        leftovers = [self.run.path("runs", "tiny", "last.pth.4242.tmp"), self.checkpoint + ".4242.tmp"]
+        for path in leftovers:
+            open(path, "wb").close()
+        self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
+        self.assertEqual([path for path in leftovers if os.path.exists(path)], [])
+
+
+class Resume(Scratch):
+    def setUp(self):
+        super().setUp()
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        self.last = self.run.path("runs", "tiny", "last.pth")
+
+    def test_other_settings_are_refused_by_name_and_nothing_changes(self):
+        before = read_bytes(self.last)
+        for flags, named in ((("--learning-rate", "0.2"), "learning_rate"), (("--seed", "3"), "seed"),
+                             (("--lr-schedule", "linear"), "lr_schedule")):
+            with self.subTest(flags=flags):
+                status, _, err = self.run.main("--resume", "--epochs", "2", *flags)
+                self.assertEqual(status, 2)
+                one_line(self, err)
+                self.assertIn(named, err)
+                self.assertEqual(read_bytes(self.last), before)
+                self.assertEqual(epochs_in(self.run), [1])
+
+    def test_a_finished_run_has_nothing_to_train_and_saves_nothing(self):
+        checkpoint = read_bytes(self.checkpoint)
+        status, out, err = self.run.main("--resume", "--epochs", "1")
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("nothing to train", out)
+        self.assertNotIn("saved", out)
+        self.assertEqual(read_bytes(self.checkpoint), checkpoint)
+
+    def test_a_damaged_metrics_csv_is_rewritten_from_last_pth(self):
+        with open(self.run.path("runs", "tiny", "metrics.csv"), "wb") as f:
+            f.write(b"\xff\xfe garbage,,,\n1,2\n")
+        self.assertEqual(self.run.main("--resume", "--epochs", "2")[0], 0)
+        self.assertEqual(epochs_in(self.run), [1, 2])
+
+    def test_a_last_pth_that_is_no_run_state_is_one_line(self):
+        torch.save({"fc1.weight": torch.zeros(1)}, self.last)
+        status, _, err = self.run.main("--resume", "--epochs", "2")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("not a run state", err)
+        open(self.last, "wb").close()
+        status, _, err = self.run.main("--resume", "--epochs", "2")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+
+
+class CtrlC(Scratch):
+    def interrupt_at_call(self, number, *arguments):
+        calls = []
+        real_train = main.train
+
+        def train(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == number:
+                raise KeyboardInterrupt
+            return real_train(*args, **kwargs)
+        with mock.patch.object(main, "train", train):
+            return self.run.main(*arguments)
+
+    def test_in_the_first_epoch_nothing_is_offered_for_resume(self):
+        status, _, err = self.interrupt_at_call(1, "--epochs", "2")
+        self.assertEqual(status, 130)
+        self.assertIn("nothing to resume", err)
+        self.assertNotIn("--resume", err)
+        self.assertFalse(os.path.exists(self.run.path("runs", "tiny", "last.pth")))
+
+    def test_later_the_finished_epochs_resume(self):
+        status, _, err = self.interrupt_at_call(2, "--epochs", "2")
+        self.assertEqual(status, 130)
+        self.assertIn("holds epochs 1-1", err)
+        self.assertIn("--resume", err)
+        self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
+        self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
+        self.assertEqual(epochs_in(self.run), [1, 2])
+
+
+class EvaluateWithoutConfig(Scratch):
+    def test_the_model_is_read_from_the_checkpoint(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        here = os.getcwd()
+        os.chdir(self.run.folder)
+        self.addCleanup(os.chdir, here)
+        with mock.patch("sys.stdout") as out:
+            status = main.main(["--evaluate", "checkpoints/twolayernet.pth", "--device", "cpu",
+                                "--data-dir", "cifar-10-batches-py"])
+        self.assertEqual(status, 0)
+        printed = "".join(call.args[0] for call in out.write.call_args_list)
+        self.assertIn("(TwoLayerNet) on 100 test images: Prec@1", printed)
+
+
+if __name__ == "__main__":
+    unittest.main()
