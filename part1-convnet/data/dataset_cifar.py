@@ -24,11 +24,13 @@ class DataMissingError(DataError, FileNotFoundError):
 class _BatchUnpickler(pickle.Unpickler):
     """Unpickles only what a CIFAR batch holds (dicts, lists, numpy arrays): a pickle can otherwise run code.
 
-    _codecs.encode is how Python 3 writes bytes at pickle protocol 2, which re-packed copies may use.
+    _codecs.encode is how Python 3 writes bytes at pickle protocol 2, which re-packed copies may use (and
+    bytes() for an empty array's data).
     """
 
-    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-                ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
+    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("__builtin__", "bytes"),
+                ("builtins", "bytes"), ("numpy.core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "_reconstruct")}
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:
