@@ -95,6 +95,10 @@ class _PlaceholderUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"unexpected object {module}.{name}") from None
 
 
+def _one_line(error):
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
 def _load(path):
     with open(path, "rb") as f:
         return _PlaceholderUnpickler(f, encoding="bytes").load()
@@ -105,7 +109,7 @@ def batch_problem(path):
     try:
         batch = _load(path)
     except Exception as error:  # a damaged pickle fails in many ways: EOFError, UnpicklingError, ValueError, ...
-        return f"is not a readable pickle ({type(error).__name__}: {' '.join(str(error).split())})"
+        return f"is not a readable pickle ({_one_line(error)})"
     if not isinstance(batch, dict):
         return f"holds a {type(batch).__name__}, not a dict"
     data, labels = batch.get(b"data", batch.get("data")), batch.get(b"labels", batch.get("labels"))
@@ -129,7 +133,7 @@ def folder_problem(folder):
         if not isinstance(_load(os.path.join(folder, "batches.meta")), dict):
             return f"{FOLDER}/batches.meta does not hold a dict"
     except Exception as error:
-        return f"{FOLDER}/batches.meta is not a readable pickle ({type(error).__name__})"
+        return f"{FOLDER}/batches.meta is not a readable pickle ({_one_line(error)})"
     for name in BATCHES:
         problem = batch_problem(os.path.join(folder, name))
         if problem:
@@ -225,7 +229,7 @@ def download(dest):
     try:
         urllib.request.urlretrieve(URL, dest, reporthook=progress)
     except (OSError, http.client.HTTPException, ValueError) as error:
-        raise FetchError(f"download of {URL} failed ({' '.join(str(error).split())}); "
+        raise FetchError(f"download of {URL} failed ({_one_line(error)}); "
                          "check the network, or download it yourself and set CIFAR10_ARCHIVE=path") from None
     finally:
         if progress is not None:
@@ -249,11 +253,11 @@ def safe_extract(archive, dest, refetch):
                 tar.extractall(dest, members=members)
     except OSError as error:
         if error.errno is None:  # gzip.BadGzipFile and kin: the archive, not the disk
-            raise FetchError(f"{archive} is not a readable .tar.gz ({error}); {refetch}") from None
+            raise FetchError(f"{archive} is not a readable .tar.gz ({_one_line(error)}); {refetch}") from None
         raise FetchError(f"cannot unpack {archive} into {dest} ({error.strerror}); "
                          "free some disk space or make the folder writable") from None
     except (tarfile.TarError, EOFError, zlib.error) as error:
-        raise FetchError(f"{archive} is not a complete .tar.gz ({type(error).__name__}: {error}); "
+        raise FetchError(f"{archive} is not a complete .tar.gz ({_one_line(error)}); "
                          f"{refetch}") from None
 
 
