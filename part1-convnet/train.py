@@ -1,24 +1,60 @@
-"""Overfit a small CNN on the first 50 CIFAR-10 training images and plot its training accuracy to train.png."""
+"""Overfit a small CNN on the first 50 CIFAR-10 training images and plot its training accuracy to train.png.
+
+Run it from its own folder (part1-convnet), after fetching the data with `sh data/get_data.sh`."""
+import argparse
+import os
 import sys
+import tempfile
 
 import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 
-from data import get_CIFAR10_data
+from data import DataError, get_CIFAR10_data
 from modules import ConvNet
 from optimizer import SGD
 from trainer import ClassifierTrainer
 
 DATA_DIR = "data/cifar-10-batches-py"
+FIGURE = "train.png"
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def main():
+class OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (train.py takes no arguments; see --help)\n")
+
+
+def wrong_folder():
+    """True when train.py is clearly being run from another folder: the data is beside train.py but not here,
+    or train.py's folder lies below this one (the repository root, say)."""
+    here, cwd = os.path.realpath(HERE), os.path.realpath(os.getcwd())
+    if cwd == here:
+        return False
+    if not os.path.isdir(DATA_DIR) and os.path.isdir(os.path.join(here, DATA_DIR)):
+        return True
     try:
-        X_train, y_train, *_ = get_CIFAR10_data(DATA_DIR)
-    except FileNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return os.path.commonpath([here, cwd]) == cwd
+    except ValueError:  # different drives on Windows
+        return False
+
+
+def save_figure(path):
+    """Write the current figure to path through a temporary file beside it, so an interrupted run leaves the
+    previous figure (or none), never half a PNG."""
+    fd, partial = tempfile.mkstemp(prefix=".train-", suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            plt.savefig(f, format="png", dpi=120, bbox_inches="tight")
+        os.chmod(partial, 0o644)  # mkstemp makes it private; a figure is for everyone to read
+        os.replace(partial, path)
+    except BaseException:
+        os.remove(partial)
+        raise
+
+
+def train():
+    X_train, y_train, *_ = get_CIFAR10_data(DATA_DIR)
     model_list = [
         dict(type="Conv2D", in_channels=3, out_channels=32, kernel_size=5, stride=1, padding=2),
         dict(type="ReLU"),
@@ -36,8 +72,23 @@ def main():
     plt.ylabel("training accuracy")
     plt.title("Small CNN overfitting 50 CIFAR-10 images")
     plt.grid(alpha=0.3)
-    plt.savefig("train.png", dpi=120, bbox_inches="tight")
-    print(f"final training accuracy {train_acc_history[-1]:.3f}; curve saved to train.png")
+    save_figure(FIGURE)
+    print(f"final training accuracy {train_acc_history[-1]:.3f}; curve saved to {FIGURE}")
+
+
+def main(argv=None):
+    OneLineErrorParser(prog="train.py", description=__doc__).parse_args(argv)
+    if wrong_folder():
+        print(f"train.py: error: run train.py from its own folder: cd {HERE}", file=sys.stderr)
+        return 2
+    try:
+        train()
+    except DataError as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"train.py: interrupted; {FIGURE} was not written", file=sys.stderr)
+        return 130
     return 0
 
 

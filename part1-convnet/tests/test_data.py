@@ -1,10 +1,11 @@
 import os
+import pickle
 import tempfile
 import unittest
 
 import numpy as np
 
-from data import generate_batched_data, get_CIFAR10_data, load_CIFAR10, load_CIFAR_batch
+from data import DataError, generate_batched_data, get_CIFAR10_data, load_CIFAR10, load_CIFAR_batch
 from tests.synthetic_cifar import write_synthetic_cifar
 
 REAL_DATA = os.path.join(os.path.dirname(__file__), "..", "data", "cifar-10-batches-py")
@@ -52,6 +53,89 @@ class TestSyntheticCifar(unittest.TestCase):
             np.testing.assert_array_equal(b[:, 0], l)
         ordered, _ = generate_batched_data(data, labels, batch_size=10, shuffle=False)
         np.testing.assert_array_equal(ordered[1][:, 0], np.arange(10, 20))
+
+
+class RunsCode:
+    """Unpickling this would run a shell command that creates `marker`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'echo ran > "{self.marker}"',)
+
+
+def batch(images=4, labels=None, dtype=np.uint8, width=3072, bytes_keys=False):
+    """A batch dict like the real ones (str keys, as a latin1 load reads Python 2's, or bytes keys)."""
+    data_key, labels_key = (b"data", b"labels") if bytes_keys else ("data", "labels")
+    return {data_key: np.zeros((images, width), dtype=dtype),
+            labels_key: list(range(images)) if labels is None else labels}
+
+
+class TestBadBatches(unittest.TestCase):
+    """Every malformed batch file is one DataError whose one-line message names the file and the fetch script."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write(self, content, name="data_batch_1"):
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "wb") as f:
+            f.write(content if isinstance(content, bytes) else pickle.dumps(content, protocol=2))
+        return path
+
+    def assert_refused(self, path, *fragments):
+        with self.assertRaises(DataError) as caught:
+            load_CIFAR_batch(path)
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        for fragment in (path, "get_data.sh", *fragments):
+            self.assertIn(fragment, message)
+
+    def test_a_pickle_that_would_run_code_is_refused_unrun(self):
+        marker = os.path.join(self.tmp.name, "marker")
+        self.assert_refused(self.write({"data": RunsCode(marker), "labels": [0]}), "system")
+        self.assertFalse(os.path.exists(marker))
+
+    def test_random_bytes_empty_and_truncated_files(self):
+        self.assert_refused(self.write(np.random.default_rng(0).bytes(5000)), "not a CIFAR-10 batch")
+        self.assert_refused(self.write(b""), "is empty")
+        whole = pickle.dumps(batch(), protocol=2)
+        self.assert_refused(self.write(whole[:len(whole) // 2]), "not a CIFAR-10 batch")
+
+    def test_wrong_objects(self):
+        self.assert_refused(self.write([1, 2, 3]), "holds a list")
+        self.assert_refused(self.write({"data": np.zeros((2, 3072), np.uint8)}), "'labels'")
+        self.assert_refused(self.write({"data": b"\0" * 3072, "labels": [0]}), "data is a bytes")
+
+    def test_lengths_and_labels(self):
+        self.assert_refused(self.write(batch(images=4, labels=[0, 1, 2])), "4 images but 3 labels")
+        self.assert_refused(self.write(batch(images=0, labels=[])), "N > 0")
+        self.assert_refused(self.write(batch(labels=[0, 1, 2, 10])), "label 10")
+        self.assert_refused(self.write(batch(labels=[0, -1, 2, 3])), "label -1")
+        self.assert_refused(self.write(batch(labels=[0, 1.5, 2, 3])), "integers")
+        self.assert_refused(self.write(batch(labels="0123")), "labels is a str")
+
+    def test_dtype_and_shape(self):
+        self.assert_refused(self.write(batch(dtype=np.float32)), "float32")
+        self.assert_refused(self.write(batch(width=3071)), "(4, 3071)")
+        wide = batch(dtype=np.int64)
+        wide["data"][0, 0] = 256
+        self.assert_refused(self.write(wide), "0..256")
+
+    def test_missing_file_names_it(self):
+        with self.assertRaises(FileNotFoundError) as caught:
+            load_CIFAR_batch(os.path.join(self.tmp.name, "data_batch_9"))
+        self.assertIsInstance(caught.exception, DataError)
+        self.assertIn("data_batch_9", str(caught.exception))
+        self.assertIn("get_data.sh", str(caught.exception))
+
+    def test_bytes_keys_and_integer_data_are_accepted(self):
+        X, y = load_CIFAR_batch(self.write(batch(dtype=np.int64, bytes_keys=True)))
+        self.assertEqual((X.shape, X.dtype, y.tolist()), ((4, 32, 32, 3), np.float64, [0, 1, 2, 3]))
 
 
 @unittest.skipUnless(HAVE_REAL_DATA, "CIFAR-10 not found in data/cifar-10-batches-py; run data/get_data.sh")

@@ -1,4 +1,6 @@
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -9,13 +11,30 @@ from tests.synthetic_cifar import write_synthetic_cifar
 
 PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(PART1, "train.py")
+ENVIRONMENT = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
 
-def run_train(cwd):
-    return subprocess.run([sys.executable, TRAIN], cwd=cwd, capture_output=True, text=True, timeout=300)
+def run_train(cwd, *arguments, train=TRAIN):
+    return subprocess.run([sys.executable, train, *arguments], cwd=cwd, env=ENVIRONMENT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def copy_of_part1(dest):
+    """Part 1's code (no data) copied to dest, so a test controls what lies beside train.py; returns train.py."""
+    skip = shutil.ignore_patterns("__pycache__", "cifar-10-batches-py", "tests", "*.png", "*.zip")
+    shutil.copytree(PART1, dest, ignore=skip)
+    return os.path.join(dest, "train.py")
 
 
 class TestTrainScript(unittest.TestCase):
+    def assert_one_line_error(self, result, *fragments):
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        self.assertTrue(result.stderr.startswith("train.py: error: "), result.stderr)
+        for fragment in fragments:
+            self.assertIn(fragment, result.stderr)
+
     def test_end_to_end_on_synthetic_data(self):
         with tempfile.TemporaryDirectory() as tmp:
             write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
@@ -24,14 +43,68 @@ class TestTrainScript(unittest.TestCase):
             lines = result.stdout.splitlines()
             self.assertEqual(sum(line.startswith("epoch") for line in lines), 11)  # first iteration + 10 epochs
             self.assertTrue(os.path.getsize(os.path.join(tmp, "train.png")) > 1000)
+            self.assertEqual(sorted(os.listdir(tmp)), ["data", "train.png"])  # no temporary figure left
 
     def test_missing_data_is_one_line(self):
         with tempfile.TemporaryDirectory() as tmp:
+            part = os.path.join(tmp, "part1-convnet")
+            result = run_train(part, train=copy_of_part1(part))
+            self.assertFalse(os.path.exists(os.path.join(part, "train.png")))
+        self.assert_one_line_error(result, "get_data", os.path.join("data", "cifar-10-batches-py"))
+
+    def test_bad_batch_is_one_line_and_writes_no_figure(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            with open(os.path.join(folder, "data_batch_3"), "wb") as f:
+                f.write(b"\x80\x02}q\x00(X\x04\x00\x00\x00data")  # a pickle cut short
             result = run_train(tmp)
-        self.assertEqual(result.returncode, 2)
-        self.assertNotIn("Traceback", result.stderr)
-        self.assertEqual(len(result.stderr.strip().splitlines()), 1)
-        self.assertIn("get_data", result.stderr)
+            self.assertFalse(os.path.exists(os.path.join(tmp, "train.png")))
+        self.assert_one_line_error(result, "data_batch_3", "get_data.sh")
+
+    def test_help_and_unknown_arguments(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            for flag in ("--help", "-h"):
+                result = run_train(tmp, flag)
+                self.assertEqual((result.returncode, result.stderr), (0, ""))
+                self.assertTrue(result.stdout.startswith("usage: train.py"), result.stdout)
+                self.assertNotIn("epoch", result.stdout)
+            unknown = run_train(tmp, "--epochs", "3")
+            self.assertEqual(os.listdir(tmp), ["data"])  # nothing trained, no figure
+        self.assert_one_line_error(unknown, "--epochs")
+
+    def test_run_from_the_repository_root_says_where_to_cd(self):
+        root = os.path.dirname(PART1)
+        figure = os.path.join(PART1, "train.png")
+        before = os.stat(figure).st_mtime_ns if os.path.exists(figure) else None
+        result = run_train(root)
+        self.assert_one_line_error(result, f"run train.py from its own folder: cd {PART1}")
+        self.assertFalse(os.path.exists(os.path.join(root, "train.png")))
+        self.assertEqual(os.stat(figure).st_mtime_ns if os.path.exists(figure) else None, before)
+
+    def test_run_from_elsewhere_with_the_data_beside_train_py_says_where_to_cd(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            part, elsewhere = os.path.join(tmp, "part1-convnet"), os.path.join(tmp, "elsewhere")
+            train = copy_of_part1(part)
+            os.makedirs(os.path.join(part, "data", "cifar-10-batches-py"))
+            os.makedirs(elsewhere)
+            result = run_train(elsewhere, train=train)
+            self.assertEqual(os.listdir(elsewhere), [])
+        self.assert_one_line_error(result, f"cd {os.path.realpath(part)}")
+
+    @unittest.skipIf(os.name == "nt", "sends SIGINT, which Windows cannot deliver to a child process")
+    def test_ctrl_c_is_one_line_exit_130_and_no_figure(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            child = subprocess.Popen([sys.executable, TRAIN], cwd=tmp, env=ENVIRONMENT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+            self.assertTrue(child.stdout.readline().startswith("epoch"))  # training has started
+            child.send_signal(signal.SIGINT)
+            _, err = child.communicate(timeout=60)
+            self.assertEqual(os.listdir(tmp), ["data"])
+        self.assertEqual(child.returncode, 130, err)
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(err.strip().splitlines(), ["train.py: interrupted; train.png was not written"])
 
     @unittest.skipUnless(HAVE_REAL_DATA, "CIFAR-10 not found in data/cifar-10-batches-py; run data/get_data.sh")
     def test_real_data_reaches_slightly_under_090(self):

@@ -3,5 +3,5 @@ from .augment import CIFAR_MEAN, CIFAR_STD, kit_transforms
 from .dataset_cifar import CLASS_NAMES, IMBALANCECIFAR10, Cifar, DataError, load_split
 from .device_batches import DeviceBatches
 
-__all__ = ["Cifar", "IMBALANCECIFAR10", "DeviceBatches", "CLASS_NAMES", "DataError", "CIFAR_MEAN", "CIFAR_STD",
+__all__ = ["Cifar", "IMBALANCECIFAR10", "DataError", "DeviceBatches", "CLASS_NAMES", "CIFAR_MEAN", "CIFAR_STD",
            "kit_transforms", "load_split"]

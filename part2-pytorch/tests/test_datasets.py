@@ -1,11 +1,12 @@
 import os
+import pickle
 import tempfile
 import unittest
 
 import numpy as np
 from PIL import Image
 
-from data import IMBALANCECIFAR10, Cifar
+from data import IMBALANCECIFAR10, Cifar, DataError, load_split
 from tests.helpers import REAL_DATA, write_cifar_folder
 
 CONTRACT_COUNTS = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
@@ -64,9 +65,91 @@ class CifarDataset(SyntheticFolder):
         with tempfile.TemporaryDirectory() as folder:
             with open(os.path.join(folder, "test_batch"), "wb") as f:
                 f.write(b"cos\nsystem\n(S'echo unsafe'\ntR.")  # a pickle calling os.system
-            with self.assertRaises(Exception) as caught:
+            with self.assertRaises(DataError) as caught:
                 Cifar(folder, train=False)
             self.assertIn("os.system", str(caught.exception))
+
+
+class RunsCode:
+    """Unpickling this would run a shell command that creates `marker`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'echo ran > "{self.marker}"',)
+
+
+def batch(images=4, labels=None, dtype=np.uint8, width=3072, str_keys=False):
+    """A batch dict like the real ones (bytes keys, as a bytes-decoding load reads Python 2's, or str keys)."""
+    data_key, labels_key = ("data", "labels") if str_keys else (b"data", b"labels")
+    return {data_key: np.zeros((images, width), dtype=dtype),
+            labels_key: list(range(images)) if labels is None else labels}
+
+
+class BadBatches(unittest.TestCase):
+    """Every malformed batch file is one DataError whose one-line message names the file and the fetch script."""
+
+    def setUp(self):
+        self.temporary = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.temporary.name, "test_batch")
+
+    def tearDown(self):
+        self.temporary.cleanup()
+
+    def write(self, content):
+        with open(self.path, "wb") as f:
+            f.write(content if isinstance(content, bytes) else pickle.dumps(content, protocol=2))
+
+    def assert_refused(self, content, *fragments):
+        self.write(content)
+        with self.assertRaises(DataError) as caught:
+            load_split(self.temporary.name, train=False)
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        for fragment in (self.path, "get_data.sh", *fragments):
+            self.assertIn(fragment, message)
+
+    def test_a_pickle_that_would_run_code_is_refused_unrun(self):
+        marker = os.path.join(self.temporary.name, "marker")
+        self.assert_refused({b"data": RunsCode(marker), b"labels": [0]}, "system")
+        self.assertFalse(os.path.exists(marker))
+
+    def test_random_bytes_empty_and_truncated_files(self):
+        self.assert_refused(np.random.default_rng(0).bytes(5000), "not a CIFAR-10 batch")
+        self.assert_refused(b"", "is empty")
+        whole = pickle.dumps(batch(), protocol=2)
+        self.assert_refused(whole[:len(whole) // 2], "not a CIFAR-10 batch")
+
+    def test_wrong_objects(self):
+        self.assert_refused([1, 2, 3], "holds a list")
+        self.assert_refused({b"data": np.zeros((2, 3072), np.uint8)}, "'labels'")
+        self.assert_refused({b"data": b"\0" * 3072, b"labels": [0]}, "data is a bytes")
+
+    def test_lengths_and_labels(self):
+        self.assert_refused(batch(images=4, labels=[0, 1, 2]), "4 images but 3 labels")
+        self.assert_refused(batch(images=0, labels=[]), "N > 0")
+        self.assert_refused(batch(labels=[0, 1, 2, 10]), "label 10")
+        self.assert_refused(batch(labels=[0, -1, 2, 3]), "label -1")
+        self.assert_refused(batch(labels=[0, 1.5, 2, 3]), "integers")
+
+    def test_dtype_and_shape(self):
+        self.assert_refused(batch(dtype=np.float32), "float32")
+        self.assert_refused(batch(width=3071), "(4, 3071)")
+        wide = batch(dtype=np.int64)
+        wide[b"data"][0, 0] = 256
+        self.assert_refused(wide, "0..256")
+
+    def test_missing_file_is_also_a_file_not_found_error(self):
+        with self.assertRaises(FileNotFoundError) as caught:
+            load_split(self.temporary.name, train=False)
+        self.assertIsInstance(caught.exception, DataError)
+        self.assertIn(self.path, str(caught.exception))
+
+    def test_str_keys_and_integer_data_are_accepted(self):
+        self.write(batch(dtype=np.int64, str_keys=True))
+        images, labels = load_split(self.temporary.name, train=False)
+        self.assertEqual((images.shape, images.dtype, labels.tolist()), ((4, 32, 32, 3), np.uint8, [0, 1, 2, 3]))
 
 
 class ImbalancedCounts(unittest.TestCase):

@@ -1,0 +1,251 @@
+"""data/fetch_cifar10.py run as the user runs it, on small crafted archives in a scratch copy of the data folder.
+
+Each case asserts what is on disk afterwards: a complete cifar-10-batches-py, or nothing but the script.
+The same file lies in both parts, like the script itself.
+"""
+import hashlib
+import importlib.util
+import io
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import unittest
+
+import numpy as np
+
+PART = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OTHER_PART = os.path.join(os.path.dirname(PART), "part2-pytorch" if PART.endswith("part1-convnet") else "part1-convnet")
+SHARED_FILES = ["data/fetch_cifar10.py", "data/get_data.sh", "data/get_data.bat", "tests/test_fetch_script.py"]
+BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def load_fetch_module():
+    spec = importlib.util.spec_from_file_location("fetch_cifar10", os.path.join(PART, "data", "fetch_cifar10.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def real_sized_batch():
+    """A batch as the real archive holds it (10,000 images, labels 0..9), all zeros: it gzips to almost nothing."""
+    return pickle.dumps({"batch_label": "crafted", "labels": [i % 10 for i in range(10000)],
+                         "data": np.zeros((10000, 3072), np.uint8)}, protocol=2)
+
+
+def write_archive(path, files, links=()):
+    """A .tar.gz holding cifar-10-batches-py/<name> for each (name, bytes) and symlinks (name, target); its md5."""
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for name, content in files:
+            info = tarfile.TarInfo(name if name.startswith("..") else f"cifar-10-batches-py/{name}")
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+        for name, target in links:
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    with open(path, "rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+class FetchScript(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.archives = tempfile.TemporaryDirectory()
+        batch = real_sized_batch()
+        meta = pickle.dumps({"label_names": [str(i) for i in range(10)]}, protocol=2)
+        cls.good = os.path.join(cls.archives.name, "good.tar.gz")
+        cls.good_md5 = write_archive(cls.good, [("batches.meta", meta)] + [(name, batch) for name in BATCHES])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.archives.cleanup()
+
+    def setUp(self):
+        self.temporary = tempfile.TemporaryDirectory()
+        self.data = os.path.join(self.temporary.name, "data")
+        os.makedirs(self.data)
+        for name in ("fetch_cifar10.py", "get_data.sh"):
+            shutil.copy(os.path.join(PART, "data", name), self.data)
+        self.folder = os.path.join(self.data, "cifar-10-batches-py")
+
+    def tearDown(self):
+        for root, folders, _ in os.walk(self.temporary.name):  # undo a read-only test's chmod
+            for folder in folders:
+                os.chmod(os.path.join(root, folder), 0o755)
+        self.temporary.cleanup()
+
+    def archive(self, name, files=(), links=()):
+        """(path, md5) of a crafted archive in this test's scratch folder."""
+        path = os.path.join(self.temporary.name, name)
+        return path, write_archive(path, files, links)
+
+    def command(self, archive, md5, cwd=None, prefix=()):
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("CIFAR10_")}
+        environment.update(CIFAR10_ARCHIVE=archive, CIFAR10_MD5=md5)
+        return dict(args=[*prefix, os.path.join(self.data, "fetch_cifar10.py")], cwd=cwd or self.temporary.name,
+                    env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def fetch(self, archive, md5, cwd=None):
+        return subprocess.run(timeout=120, **self.command(archive, md5, cwd, prefix=[sys.executable]))
+
+    def assert_refused(self, result, *fragments):
+        """One line on stderr, exit 1, and nothing left beside the script."""
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        self.assertTrue(result.stderr.startswith("get_data: error: "), result.stderr)
+        for fragment in fragments:
+            self.assertIn(fragment, result.stderr)
+        self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
+
+    def test_good_archive_by_a_relative_path_replaces_a_damaged_copy(self):
+        os.makedirs(self.folder)
+        for name in ["batches.meta"] + BATCHES:  # an earlier copy of seven 1-byte files
+            with open(os.path.join(self.folder, name), "wb") as f:
+                f.write(b"x")
+        caller = os.path.join(self.temporary.name, "caller")
+        os.makedirs(caller)
+        shutil.copy(self.good, caller)
+        prefix = ["sh", os.path.join(self.data, "get_data.sh")] if shutil.which("sh") else [sys.executable]
+        options = self.command("good.tar.gz", self.good_md5, cwd=caller)
+        if prefix[0] == "sh":
+            options["args"] = prefix
+        result = subprocess.run(timeout=120, **options)
+        self.assertEqual((result.returncode, result.stderr), (0, ""))  # not a terminal: no progress output
+        self.assertIn("fetching it again", result.stdout)
+        self.assertEqual(sorted(os.listdir(self.data)), ["cifar-10-batches-py", "fetch_cifar10.py", "get_data.sh"])
+        self.assertEqual(sorted(os.listdir(self.folder)), sorted(["batches.meta"] + BATCHES))
+        self.assertEqual(os.path.getsize(os.path.join(self.folder, "test_batch")), len(real_sized_batch()))
+        again = self.fetch("absent.tar.gz", "0")  # checked data is there: the archive is not even looked at
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertIn("nothing to do", again.stdout)
+
+    def test_truncated_archive(self):
+        with open(self.good, "rb") as f:
+            whole = f.read()
+        path = os.path.join(self.temporary.name, "truncated.tar.gz")
+        with open(path, "wb") as f:
+            f.write(whole[:len(whole) // 2])
+        self.assert_refused(self.fetch(path, hashlib.md5(whole[:len(whole) // 2]).hexdigest()), path, ".tar.gz")
+
+    def test_corrupt_gzip_stream(self):
+        with open(self.good, "rb") as f:
+            damaged = bytearray(f.read())
+        damaged[20:36] = b"\xff" * 16  # early in the deflate stream: zlib reports it
+        path = os.path.join(self.temporary.name, "corrupt.tar.gz")
+        with open(path, "wb") as f:
+            f.write(damaged)
+        self.assert_refused(self.fetch(path, hashlib.md5(damaged).hexdigest()), path, "zlib")
+
+    def test_seven_one_byte_files_are_refused_even_with_a_matching_md5(self):
+        path, md5 = self.archive("tiny.tar.gz", [(name, b"x") for name in ["batches.meta"] + BATCHES])
+        self.assert_refused(self.fetch(path, md5), path, "cifar-10-batches-py/", "python version")
+
+    def test_batches_with_too_few_images_or_bad_labels_are_refused(self):
+        meta = pickle.dumps({"label_names": []}, protocol=2)
+        small = pickle.dumps({"labels": [0] * 10, "data": np.zeros((10, 3072), np.uint8)}, protocol=2)
+        path, md5 = self.archive("small.tar.gz", [("batches.meta", meta)] + [(name, small) for name in BATCHES])
+        self.assert_refused(self.fetch(path, md5), "data_batch_1", "10000 x 3072")
+        labels = pickle.dumps({"labels": [10] * 10000, "data": np.zeros((10000, 3072), np.uint8)}, protocol=2)
+        path, md5 = self.archive("labels.tar.gz", [("batches.meta", meta)] + [(name, labels) for name in BATCHES])
+        self.assert_refused(self.fetch(path, md5), "data_batch_1", "0..9")
+
+    def test_a_batch_that_would_run_code_is_refused(self):
+        marker = os.path.join(self.temporary.name, "marker")
+        evil = b"cos\nsystem\n(S'touch " + marker.encode() + b"'\ntR."
+        path, md5 = self.archive("evil.tar.gz", [(name, evil) for name in ["batches.meta"] + BATCHES])
+        self.assert_refused(self.fetch(path, md5), "batches.meta")
+        self.assertFalse(os.path.exists(marker))
+
+    def test_path_traversal_and_symlink_members(self):
+        path, md5 = self.archive("escape.tar.gz", [("../escape", b"x")])
+        self.assert_refused(self.fetch(path, md5), "unsafe entry", "../escape")
+        self.assertFalse(os.path.exists(os.path.join(self.temporary.name, "escape")))
+        path, md5 = self.archive("link.tar.gz", [("batches.meta", b"x")], links=[("test_batch", "/etc/passwd")])
+        self.assert_refused(self.fetch(path, md5), "unsafe entry", "test_batch")
+
+    def test_md5_mismatch_and_missing_archive(self):
+        self.assert_refused(self.fetch(self.good, "0" * 32), "md5", self.good, self.good_md5)
+        self.assert_refused(self.fetch("absent.tar.gz", self.good_md5), "absent.tar.gz", "does not exist")
+
+    def test_stale_work_folder_of_a_dead_run_is_removed_and_a_live_one_kept(self):
+        fetch = load_fetch_module()
+        dead, live = (os.path.join(self.data, f".cifar-{pid}-x") for pid in ("12345", "67890"))
+        for folder in (dead, live):
+            os.makedirs(os.path.join(folder, "cifar-10-batches-py"))
+            with open(os.path.join(folder, fetch.OWNER_LOCK), "wb") as f:
+                f.write(b"\0")
+        with open(os.path.join(live, fetch.OWNER_LOCK), "r+b") as held:
+            if not fetch._try_lock(held):
+                self.skipTest("file locks are not available here")
+            result = self.fetch(self.good, "0" * 32)  # fails (md5), after sweeping
+            self.assertFalse(os.path.exists(dead))
+            self.assertTrue(os.path.isdir(live))
+        shutil.rmtree(live)
+        self.assert_refused(result, "md5")
+
+    def test_destination_that_cannot_be_created(self):
+        with open(self.folder, "w") as f:  # a regular file where the folder must go
+            f.write("keep me")
+        result = self.fetch(self.good, self.good_md5)
+        with open(self.folder) as f:
+            self.assertEqual(f.read(), "keep me")
+        os.remove(self.folder)
+        self.assert_refused(result, self.folder, "not a folder")
+
+    @unittest.skipIf(os.name == "nt" or os.geteuid() == 0, "root (or Windows) ignores a read-only folder's mode")
+    def test_read_only_folder(self):
+        os.chmod(self.data, 0o555)
+        result = self.fetch(self.good, self.good_md5)
+        os.chmod(self.data, 0o755)
+        self.assert_refused(result, "cannot create a temporary folder", self.data)
+
+    @unittest.skipIf(os.name == "nt", "sends SIGINT, which Windows cannot deliver to a child process")
+    def test_ctrl_c_is_one_line_exit_130_and_nothing_left(self):
+        slow = ("import sys, time; sys.path.insert(0, sys.argv[1]); import fetch_cifar10 as f; "
+                "f.md5_of = lambda path: time.sleep(60); sys.exit(f.main())")
+        options = self.command(self.good, self.good_md5)
+        options["args"] = [sys.executable, "-c", slow, self.data]
+        child = subprocess.Popen(**options)
+        deadline = time.monotonic() + 30
+        while not any(name.startswith(".cifar-") for name in os.listdir(self.data)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=30)
+        self.assertEqual(child.returncode, 130, err)
+        self.assertEqual(err.strip().splitlines(), ["get_data: interrupted; nothing was kept"])
+        self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
+
+
+class Progress(unittest.TestCase):
+    def test_without_tqdm_a_line_per_tenth(self):
+        progress = load_fetch_module()._Progress()
+        progress.tqdm = None
+        stderr, sys.stderr = sys.stderr, io.StringIO()
+        try:
+            for block in range(101):
+                progress(block, 10, 1000)
+            lines = sys.stderr.getvalue().split()
+        finally:
+            sys.stderr = stderr
+        self.assertEqual(lines, [f"{10 * i}%" for i in range(1, 11)])
+
+
+class SharedCopies(unittest.TestCase):
+    def test_both_parts_hold_the_same_data_scripts(self):
+        if not os.path.isdir(OTHER_PART):
+            self.skipTest(f"{OTHER_PART} is absent: nothing to compare with")
+        for name in SHARED_FILES:
+            with self.subTest(name=name):
+                with open(os.path.join(PART, name), "rb") as mine, open(os.path.join(OTHER_PART, name), "rb") as theirs:
+                    self.assertEqual(mine.read(), theirs.read(), f"{name} differs between the parts: copy it across")
+
+
+if __name__ == "__main__":
+    unittest.main()
