@@ -3,10 +3,12 @@
 Each case is a separate process (a fresh Python and torch), all started together to share the wait.
 """
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
 
-from tests.helpers import PART2, start_main
+from tests.helpers import PART2, ScratchRun, start_main, write_cifar_folder
 
 GOOD = os.path.join(PART2, "configs", "config_twolayer.yaml")
 
@@ -23,13 +25,30 @@ class BadInput(unittest.TestCase):
             "missing config": ["--config", os.path.join(cls.folder.name, "absent.yaml")],
             "bad override": ["--config", GOOD, "--epochs", "two"],
             "unknown flag": ["--config", GOOD, "--epoch", "2"],
+            "mistyped flag": ["--config", GOOD, "--epocs", "2"],
             "missing data": ["--config", GOOD, "--data-dir", cls.folder.name],
+            "bad labels": ["--config", GOOD, "--data-dir", cls.bad_labels_folder()],
         }
         processes = {name: start_main(arguments, cwd=cls.folder.name) for name, arguments in cases.items()}
+        root = os.path.dirname(PART2)  # the repository: the kit's paths are relative to part2-pytorch/, not here
+        processes["from the root"] = start_main(["--config", os.path.relpath(GOOD, root)], cwd=root)
+        processes["help"] = start_main(["--help"], cwd=cls.folder.name)
         cls.results = {}
         for name, process in processes.items():
             out, err = process.communicate(timeout=120)
             cls.results[name] = (process.returncode, out, err)
+
+    @classmethod
+    def bad_labels_folder(cls):
+        folder, _, _ = write_cifar_folder(os.path.join(cls.folder.name, "bad"))
+        import pickle
+        path = os.path.join(folder, "data_batch_2")
+        with open(path, "rb") as f:
+            batch = pickle.load(f)
+        batch[b"labels"][0] = 10
+        with open(path, "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+        return folder
 
     @classmethod
     def tearDownClass(cls):
@@ -58,6 +77,39 @@ class BadInput(unittest.TestCase):
 
     def test_missing_data(self):
         self.assert_one_line_error("missing data", "data_batch_1", "get_data.sh")
+
+    def test_a_mistyped_flag_gets_a_suggestion(self):
+        self.assert_one_line_error("mistyped flag", "--epocs", "did you mean --epochs?")
+
+    def test_bad_labels_stop_the_run_before_anything_is_written(self):
+        self.assert_one_line_error("bad labels", "data_batch_2", "label")
+        self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
+        self.assertFalse(os.path.exists(os.path.join(self.folder.name, "checkpoints")))
+
+    def test_run_from_the_repository_root_says_where_to_run(self):
+        self.assert_one_line_error("from the root", "run main.py from its own folder", "cd part2-pytorch")
+        self.assertFalse(os.path.exists(os.path.join(os.path.dirname(PART2), "runs")))
+
+    def test_help_shows_the_defaults_and_runs_nothing(self):
+        status, out, err = self.results["help"]
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("--imb-factor", out)
+        self.assertIn("default 0.01", out)
+        self.assertIn("default: 0", out)  # --seed
+        self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
+
+
+class ClosedPipe(unittest.TestCase):
+    def test_a_reader_that_stops_early_gets_no_traceback(self):
+        scratch = ScratchRun()
+        self.addCleanup(scratch.close)
+        process = start_main(["--config", scratch.config, "--device", "cpu", "--epochs", "3"], cwd=scratch.folder)
+        process.stdout.readline()
+        process.stdout.close()  # as `| head -1` does: the next line main.py prints meets a closed pipe
+        err = process.stderr.read()
+        process.stderr.close()
+        self.assertEqual(process.wait(timeout=120), 1)
+        self.assertEqual(err, "")
 
 
 if __name__ == "__main__":
