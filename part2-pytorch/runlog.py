@@ -113,12 +113,13 @@ class RunLog:
         accuracy_axes.set(title="accuracy", ylabel="accuracy (fraction of images)", ylim=(0, 1))
         accuracy_axes.legend()
         rate_axes.plot(epochs, [row["lr"] for row in self.rows], marker=".", drawstyle="steps-mid")
-        rate_axes.set(title="learning rate", ylabel="learning rate (per epoch, log scale)", yscale="log")
+        rate_axes.set(title="learning rate", ylabel="learning rate (log scale)", yscale="log")
         for axes in (loss_axes, accuracy_axes, rate_axes):
             axes.set(xlabel="epoch", xlim=(min(epochs) - 0.5, max(epochs) + 0.5))
             axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         files.write_atomically(os.path.join(self.folder, "learning_curves.png"),
                                lambda f: figure.savefig(f, format="png", dpi=100))
+        return figure
 
     def save_confusion(self, confusion, title):
         """confusion_matrix.csv (counts) and confusion_matrix.png (each true class's row normalised to 1)."""

@@ -2,6 +2,7 @@
 resume with other settings, a folder in use, damaged files, Ctrl-C (main.main in-process, tiny data)."""
 import csv
 import os
+import tempfile
 import unittest
 from unittest import mock
 
@@ -9,6 +10,8 @@ import torch
 
 import files
 import main
+from data import CLASS_NAMES
+from runlog import RunLog
 from tests.helpers import ScratchRun
 
 
@@ -201,6 +204,22 @@ class CtrlC(Scratch):
         self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
         self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
         self.assertEqual(epochs_in(self.run), [1, 2])
+
+
+class LearningCurves(unittest.TestCase):
+    def test_labelled_axes_titled_by_run_and_model_and_whole_epochs(self):
+        with tempfile.TemporaryDirectory() as folder:
+            log = RunLog(os.path.join(folder, "one-epoch"), CLASS_NAMES)
+            log.start({}, "test")
+            log.add(dict(epoch=1, lr=0.1, train_loss=1.3, train_acc=0.5, test_acc=0.7, seconds=1.0), [0.7] * 10)
+            figure = log.plot_learning_curves("runs/one-epoch: TwoLayerNet")
+            self.assertGreater(os.path.getsize(os.path.join(folder, "one-epoch", "learning_curves.png")), 1000)
+        self.assertEqual(figure._suptitle.get_text(), "runs/one-epoch: TwoLayerNet")
+        for axes in figure.axes:
+            self.assertEqual(axes.get_xlabel(), "epoch")
+            self.assertIn("(", axes.get_ylabel())  # a quantity and its unit
+            ticks = [tick for tick in axes.get_xticks() if axes.get_xlim()[0] <= tick <= axes.get_xlim()[1]]
+            self.assertEqual(ticks, [1.0])
 
 
 class EvaluateWithoutConfig(Scratch):
