@@ -3,19 +3,30 @@
     python experiments.py --grid cpu            # the short CPU schedule (configs/longtail_cpu.yaml)
     python experiments.py --grid paper          # the paper's ResNet-32 schedule, for GPUs
     python experiments.py --grid cpu --list     # what would run, and what is already done
-    python experiments.py --plot                # the plots in results/ from results/longtail.csv
+    python experiments.py --grid paper --shard 2/4   # the second of four disjoint slices, for one of 4 machines
+    python experiments.py --plot                # the plots in results/ from results/longtail*.csv
 
-Rows go to results/longtail.csv as soon as a run ends (the file is rewritten atomically), so an interrupted grid
-loses nothing finished, and a run whose row is there is skipped when the grid runs again. Runs are spread over
---workers processes: one per visible GPU by default, else two CPU processes sharing the cores.
-Accuracies are those of the last epoch on the balanced test set (no selection on the test set).
+Each worker appends its run's row to results/longtail.csv (under a file lock, the file rewritten atomically)
+before it reports back, so neither an interrupted grid nor a killed runner loses anything finished; a run whose
+row is there is skipped when the grid runs again. A row records what ran: the key columns hold the values the
+run resolved after --set, and `overrides` lists every setting that --set changed from the grid's config.
+Runs are spread over --workers processes: one per visible GPU by default, else two CPU processes sharing the
+cores; a worker whose runner dies exits at once. Accuracies are those of the last epoch on the balanced test set
+(no selection on the test set).
 """
 import argparse
 import concurrent.futures
+import contextlib
 import csv
+import difflib
+import glob
+import io
 import multiprocessing
+import multiprocessing.connection
 import os
+import re
 import sys
+import threading
 import time
 
 import config
@@ -23,10 +34,16 @@ import config
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = "results/longtail.csv"
 CLASS_COLUMNS = [f"class_{c}" for c in range(10)]
-KEY_COLUMNS = ["grid", "model", "imb_type", "imb_factor", "loss_type", "reweight", "beta", "gamma", "seed", "epochs"]
+KEY_COLUMNS = ["grid", "model", "imb_type", "imb_factor", "loss_type", "reweight", "beta", "gamma", "seed", "epochs",
+               "overrides"]
 COLUMNS = KEY_COLUMNS + ["test_acc"] + CLASS_COLUMNS + ["seconds"]
 BETAS = (0.9, 0.99, 0.999, 0.9999)
 HEADLINE_BETA = 0.9999  # the paper's best beta for CIFAR-10; its headline rows get extra seeds
+GRID_SETTINGS = ("imb_factor", "loss_type", "reweight", "beta", "gamma", "save_best")  # the grid sets them per run
+# Settings that change how fast a run goes or where its data is read, not what it computes: not part of its key.
+NEUTRAL_SETTINGS = ("compile", "channels_last", "data_dir")
+LOCK_NAME = ".experiments.lock"
+TEST_GRIDS_VARIABLE = "EXPERIMENTS_TEST_GRIDS"  # "1" offers the tests' grids too
 
 
 def losses_of_grid():
@@ -47,15 +64,47 @@ def is_headline(loss):
 GRIDS = {  # name: (base config, imbalance factors, seeds of the headline rows, losses)
     "cpu": (os.path.join(HERE, "configs", "longtail_cpu.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
     "paper": (os.path.join(HERE, "configs", "longtail_paper.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
-    # two runs, for the tests: tiny data and one epoch
-    "micro": (os.path.join(HERE, "configs", "longtail_cpu.yaml"), (0.1,), (0,), [("CE", False, 0.0, 0.0), ("Focal", True, 0.999, 1.0)]),
+}
+TEST_GRIDS = {  # two runs on tiny data, for the tests only
+    "micro": (os.path.join(HERE, "configs", "longtail_cpu.yaml"), (0.1,), (0,),
+              [("CE", False, 0.0, 0.0), ("Focal", True, 0.999, 1.0)]),
 }
 
 
-def grid_runs(name):
-    """Every run of the grid as a dict of the key columns (headline losses get every seed, the rest seed 0)."""
-    base, factors, seeds, losses = GRIDS[name]
-    settings = config.load_config(base)
+def available_grids():
+    return {**GRIDS, **TEST_GRIDS} if os.environ.get(TEST_GRIDS_VARIABLE) == "1" else dict(GRIDS)
+
+
+def check_overrides(extra):
+    for key, _ in extra:
+        if key in GRID_SETTINGS:
+            raise config.ConfigError(f"command line: --set {key} is not allowed: the grid sets {key} for each run")
+
+
+def format_value(value):
+    """A setting as short text without spaces: True -> true, [6, 7] -> [6,7], 0.0001 -> 0.0001."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    return str(value)
+
+
+def describe_overrides(settings, base, extra):
+    """The `overrides` column: each --set setting whose resolved value differs from the grid's config, as
+    'key=value' pairs sorted by key (so 1e-2 and 0.01 give the same text, and restating a value gives none)."""
+    changed = sorted({key for key, _ in extra if key not in NEUTRAL_SETTINGS and settings[key] != base[key]})
+    return " ".join(f"{key}={format_value(settings[key])}" for key in changed)
+
+
+def grid_runs(name, extra=()):
+    """Every run of the grid, after the --set pairs `extra`, as a dict of the key columns (headline losses get
+    every seed, the rest seed 0). Raises ConfigError for a setting that is not allowed."""
+    check_overrides(extra)
+    base_config, factors, seeds, losses = available_grids()[name]
+    base = config.load_config(base_config)
+    settings = config.load_config(base_config, extra)
+    overrides = describe_overrides(settings, base, extra)
     runs = []
     for factor in factors:
         for loss in losses:
@@ -63,14 +112,96 @@ def grid_runs(name):
                 loss_type, reweight, beta, gamma = loss
                 runs.append(dict(grid=name, model=settings["model"], imb_type=settings["imb_type"],
                                  imb_factor=factor, loss_type=loss_type, reweight=reweight, beta=beta,
-                                 gamma=gamma, seed=seed, epochs=settings["epochs"]))
+                                 gamma=gamma, seed=seed, epochs=settings["epochs"], overrides=overrides))
     return runs
 
 
+def shard_of(runs, shard):
+    """The runs of shard (k, n), k 1-based: run i goes to shard i % n + 1, so the n shards split the grid."""
+    k, n = shard
+    return [run for i, run in enumerate(runs) if i % n == k - 1]
+
+
 def row_key(row):
-    """The identity of a run, the same whether the row came from grid_runs or was read back from the CSV."""
-    return tuple(str(row[column]).lower() if column == "reweight" else float(row[column])
-                 if column in ("imb_factor", "beta", "gamma") else str(row[column]) for column in KEY_COLUMNS)
+    """The identity of a run, the same whether the row came from grid_runs or was read back from the CSV.
+    A row of a CSV written before the overrides column existed has no overrides."""
+    def value(column):
+        text = row.get(column)
+        text = "" if text is None else text
+        if column == "reweight":
+            return str(text).lower()
+        return float(text) if column in ("imb_factor", "beta", "gamma") else str(text)
+    return tuple(value(column) for column in KEY_COLUMNS)
+
+
+# Files. Every file in a results folder is written under that folder's lock, into a temp file renamed over the
+# target; whoever takes the lock next removes the temp files a killed writer left.
+
+_writing = threading.Lock()  # held with the folder lock: a worker's watcher never ends the process mid-write
+
+
+def _lock_file(handle):
+    if os.name == "nt":
+        import msvcrt
+        handle.seek(0)
+        while True:
+            try:
+                return msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+            except OSError:  # LK_LOCK gives up after 10 s of trying
+                continue
+    import fcntl
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+
+def _unlock_file(handle):
+    if os.name == "nt":
+        import msvcrt
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def is_stale_temporary(name):
+    """A temp file of write_atomically (name.csv.<pid>.tmp, name.png.<pid>.tmp, ...) or of the earlier
+    writer (name.csv.tmp)."""
+    return re.fullmatch(r".+\.(csv|png|md)(\.\d+)?\.tmp", name) is not None
+
+
+@contextlib.contextmanager
+def results_lock(folder):
+    """Hold the OS lock of a results folder (the OS releases it if the holder dies); on taking it, remove the
+    temp files that writers killed mid-write left there: every writer writes under this lock, so none is live."""
+    os.makedirs(folder, exist_ok=True)
+    with _writing, open(os.path.join(folder, LOCK_NAME), "a+b") as handle:
+        _lock_file(handle)
+        try:
+            for name in os.listdir(folder):
+                if is_stale_temporary(name):
+                    os.remove(os.path.join(folder, name))
+            yield
+        finally:
+            _unlock_file(handle)
+
+
+def write_atomically(path, data):
+    """Bytes to a temp file beside `path`, then a rename over it: a reader sees the old file or the new, never
+    half of one. Call under results_lock of the folder."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def csv_bytes(rows):
+    text = io.StringIO()
+    writer = csv.DictWriter(text, COLUMNS, restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue().encode("utf-8")
 
 
 def read_rows(path):
@@ -81,16 +212,59 @@ def read_rows(path):
 
 
 def write_rows(path, rows):
-    """All rows to a temp file, then an atomic rename: a crash leaves the old file or the new, never half."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = path + ".tmp"
-    with open(temporary, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    """Replace the CSV at `path` by `rows`, atomically and under the folder's lock."""
+    with results_lock(os.path.dirname(path) or "."):
+        write_atomically(path, csv_bytes(rows))
+
+
+def append_row(path, row):
+    """Add one row to the CSV at `path`; the lock keeps two workers from losing each other's rows."""
+    with results_lock(os.path.dirname(path) or "."):
+        write_atomically(path, csv_bytes(read_rows(path) + [row]))
+
+
+def shard_path(results, shard):
+    stem, extension = os.path.splitext(results)
+    return f"{stem}.shard-{shard[0]}-of-{shard[1]}{extension}"
+
+
+def result_files(results):
+    """The CSV `results` and its siblings of other shards: results/longtail.csv -> results/longtail*.csv."""
+    stem, extension = os.path.splitext(results)
+    stem = re.sub(r"\.shard-\d+-of-\d+$", "", stem)
+    return sorted(glob.glob(glob.escape(stem) + "*" + extension))
+
+
+def read_all(results):
+    """The rows of every CSV of result_files(results), each run once (the first row of its key)."""
+    rows = {}
+    for path in result_files(results):
+        for row in read_rows(path):
+            rows.setdefault(row_key(row), row)
+    return list(rows.values())
+
+
+def draw_plots(results, out_dir):
+    """Every plot and table of longtail_plots from all the grid's CSVs into out_dir; returns the paths written."""
+    import longtail_plots
+
+    rows = read_all(results)
+    if not rows:
+        raise FileNotFoundError(f"no results to plot: no rows in {'/'.join(os.path.split(results))} "
+                                f"or its shards")
+    written = []
+    with results_lock(out_dir):
+        for name, data in longtail_plots.outputs(rows).items():
+            written.append(os.path.join(out_dir, name))
+            write_atomically(written[-1], data)
+    return written
+
+
+# Runs, in worker processes.
+
+def run_folder(run):
+    name = "longtail/{grid}_{imb_factor}_{loss_type}_rw{reweight}_b{beta}_g{gamma}_s{seed}_e{epochs}".format(**run)
+    return name + ("_" + run["overrides"].replace(" ", "_") if run["overrides"] else "")
 
 
 def run_one(run, base_config, data_dir, extra, device_name, threads):
@@ -109,11 +283,33 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     args = argparse.Namespace(config=base_config, seed=run["seed"], resume=False, evaluate=None,
                               device=torch.device(device_name))
     vars(args).update(config.load_config(base_config, overrides))
-    name = "longtail/{grid}_{imb_factor}_{loss_type}_rw{reweight}_b{beta}_g{gamma}_s{seed}".format(**run)
+    name = run_folder(run)
     started = time.perf_counter()
     final = main.fit(args, args.device, run_name=name, echo=lambda line: None)["final"]
     row = dict(run, test_acc=round(accuracy(final), 4), seconds=round(time.perf_counter() - started, 1))
     row.update({column: round(float(value), 4) for column, value in zip(CLASS_COLUMNS, per_class_accuracy(final))})
+    return row
+
+
+def _exit_when_parent_ends(sentinel):
+    multiprocessing.connection.wait([sentinel])
+    with _writing:  # not while this process writes the results
+        os._exit(1)
+
+
+def exit_with_parent():
+    """Worker initializer: a thread that ends the worker as soon as its parent is gone (killed, say), instead of
+    training on, holding gigabytes, for a result nobody would collect. The parent's sentinel becomes ready when
+    it dies, on POSIX (a pipe at EOF) and on Windows (a process handle) alike."""
+    parent = multiprocessing.parent_process()
+    threading.Thread(target=_exit_when_parent_ends, args=(parent.sentinel,), daemon=True).start()
+
+
+def run_and_record(results, run, *arguments):
+    """In a worker: one run, then its row appended to `results` before the parent hears of it, so a row of a
+    finished run is on disk whatever happens to the parent."""
+    row = run_one(run, *arguments)
+    append_row(results, row)
     return row
 
 
@@ -129,63 +325,138 @@ def worker_devices(workers):
     return [("cpu", max(1, (os.cpu_count() or 1) // workers))] * workers
 
 
-def run_grid(name, workers, data_dir, results, extra=()):
-    base_config = GRIDS[name][0]
-    done = {row_key(row) for row in read_rows(results)}
-    todo = [run for run in grid_runs(name) if row_key(run) not in done]
-    print(f"grid {name}: {len(todo)} runs to do, {len(grid_runs(name)) - len(todo)} already in {results}")
+def run_grid(name, workers, data_dir, results, extra=(), shard=(1, 1)):
+    runs = shard_of(grid_runs(name, extra), shard)
+    with results_lock(os.path.dirname(results) or "."):  # also clears what a killed run left half-written
+        done = {row_key(row) for row in read_all(results)}
+    todo = [run for run in runs if row_key(run) not in done]
+    part = f" shard {shard[0]}/{shard[1]}" if shard != (1, 1) else ""
+    print(f"grid {name}{part}: {len(todo)} runs to do, {len(runs) - len(todo)} already in "
+          f"{', '.join(result_files(results)) or results}", flush=True)
     if not todo:
         return
+    base_config = available_grids()[name][0]
     devices = worker_devices(workers)
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds thread pools or CUDA
-    with concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context) as pool:
-        futures = {pool.submit(run_one, run, base_config, data_dir, list(extra), *devices[i % len(devices)]): run
-                   for i, run in enumerate(todo)}
+    with concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context,
+                                                initializer=exit_with_parent) as pool:
+        futures = [pool.submit(run_and_record, results, run, base_config, data_dir, list(extra),
+                               *devices[i % len(devices)]) for i, run in enumerate(todo)]
         for finished, future in enumerate(concurrent.futures.as_completed(futures), start=1):
             row = future.result()
-            write_rows(results, read_rows(results) + [row])
             print(f"[{finished}/{len(todo)}] 1:{round(1 / row['imb_factor'])} {row['loss_type']:12s} "
                   f"reweight={row['reweight']!s:5s} beta={row['beta']:<6} gamma={row['gamma']:<3} "
                   f"seed={row['seed']}  test acc {row['test_acc']:.4f}  ({row['seconds']:.0f} s)", flush=True)
 
 
-def main_cli(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", choices=sorted(GRIDS), help="the grid to run")
+def list_lines(runs, done):
+    """--list: a header and one aligned line a run, done or todo."""
+    table = [["status"] + KEY_COLUMNS] + [["done" if row_key(run) in done else "todo"]
+                                          + [str(run[c]) for c in KEY_COLUMNS] for run in runs]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    return [" ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
+
+
+# The command line.
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """One line, with a did-you-mean for a mistyped option; exit 2."""
+        unknown = re.match(r"unrecognized arguments: (.*)", message)
+        options = [option for action in self._actions for option in action.option_strings]
+        for word in unknown.group(1).split() if unknown else ():
+            close = difflib.get_close_matches(word.split("=")[0], options, n=1)
+            if word.startswith("-") and close:
+                message += f"; did you mean {close[0]}?"
+                break
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def shard_argument(text):
+    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N with 1 <= K <= N, e.g. 2/4")
+    return int(match.group(1)), int(match.group(2))
+
+
+def build_parser():
+    parser = Parser(prog="experiments.py", description=__doc__.split("\n\n")[0], allow_abbrev=False,
+                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--grid", choices=sorted(available_grids()), help="the grid to run (None: plot only)")
     parser.add_argument("--workers", type=int, default=0,
-                        help="parallel runs, spread over the GPUs in turn (default: one per GPU, or 2 on CPU); "
+                        help="parallel runs, spread over the GPUs in turn (0: one per GPU, or 2 on CPU); "
                              "more workers than GPUs put several small runs on each GPU")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a setting for every run, e.g. --set compile=reduce-overhead (repeatable)")
-    parser.add_argument("--data-dir", default="", help="CIFAR-10 folder (default: the config's)")
-    parser.add_argument("--results", default=RESULTS, help="the CSV of finished runs")
+                        help="a setting for every run, e.g. --set compile=reduce-overhead (repeatable); "
+                             "recorded in each row")
+    parser.add_argument("--shard", type=shard_argument, default="1/1", metavar="K/N",
+                        help="run only the K-th of N disjoint slices of the grid, into its own CSV "
+                             "(results/longtail.shard-K-of-N.csv unless --results is given)")
+    parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (None: the config's data_dir)")
+    parser.add_argument("--results", default=None,
+                        help=f"the CSV of finished runs (None: {RESULTS}, or its shard's file with --shard); "
+                             f"--list, skipping and --plot read it and its shards' files")
     parser.add_argument("--list", action="store_true", help="list the grid's runs and whether each is done")
-    parser.add_argument("--plot", action="store_true", help="draw the plots in results/ from the CSV")
+    parser.add_argument("--plot", action="store_true", help="draw the plots and tables in results/ from the CSVs")
+    return parser
+
+
+def wrong_folder(args):
+    """True when the command runs from outside this folder in a way that would misplace its files: from a folder
+    above it, or with a relative path that exists only relative to this folder."""
+    here, current = os.path.normcase(HERE), os.path.normcase(os.path.abspath(os.getcwd()))
+    try:
+        above = current != here and os.path.commonpath([current, here]) == current
+    except ValueError:  # on another drive
+        above = False
+    if above:
+        return True
+    paths = [os.path.dirname(args.results or RESULTS), args.data_dir]
+    return any(path and not os.path.isabs(path) and not os.path.exists(path)
+               and os.path.exists(os.path.join(HERE, path)) for path in paths)
+
+
+def main_cli(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.grid or args.plot):
         parser.error("give --grid NAME and/or --plot")
+    if wrong_folder(args):
+        print(f"experiments.py: error: run experiments.py from its own folder: cd {HERE}", file=sys.stderr)
+        return 2
+    shard = args.shard
+    results = args.results or (shard_path(RESULTS, shard) if shard != (1, 1) else RESULTS)
     try:
         extra = [config.parse_override(text) for text in args.set]
-        for key, value in extra:
-            config.load_config(GRIDS[args.grid or "cpu"][0], [(key, value)])  # checked before any run starts
+        if args.grid:
+            runs = shard_of(grid_runs(args.grid, extra), shard)  # every setting checked before any run starts
         if args.grid and args.list:
-            done = {row_key(row) for row in read_rows(args.results)}
-            for run in grid_runs(args.grid):
-                print("done" if row_key(run) in done else "todo", *(run[c] for c in KEY_COLUMNS))
+            done = {row_key(row) for row in read_all(results)}
+            for line in list_lines(runs, done):
+                print(line)
         elif args.grid:
-            run_grid(args.grid, args.workers, args.data_dir, args.results, extra)
+            run_grid(args.grid, args.workers, args.data_dir, results, extra, shard)
         if args.plot:
-            import longtail_plots
-            for path in longtail_plots.draw_all(args.results, os.path.dirname(args.results) or "."):
+            for path in draw_plots(results, os.path.dirname(results) or "."):
                 print(f"wrote {path}")
     except (config.ConfigError, FileNotFoundError) as error:
         print(f"experiments.py: error: {error}", file=sys.stderr)
         return 2
+    except concurrent.futures.BrokenExecutor:
+        print(f"experiments.py: error: a worker process died (out of memory?); finished runs are in {results}, "
+              f"run again to continue", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"\ninterrupted; finished runs are in {args.results}, run again to continue", file=sys.stderr)
+        print(f"\ninterrupted; finished runs are in {results}, run again to continue", file=sys.stderr)
         return 130
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main_cli())
+    try:
+        status = main_cli()
+        sys.stdout.flush()  # a closed pipe (| head) shows here, not at exit
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write to the pipe
+        status = 1
+    sys.exit(status)

@@ -1,13 +1,20 @@
-"""Plots and tables of the long-tailed experiments, all drawn from results/longtail.csv (experiments.py --plot)."""
-import csv
-import os
+"""Plots and tables of the long-tailed experiments, all drawn from the grid's CSV rows (experiments.py --plot).
+
+One set of files per grid: the CPU grid's are results/longtail_*.png and longtail_tables.md, another grid's carry
+its name (longtail_paper_*.png). Rows whose run had --set overrides are left out: they did not run the grid's
+schedule, and averaging them with the rest would mix two experiments.
+"""
+import io
 import statistics
 
 from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+from matplotlib.ticker import FixedLocator, NullLocator
 
 from data.dataset_cifar import IMBALANCECIFAR10
 
 CLASS_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+ACCURACY_LABEL = "test accuracy (balanced test set, fraction)"
+DPI = 110
 
 
 def loss_label(row):
@@ -41,54 +48,89 @@ def best_class_balanced(summary, factor):
     return max(keys, key=lambda k: summary[k]["acc"]) if keys else None
 
 
-def plot_per_class(summary, factor, path):
+def ratio(factor):
+    return f"{round(1 / factor)}:1"
+
+
+def describe(rows):
+    """'VanillaCNN, grid cpu, 8 epochs': what the rows' runs were, for titles."""
+    models = ", ".join(sorted({row["model"] for row in rows}))
+    epochs = "/".join(sorted({str(row["epochs"]) for row in rows}, key=int))
+    return f"{models}, grid {rows[0]['grid']}, {epochs} epochs"
+
+
+def class_counts(rows, factor):
+    return IMBALANCECIFAR10.get_img_num_per_cls(10, rows[0]["imb_type"], factor)
+
+
+def png(figure):
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def plot_per_class(rows, summary, factor):
     best = best_class_balanced(summary, factor)
     baseline = (factor, "CE", 0.0)
     if best is None or baseline not in summary:
         return None
-    figure = Figure(figsize=(8, 3.8), layout="constrained")
+    figure = Figure(figsize=(8.5, 4.2), layout="constrained")
     axes = figure.subplots()
     width = 0.4
     for offset, key in ((-width / 2, baseline), (width / 2, best)):
         label = f"{key[1]}" + (f", beta {key[2]:g}" if key[1] != "CE" else "")
         label += f" (mean {summary[key]['acc']:.3f}, {summary[key]['seeds']} seed(s))"
         axes.bar([c + offset for c in range(10)], summary[key]["per_class"], width, label=label)
-    axes.set_xticks(range(10), CLASS_NAMES)
-    axes.set(ylabel="test accuracy", ylim=(0, 1),
-             title=f"Per-class accuracy, long-tailed CIFAR-10 {round(1 / factor)}:1 (classes by training count)")
+    counts = class_counts(rows, factor)
+    axes.set_xticks(range(10), [f"{name}\n{count}" for name, count in zip(CLASS_NAMES, counts)])
+    axes.set(xlabel="class (and its training images)", ylabel=ACCURACY_LABEL, ylim=(0, 1),
+             title=f"Per-class accuracy at {ratio(factor)}: {describe(rows)}")
     axes.legend(loc="upper right", fontsize=8)
-    figure.savefig(path, dpi=110)
-    return path
+    return figure
 
 
-def plot_beta_sweep(summary, path):
+def plot_beta_sweep(rows, summary):
     factors = sorted({k[0] for k in summary})
-    figure = Figure(figsize=(5.5 * len(factors), 4), layout="constrained")
+    figure = Figure(figsize=(5.5 * len(factors), 4.4), layout="constrained")
     for axes, factor in zip(figure.subplots(1, len(factors), squeeze=False)[0], factors):
         labels = sorted({k[1] for k in summary if k[0] == factor and k[1].startswith("CB")})
+        betas = sorted({k[2] for k in summary if k[0] == factor and k[1].startswith("CB")})
         for label in labels:
             keys = sorted((k for k in summary if k[0] == factor and k[1] == label), key=lambda k: k[2])
             axes.plot([k[2] for k in keys], [summary[k]["acc"] for k in keys], marker="o", label=label)
         if (factor, "CE", 0.0) in summary:
             axes.axhline(summary[(factor, "CE", 0.0)]["acc"], color="black", linestyle="--", label="CE (no weights)")
         axes.set_xscale("logit")  # 0.9, 0.99, 0.999, 0.9999 equally spaced
-        axes.set(xlabel="beta", ylabel="test accuracy", title=f"Accuracy against beta, {round(1 / factor)}:1")
+        axes.xaxis.set_major_locator(FixedLocator(betas))
+        axes.xaxis.set_minor_locator(NullLocator())
+        axes.set_xticklabels([f"{beta:g}" for beta in betas])
+        axes.set(xlabel="beta of the class weights (logit scale)", ylabel=ACCURACY_LABEL,
+                 title=f"Accuracy against beta at {ratio(factor)}")
         axes.legend(fontsize=8)
-    figure.savefig(path, dpi=110)
-    return path
+    figure.suptitle(describe(rows))
+    return figure
 
 
-def plot_class_counts(path):
-    figure = Figure(figsize=(7, 3.6), layout="constrained")
+def plot_class_counts(rows):
+    """The training images per class at each imbalance factor of the rows: side-by-side bars, log scale."""
+    factors = sorted({float(row["imb_factor"]) for row in rows})
+    figure = Figure(figsize=(7.5, 3.8), layout="constrained")
     axes = figure.subplots()
-    for factor in (0.01, 0.1):
-        counts = IMBALANCECIFAR10.get_img_num_per_cls(10, "exp", factor)
-        axes.bar(range(10), counts, alpha=0.6, label=f"exp, {round(1 / factor)}:1 ({sum(counts):,} images)")
+    width = 0.8 / len(factors)
+    for i, factor in enumerate(factors):
+        counts = class_counts(rows, factor)
+        axes.bar([c + (i - (len(factors) - 1) / 2) * width for c in range(10)], counts, width,
+                 label=f"{rows[0]['imb_type']}, {ratio(factor)} ({sum(counts):,} images)")
     axes.set_xticks(range(10), CLASS_NAMES)
-    axes.set(yscale="log", ylabel="training images", title="Class counts of long-tailed CIFAR-10")
+    axes.set_yscale("log")
+    ticks = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+    axes.yaxis.set_major_locator(FixedLocator(ticks))
+    axes.yaxis.set_minor_locator(NullLocator())
+    axes.set_yticklabels([str(tick) for tick in ticks])
+    axes.set(xlabel="class (CIFAR-10 label order)", ylabel="training images per class (log scale)",
+             ylim=(10, 8000), title=f"Training set of long-tailed CIFAR-10: {describe(rows)}")
     axes.legend()
-    figure.savefig(path, dpi=110)
-    return path
+    return figure
 
 
 def markdown_tables(rows):
@@ -98,13 +140,13 @@ def markdown_tables(rows):
     for key in sorted(summary, key=lambda k: (-k[0], k[1] != "CE", k[1], k[2])):
         s = summary[key]
         beta = f"{key[2]:g}" if key[1] != "CE" else "-"
-        lines.append(f"| {round(1 / key[0])}:1 | {key[1]} | {beta} | {s['acc']:.4f} | {s['seeds']} | "
+        lines.append(f"| {ratio(key[0])} | {key[1]} | {beta} | {s['acc']:.4f} | {s['seeds']} | "
                      f"{s['spread']:.4f} |")
     for factor in sorted({k[0] for k in summary}):
         best = best_class_balanced(summary, factor)
         if best is None or (factor, "CE", 0.0) not in summary:
             continue
-        lines += ["", f"Per-class test accuracy at {round(1 / factor)}:1:", "",
+        lines += ["", f"Per-class test accuracy at {ratio(factor)}:", "",
                   "| loss | " + " | ".join(CLASS_NAMES) + " | mean |", "|---" * 12 + "|"]
         for key in ((factor, "CE", 0.0), best):
             name = key[1] + (f" beta {key[2]:g}" if key[1] != "CE" else "")
@@ -113,17 +155,28 @@ def markdown_tables(rows):
     return "\n".join(lines)
 
 
-def draw_all(csv_path, out_dir):
-    """Every plot (and longtail_tables.md) into out_dir; returns the paths written."""
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    summary = summarise(rows)
-    written = [plot_class_counts(os.path.join(out_dir, "longtail_class_counts.png")),
-               plot_beta_sweep(summary, os.path.join(out_dir, "longtail_beta_sweep.png"))]
-    for factor in sorted({k[0] for k in summary}):
-        written.append(plot_per_class(summary, factor,
-                                      os.path.join(out_dir, f"longtail_per_class_{round(1 / factor)}to1.png")))
-    tables = os.path.join(out_dir, "longtail_tables.md")
-    with open(tables, "w", encoding="utf-8") as f:
-        f.write(markdown_tables(rows) + "\n")
-    return [path for path in written if path] + [tables]
+def file_prefix(grid):
+    return "longtail_" if grid == "cpu" else f"longtail_{grid}_"
+
+
+def rows_of_grid(rows, grid):
+    """The rows of `grid` that ran its own schedule (no --set overrides)."""
+    return [row for row in rows if row["grid"] == grid and not row.get("overrides")]
+
+
+def outputs(rows):
+    """{file name: contents as bytes} of every plot and table of the rows (CSV dicts), per grid."""
+    files = {}
+    for grid in sorted({row["grid"] for row in rows}):
+        chosen = rows_of_grid(rows, grid)
+        if not chosen:
+            continue
+        prefix, summary = file_prefix(grid), summarise(chosen)
+        files[prefix + "class_counts.png"] = png(plot_class_counts(chosen))
+        files[prefix + "beta_sweep.png"] = png(plot_beta_sweep(chosen, summary))
+        for factor in sorted({k[0] for k in summary}):
+            figure = plot_per_class(chosen, summary, factor)
+            if figure:
+                files[f"{prefix}per_class_{round(1 / factor)}to1.png"] = png(figure)
+        files[prefix + "tables.md"] = (markdown_tables(chosen) + "\n").encode("utf-8")
+    return files

@@ -2,16 +2,26 @@ import contextlib
 import csv
 import io
 import os
+import re
+import subprocess
+import sys
 import tempfile
+import threading
 import unittest
+from unittest import mock
 
+import config
 import experiments
 import longtail_plots
-from tests.helpers import write_cifar_folder
+from tests.helpers import PART2, write_cifar_folder
 
 
 def fake_row(run, acc):
     return dict(run, test_acc=acc, seconds=1.0, **{f"class_{c}": acc for c in range(10)})
+
+
+def keys(runs):
+    return [experiments.row_key(run) for run in runs]
 
 
 class Grid(unittest.TestCase):
@@ -19,12 +29,13 @@ class Grid(unittest.TestCase):
         runs = experiments.grid_runs("cpu")
         # per factor: CE + 4 betas x (CB-CE, 3 focal gammas, sigmoid) = 21, plus 2 more seeds of 2 headline rows
         self.assertEqual(len(runs), 2 * (21 + 4))
-        self.assertEqual(len({experiments.row_key(run) for run in runs}), len(runs))
+        self.assertEqual(len(set(keys(runs))), len(runs))
         focal = [r for r in runs if r["loss_type"] == "Focal" and r["imb_factor"] == 0.01]
         self.assertEqual(sorted({(r["beta"], r["gamma"]) for r in focal}),
                          sorted((b, g) for b in experiments.BETAS for g in (0.5, 1.0, 2.0)))
         headline = [r for r in runs if r["loss_type"] == "Focal" and r["beta"] == 0.9999 and r["gamma"] == 1.0]
         self.assertEqual(sorted(r["seed"] for r in headline), [0, 0, 1, 1, 2, 2])
+        self.assertEqual({(r["epochs"], r["overrides"]) for r in runs}, {(8, "")})
 
     def test_rows_read_back_from_csv_have_the_same_key(self):
         runs = experiments.grid_runs("cpu")[:3]
@@ -32,12 +43,143 @@ class Grid(unittest.TestCase):
             path = os.path.join(tmp, "sub", "longtail.csv")
             experiments.write_rows(path, [fake_row(run, 0.5) for run in runs])
             rows = experiments.read_rows(path)
-            self.assertFalse(os.path.exists(path + ".tmp"))
-        self.assertEqual([experiments.row_key(r) for r in rows], [experiments.row_key(r) for r in runs])
-        self.assertEqual(list(rows[0])[:10], ["grid", "model", "imb_type", "imb_factor", "loss_type", "reweight",
-                                              "beta", "gamma", "seed", "epochs"])
+            self.assertEqual([name for name in os.listdir(os.path.dirname(path)) if name.endswith(".tmp")], [])
+        self.assertEqual(keys(rows), keys(runs))
+        self.assertEqual(list(rows[0])[:11], ["grid", "model", "imb_type", "imb_factor", "loss_type", "reweight",
+                                              "beta", "gamma", "seed", "epochs", "overrides"])
 
 
+class Overrides(unittest.TestCase):
+    """A row records what ran: the resolved settings after --set, and the --set pairs that changed anything."""
+
+    def test_epochs_override_is_recorded_and_is_not_the_full_grid(self):
+        short = experiments.grid_runs("cpu", [("epochs", 1)])
+        self.assertEqual({(r["epochs"], r["overrides"]) for r in short}, {(1, "epochs=1")})
+        full = experiments.grid_runs("cpu")
+        self.assertFalse(set(keys(short)) & set(keys(full)))
+        with tempfile.TemporaryDirectory() as tmp:  # the short runs on disk do not count as the grid done
+            path = os.path.join(tmp, "longtail.csv")
+            experiments.write_rows(path, [fake_row(run, 0.5) for run in short])
+            rows = experiments.read_rows(path)
+        self.assertEqual({(r["epochs"], r["overrides"]) for r in rows}, {("1", "epochs=1")})
+        self.assertEqual(set(keys(rows)), set(keys(short)))
+        self.assertFalse(set(keys(rows)) & set(keys(full)))
+
+    def test_overrides_are_resolved_values_that_differ_from_the_config(self):
+        def overrides(*pairs):
+            return experiments.grid_runs("cpu", list(pairs))[0]["overrides"]
+        self.assertEqual(overrides(("learning_rate", "1e-2")), "learning_rate=0.01")
+        self.assertEqual(overrides(("learning_rate", 0.01)), overrides(("learning_rate", "1e-2")))
+        self.assertEqual(overrides(("warmup", 1), ("amp", True)), "amp=true warmup=1")  # sorted by key
+        self.assertEqual(overrides(("steps", [5, 7])), "steps=[5,7]")
+        self.assertEqual(overrides(("learning_rate", 0.002)), "")  # the config's own value changes nothing
+        self.assertEqual(overrides(("compile", "default"), ("channels_last", True)), "")  # speed only
+        a, b = (experiments.grid_runs("cpu", [("learning_rate", rate)])[0] for rate in (0.01, 0.003))
+        self.assertNotEqual(experiments.row_key(a), experiments.row_key(b))
+
+    def test_the_grid_settings_cannot_be_set(self):
+        with self.assertRaisesRegex(config.ConfigError, "--set beta is not allowed: the grid sets beta"):
+            experiments.grid_runs("cpu", [("beta", 0.5)])
+
+    def test_a_csv_without_the_overrides_column_is_read_as_no_overrides(self):
+        runs = experiments.grid_runs("cpu")[:2]
+        old_columns = [c for c in experiments.COLUMNS if c != "overrides"]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "longtail.csv")
+            with open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, old_columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerow(fake_row(runs[0], 0.5))
+            self.assertEqual(keys(experiments.read_rows(path)), keys(runs[:1]))
+            experiments.append_row(path, fake_row(runs[1], 0.6))
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+        self.assertEqual([row["overrides"] for row in rows], ["", ""])
+        self.assertEqual(keys(rows), keys(runs))
+
+
+class Shards(unittest.TestCase):
+    def test_shards_are_disjoint_and_cover_the_grid(self):
+        runs = experiments.grid_runs("cpu")
+        for n in (1, 2, 3, 7):
+            parts = [experiments.shard_of(runs, (k, n)) for k in range(1, n + 1)]
+            self.assertEqual(sum(len(part) for part in parts), len(runs))
+            self.assertEqual(sorted(k for part in parts for k in keys(part)), sorted(keys(runs)))
+        self.assertEqual(experiments.shard_path("results/longtail.csv", (2, 4)), "results/longtail.shard-2-of-4.csv")
+
+    def list_lines(self, *arguments):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            self.assertEqual(experiments.main_cli(["--grid", "cpu", "--list", *arguments]), 0)
+        return out.getvalue().splitlines()
+
+    def test_the_shards_lists_are_the_grids_list_split(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            results = os.path.join(tmp, "longtail.csv")
+            whole = self.list_lines("--results", results)
+            header, runs = whole[0], whole[1:]
+            self.assertEqual(header.split(), ["status"] + experiments.KEY_COLUMNS)
+            parts = [self.list_lines("--results", results, "--shard", f"{k}/3")[1:] for k in (1, 2, 3)]
+        self.assertEqual(sorted(line.split() for part in parts for line in part), sorted(l.split() for l in runs))
+        self.assertEqual([len(part) for part in parts], [17, 17, 16])
+
+    def test_runs_done_in_any_shard_file_count_as_done_and_are_read_once(self):
+        runs = experiments.grid_runs("cpu")
+        with tempfile.TemporaryDirectory() as tmp:
+            experiments.write_rows(os.path.join(tmp, "longtail.shard-1-of-2.csv"), [fake_row(runs[0], 0.5)])
+            experiments.write_rows(os.path.join(tmp, "longtail.shard-2-of-2.csv"),
+                                   [fake_row(runs[1], 0.5), fake_row(runs[0], 0.5)])
+            rows = experiments.read_all(os.path.join(tmp, "longtail.csv"))
+            lines = self.list_lines("--results", os.path.join(tmp, "longtail.csv"))
+        self.assertEqual(keys(rows), keys(runs[:2]))
+        self.assertEqual([line.split()[0] for line in lines[1:4]], ["done", "done", "todo"])
+
+
+def in_child(code):
+    """Run Python code in a child process from this folder (so it can import experiments)."""
+    return subprocess.run([sys.executable, "-c", code], cwd=PART2, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+
+class Files(unittest.TestCase):
+    def test_the_next_writer_removes_what_a_killed_writer_left(self):
+        runs = experiments.grid_runs("cpu")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "longtail.csv")
+            experiments.write_rows(path, [fake_row(runs[0], 0.5)])
+            # a writer killed while it holds the lock, half-way through its temp file
+            child = in_child("import os, signal, experiments\n"
+                             f"with experiments.results_lock({tmp!r}):\n"
+                             f"    open({path!r} + f'.{{os.getpid()}}.tmp', 'w').write('grid,mod')\n"
+                             "    os.kill(os.getpid(), signal.SIGKILL)\n")
+            self.assertEqual(child.returncode, -9, child.stderr)
+            leftovers = [name for name in os.listdir(tmp) if name.endswith(".tmp")]
+            self.assertEqual(len(leftovers), 1)
+            for name in ("longtail.csv.tmp", "longtail_beta_sweep.png.77.tmp", "notes.tmp"):
+                open(os.path.join(tmp, name), "w").close()
+            writer = threading.Thread(target=experiments.append_row, args=(path, fake_row(runs[1], 0.6)))
+            writer.start()
+            writer.join(30)
+            self.assertFalse(writer.is_alive(), "the dead writer's lock was not released")
+            self.assertEqual(sorted(name for name in os.listdir(tmp) if name.endswith(".tmp")), ["notes.tmp"])
+            self.assertEqual(keys(experiments.read_rows(path)), keys(runs[:2]))
+
+    def test_two_processes_appending_at_once_lose_no_row(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "longtail.csv")
+            code = ("import sys, experiments\n"
+                    "run = experiments.grid_runs('cpu')[0]\n"
+                    "for i in range(25):\n"
+                    f"    experiments.append_row({path!r}, dict(run, seed=sys.argv[1] + str(i), test_acc=0.5))\n")
+            children = [subprocess.Popen([sys.executable, "-c", code, name], cwd=PART2,
+                                         env=dict(os.environ, OMP_NUM_THREADS="1")) for name in ("a", "b")]
+            self.assertEqual([child.wait(120) for child in children], [0, 0])
+            seeds = sorted(row["seed"] for row in experiments.read_rows(path))
+            self.assertEqual(sorted(name for name in os.listdir(tmp) if not name.startswith(".")), ["longtail.csv"])
+        self.assertEqual(seeds, sorted(f"{name}{i}" for name in "ab" for i in range(25)))
+
+
+@mock.patch.dict(os.environ, {experiments.TEST_GRIDS_VARIABLE: "1"})
 class MicroGrid(unittest.TestCase):
     """The runner on two runs of tiny synthetic data, in a worker process: it writes rows, then skips them."""
 
@@ -62,6 +204,7 @@ class MicroGrid(unittest.TestCase):
                     rows = list(csv.DictReader(f))
                 self.assertEqual(len(rows), 2)
                 for row in rows:
+                    self.assertEqual((row["epochs"], row["overrides"]), ("8", ""))  # channels_last: speed only
                     self.assertTrue(0 <= float(row["test_acc"]) <= 1)
                     per_class = [float(row[f"class_{c}"]) for c in range(10)]
                     self.assertAlmostEqual(sum(per_class) / 10, float(row["test_acc"]), places=3)  # balanced test set
@@ -69,37 +212,68 @@ class MicroGrid(unittest.TestCase):
                 self.assertIn("0 runs to do, 2 already", out)
                 experiments.write_rows(results, rows[:1])  # as if interrupted after one run
                 status, out = self.run_cli("--grid", "micro", "--list", "--results", results)
-                self.assertEqual([line.split()[0] for line in out.splitlines()], ["done", "todo"])
+                self.assertEqual([line.split()[0] for line in out.splitlines()], ["status", "done", "todo"])
+                status, out = self.run_cli("--grid", "micro", "--list", "--results", results, "--set", "epochs=1")
+                self.assertEqual([line.split()[0] for line in out.splitlines()], ["status", "todo", "todo"])
+                self.assertEqual(sorted(os.listdir(os.path.join(tmp, "runs", "longtail"))),
+                                 ["micro_0.1_CE_rwFalse_b0.0_g0.0_s0_e8", "micro_0.1_Focal_rwTrue_b0.999_g1.0_s0_e8"])
             finally:
                 os.chdir(here)
 
     def test_a_bad_setting_stops_before_any_run(self):
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err):
-            status, out = self.run_cli("--grid", "micro", "--set", "compile=fastest")
-        self.assertEqual(status, 2)
-        self.assertIn("network.compile = 'fastest' is not allowed", err.getvalue())
-        self.assertNotIn("runs to do", out)
+        for setting, message in (("compile=fastest", "network.compile = 'fastest' is not allowed"),
+                                 ("gamma=2", "--set gamma is not allowed: the grid sets gamma for each run")):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                status, out = self.run_cli("--grid", "micro", "--set", setting)
+            self.assertEqual(status, 2)
+            self.assertIn(message, err.getvalue())
+            self.assertNotIn("runs to do", out)
 
 
 class Plots(unittest.TestCase):
     def test_tables_and_plots_from_a_csv(self):
         runs = [r for r in experiments.grid_runs("cpu") if r["imb_factor"] == 0.01]
         rows = [fake_row(run, 0.6 if run["loss_type"] == "Focal" and run["beta"] == 0.999 else 0.5) for run in runs]
+        rows += [fake_row(run, 0.9) for run in experiments.grid_runs("cpu", [("epochs", 1)])[:3]]  # left out
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
             experiments.write_rows(path, rows)
-            written = longtail_plots.draw_all(path, tmp)
-            self.assertEqual(len(written), 4)  # counts, beta sweep, per-class at 100:1, tables
+            written = experiments.draw_plots(path, tmp)
+            self.assertEqual(sorted(os.path.basename(p) for p in written),
+                             ["longtail_beta_sweep.png", "longtail_class_counts.png",
+                              "longtail_per_class_100to1.png", "longtail_tables.md"])
             for file in written:
-                self.assertGreater(os.path.getsize(file), 500)
+                with open(file, "rb") as f:
+                    data = f.read()
+                self.assertTrue(file.endswith(".md") or data.startswith(b"\x89PNG"), file)
+                self.assertGreater(len(data), 500)
+            self.assertEqual([name for name in os.listdir(tmp) if name.endswith(".tmp")], [])
             with open(os.path.join(tmp, "longtail_tables.md")) as f:
                 tables = f.read()
-        summary = longtail_plots.summarise(rows)
+        summary = longtail_plots.summarise(longtail_plots.rows_of_grid(rows, "cpu"))
         best = longtail_plots.best_class_balanced(summary, 0.01)
         self.assertEqual((best[1], best[2]), ("CB-Focal g=0.5", 0.999))  # the first of the 0.6 rows by name
         self.assertEqual(summary[(0.01, "CE", 0.0)]["seeds"], 3)
         self.assertIn("| 100:1 | CE | - | 0.5000 | 3 | 0.0000 |", tables)
+        self.assertNotIn("0.9000", tables)
+
+    def test_figures_name_their_axes_model_and_grid(self):
+        rows = [fake_row(run, 0.5) for run in experiments.grid_runs("cpu")]
+        summary = longtail_plots.summarise(rows)
+        figures = [longtail_plots.plot_class_counts(rows), longtail_plots.plot_beta_sweep(rows, summary),
+                   longtail_plots.plot_per_class(rows, summary, 0.1)]
+        for figure in figures:
+            titles = " ".join([figure.get_suptitle()] + [axes.get_title() for axes in figure.axes])
+            self.assertIn("VanillaCNN, grid cpu", titles)
+            for axes in figure.axes:
+                self.assertTrue(axes.get_xlabel() and axes.get_ylabel())
+        self.assertIn("(balanced test set, fraction)", figures[1].axes[0].get_ylabel())
+        counts = figures[0].axes[0]
+        self.assertEqual(counts.get_ylabel(), "training images per class (log scale)")
+        self.assertTrue(all(re.fullmatch(r"\d+", tick.get_text()) for tick in counts.get_yticklabels()))
+        lefts = sorted(round(bar.get_x(), 3) for bar in counts.patches)  # side by side: no bar hides another
+        self.assertEqual(len(set(lefts)), len(lefts))
 
     def test_class_counts_without_data(self):
         from data import IMBALANCECIFAR10

@@ -1,0 +1,153 @@
+"""experiments.py as users run it: in a child process, from its folder or from the wrong one, killed mid-grid."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import experiments
+from tests.helpers import PART2, write_cifar_folder
+
+SCRIPT = os.path.join(PART2, "experiments.py")
+
+
+def environment(**extra):
+    return dict(os.environ, OMP_NUM_THREADS="1", **extra)
+
+
+def run_script(*arguments, cwd=PART2):
+    return subprocess.run([sys.executable, SCRIPT, *arguments], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env=environment())
+
+
+def children_of(pid):
+    """Pids of the live processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    fields = f.read().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(name))
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"  # a zombie has ended; only its entry is left
+    except OSError:
+        return False
+
+
+class CommandLine(unittest.TestCase):
+    def test_list_has_a_header_and_aligned_columns(self):
+        result = run_script("--grid", "cpu", "--list", "--results", os.path.join(tempfile.gettempdir(), "none.csv"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        lines = result.stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["status"] + experiments.KEY_COLUMNS)
+        self.assertEqual(len(lines), 1 + 50)
+        starts = {tuple(i for i in range(1, len(line)) if line[i - 1] == " " and line[i] != " ") for line in lines[1:]}
+        self.assertEqual(len(starts), 1, "columns do not line up")  # every column starts at the same place
+
+    def test_a_closed_pipe_ends_quietly(self):
+        head = subprocess.run(f'"{sys.executable}" experiments.py --grid cpu --list | head -1', shell=True,
+                              cwd=PART2, capture_output=True, text=True, timeout=120, env=environment())
+        self.assertEqual(head.stdout.split(), ["status"] + experiments.KEY_COLUMNS)
+        self.assertEqual(head.stderr, "")
+        # the reader gone before anything is written: the write itself fails
+        child = subprocess.Popen([sys.executable, SCRIPT, "--grid", "cpu", "--list"], cwd=PART2,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment())
+        child.stdout.close()
+        with child.stderr:
+            error = child.stderr.read().decode()
+        self.assertEqual((child.wait(120), error), (1, ""))
+
+    def test_help_shows_every_default_runs_nothing_and_hides_the_test_grid(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run_script("--grid", "cpu", "--plot", "--help", cwd=tmp)
+            self.assertEqual(os.listdir(tmp), [])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        text = " ".join(result.stdout.split())
+        options = ("--grid", "--workers", "--set", "--shard", "--data-dir", "--results", "--list", "--plot")
+        self.assertTrue(all(option in text for option in options))
+        self.assertEqual(text.count("(default:"), len(options))
+        self.assertNotIn("micro", result.stdout)
+        result = run_script("--grid", "micro", "--list")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("invalid choice: 'micro'", result.stderr)
+
+    def test_a_mistyped_flag_gets_one_line_with_a_suggestion(self):
+        for typed, meant in (("--gird", "--grid"), ("--lis", "--list"), ("--result=x.csv", "--results")):
+            result = run_script(typed, "cpu")
+            self.assertEqual(result.returncode, 2)
+            self.assertEqual(result.stderr.count("\n"), 1, result.stderr)
+            self.assertIn(f"did you mean {meant}?", result.stderr)
+            self.assertEqual(result.stdout, "")
+
+    def test_a_bad_shard_is_one_line(self):
+        for text in ("3/2", "0/2", "two"):
+            result = run_script("--grid", "cpu", "--list", "--shard", text)
+            self.assertEqual(result.returncode, 2)
+            self.assertEqual(result.stderr.count("\n"), 1, result.stderr)
+            self.assertIn("argument --shard", result.stderr)
+
+    def test_run_from_the_wrong_folder_names_the_right_one(self):
+        expected = f"experiments.py: error: run experiments.py from its own folder: cd {PART2}\n"
+        result = run_script("--grid", "cpu", "--list", cwd=os.path.dirname(PART2))  # from the repository root
+        self.assertEqual((result.returncode, result.stderr, result.stdout), (2, expected, ""))
+        with tempfile.TemporaryDirectory() as tmp:  # results/ exists only beside the script
+            result = run_script("--plot", "--results", "results/longtail.csv", cwd=tmp)
+            self.assertEqual(os.listdir(tmp), [])
+        self.assertEqual((result.returncode, result.stderr), (2, expected))
+
+
+@unittest.skipUnless(os.path.isdir("/proc/self") and hasattr(signal, "SIGKILL"), "needs Linux /proc and SIGKILL")
+class KilledRunner(unittest.TestCase):
+    def test_workers_end_with_their_parent_and_finished_rows_stay(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = write_cifar_folder(tmp)[0]
+            results = os.path.join(tmp, "results", "longtail.csv")
+            parent = subprocess.Popen([sys.executable, SCRIPT, "--grid", "micro", "--workers", "1", "--data-dir",
+                                       folder, "--results", results, "--set", "epochs=2"], cwd=tmp,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      env=environment(**{experiments.TEST_GRIDS_VARIABLE: "1"}))
+            workers = set()
+            try:
+                deadline = time.monotonic() + 180
+                while len(experiments.read_rows(results)) < 1:  # the first run is written by its worker
+                    self.assertIsNone(parent.poll(), "the grid ended before it could be killed")
+                    self.assertLess(time.monotonic(), deadline, "no run finished in time")
+                    workers.update(children_of(parent.pid))
+                    time.sleep(0.05)
+                workers.update(children_of(parent.pid))
+                parent.send_signal(signal.SIGKILL)  # while the second run trains
+                parent.wait(30)
+            finally:
+                if parent.poll() is None:
+                    parent.kill()
+            self.assertTrue(workers)
+            deadline = time.monotonic() + 10
+            while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual([pid for pid in workers if alive(pid)], [], "workers outlived their parent")
+            with open(results, newline="") as f:
+                rows = list(csv.DictReader(f))
+            self.assertEqual([(r["loss_type"], r["epochs"], r["overrides"]) for r in rows][:1],
+                             [("CE", "2", "epochs=2")])
+            self.assertLessEqual(len(rows), 2)
+            listing = subprocess.run([sys.executable, SCRIPT, "--grid", "micro", "--list", "--results", results,
+                                      "--set", "epochs=2"], cwd=tmp, capture_output=True, text=True, timeout=120,
+                                     env=environment(**{experiments.TEST_GRIDS_VARIABLE: "1"}))
+            self.assertEqual([line.split()[0] for line in listing.stdout.splitlines()[1:]],
+                             ["done"] * len(rows) + ["todo"] * (2 - len(rows)))
+
+
+if __name__ == "__main__":
+    unittest.main()

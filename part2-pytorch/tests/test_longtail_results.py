@@ -1,0 +1,78 @@
+"""The shipped long-tail results agree with each other: results/longtail_tables.md and REPORT.md's tables are
+what results/longtail.csv gives."""
+import os
+import re
+import unittest
+
+import experiments
+import longtail_plots
+from data import IMBALANCECIFAR10
+from tests.helpers import PART2
+
+RESULTS = os.path.join(PART2, "results", "longtail.csv")
+REPORT = os.path.join(os.path.dirname(PART2), "REPORT.md")
+REPORT_LOSSES = {  # REPORT's name of a loss -> longtail_plots.loss_label
+    "CB softmax CE": "CB-CE", "CB softmax focal, gamma 0.5": "CB-Focal g=0.5", "CB softmax focal, gamma 1":
+    "CB-Focal g=1", "CB softmax focal, gamma 2": "CB-Focal g=2", "CB sigmoid focal, gamma 1": "CB-Sigmoid g=1",
+}
+
+
+def report_table(text, header):
+    """The rows (lists of cells) of the markdown table whose header line starts with `header`, header left out."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+@unittest.skipUnless(os.path.exists(RESULTS), "no results/longtail.csv")
+class ShippedResults(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rows = longtail_plots.rows_of_grid(experiments.read_all(RESULTS), "cpu")
+        cls.summary = longtail_plots.summarise(cls.rows)
+        with open(REPORT, encoding="utf-8") as f:
+            cls.report = f.read()
+
+    def test_the_committed_tables_are_those_of_the_csv(self):
+        with open(os.path.join(PART2, "results", "longtail_tables.md"), "rb") as f:
+            committed = f.read()
+        self.assertEqual(longtail_plots.outputs(experiments.read_all(RESULTS))["longtail_tables.md"].decode(),
+                         committed.decode())
+
+    def test_the_reports_beta_sweep_is_that_of_the_csv(self):
+        for factor, ratio in ((0.01, "100:1"), (0.1, "10:1")):
+            rows = report_table(self.report, f"| {ratio} | beta 0.9 |")
+            self.assertEqual(len(rows), len(REPORT_LOSSES) + 1)
+            for name, *cells in rows:
+                keys = ([(factor, "CE", 0.0)] if name == "plain CE (no weights)" else
+                        [(factor, REPORT_LOSSES[name], beta) for beta in experiments.BETAS])
+                for key, cell in zip(keys, cells):
+                    s = self.summary[key]
+                    seeds = f" ({s['seeds']} seeds)" if s["seeds"] > 1 else ""
+                    self.assertEqual(cell, f"{s['acc']:.4f}{seeds}", (ratio, name, key))
+
+    def test_the_reports_headline_is_that_of_the_csv(self):
+        rows = report_table(self.report, "| imbalance | CE |")
+        for factor, (ratio, ce, best, gain, _) in zip((0.01, 0.1), rows):
+            plain, focal = self.summary[(factor, "CE", 0.0)], self.summary[(factor, "CB-Focal g=1", 0.9999)]
+            self.assertEqual(ratio, f"{round(1 / factor)}:1")
+            self.assertEqual(ce, f"{plain['acc']:.4f} ± {plain['spread']:.4f}")
+            self.assertEqual(best, f"**{focal['acc']:.4f} ± {focal['spread']:.4f}**")
+            self.assertEqual(gain, f"**+{100 * (focal['acc'] - plain['acc']):.1f} points**")
+
+    def test_the_reports_per_class_table_is_that_of_the_csv(self):
+        counts, ce, best = report_table(self.report, "| loss | plane |")[:3]
+        self.assertEqual(counts[1:11], [str(n) for n in IMBALANCECIFAR10.get_img_num_per_cls(10, "exp", 0.01)])
+        for cells, key in ((ce, (0.01, "CE", 0.0)), (best, longtail_plots.best_class_balanced(self.summary, 0.01))):
+            s = self.summary[key]
+            self.assertEqual(cells[1:], [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], cells[0])
+        self.assertIn("focal, gamma 2, beta 0.9999", re.search(r"\*\*Per class at 100:1\*\*.*", self.report)[0])
+
+
+if __name__ == "__main__":
+    unittest.main()
