@@ -18,7 +18,6 @@ import argparse
 import concurrent.futures
 import contextlib
 import csv
-import difflib
 import glob
 import io
 import multiprocessing
@@ -29,7 +28,9 @@ import sys
 import threading
 import time
 
+import cli
 import config
+import files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = "results/longtail.csv"
@@ -140,60 +141,18 @@ def row_key(row):
 _writing = threading.Lock()  # held with the folder lock: a worker's watcher never ends the process mid-write
 
 
-def _lock_file(handle):
-    if os.name == "nt":
-        import msvcrt
-        handle.seek(0)
-        while True:
-            try:
-                return msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
-            except OSError:  # LK_LOCK gives up after 10 s of trying
-                continue
-    import fcntl
-    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-
-
-def _unlock_file(handle):
-    if os.name == "nt":
-        import msvcrt
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-    else:
-        import fcntl
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def is_stale_temporary(name):
-    """A temp file of write_atomically (name.csv.<pid>.tmp, name.png.<pid>.tmp, ...) or of the earlier
-    writer (name.csv.tmp)."""
-    return re.fullmatch(r".+\.(csv|png|md)(\.\d+)?\.tmp", name) is not None
-
-
 @contextlib.contextmanager
 def results_lock(folder):
     """Hold the OS lock of a results folder (the OS releases it if the holder dies); on taking it, remove the
     temp files that writers killed mid-write left there: every writer writes under this lock, so none is live."""
-    os.makedirs(folder, exist_ok=True)
-    with _writing, open(os.path.join(folder, LOCK_NAME), "a+b") as handle:
-        _lock_file(handle)
-        try:
-            for name in os.listdir(folder):
-                if is_stale_temporary(name):
-                    os.remove(os.path.join(folder, name))
-            yield
-        finally:
-            _unlock_file(handle)
+    with _writing, files.FileLock(os.path.join(folder, LOCK_NAME)):
+        files.remove_leftovers(os.path.join(folder, "*"))
+        yield
 
 
 def write_atomically(path, data):
-    """Bytes to a temp file beside `path`, then a rename over it: a reader sees the old file or the new, never
-    half of one. Call under results_lock of the folder."""
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    """Bytes to `path`, atomically (files.write_atomically). Call under results_lock of the folder."""
+    files.write_atomically(path, lambda f: f.write(data))
 
 
 def csv_bytes(rows):
@@ -359,19 +318,6 @@ def list_lines(runs, done):
 
 # The command line.
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        """One line, with a did-you-mean for a mistyped option; exit 2."""
-        unknown = re.match(r"unrecognized arguments: (.*)", message)
-        options = [option for action in self._actions for option in action.option_strings]
-        for word in unknown.group(1).split() if unknown else ():
-            close = difflib.get_close_matches(word.split("=")[0], options, n=1)
-            if word.startswith("-") and close:
-                message += f"; did you mean {close[0]}?"
-                break
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def shard_argument(text):
     match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
     if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
@@ -380,8 +326,8 @@ def shard_argument(text):
 
 
 def build_parser():
-    parser = Parser(prog="experiments.py", description=__doc__.split("\n\n")[0], allow_abbrev=False,
-                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.CommandLineParser(prog="experiments.py", description=__doc__.split("\n\n")[0],
+                                   allow_abbrev=False, formatter_class=cli.HelpFormatter)
     parser.add_argument("--grid", choices=sorted(available_grids()), help="the grid to run (None: plot only)")
     parser.add_argument("--workers", type=int, default=0,
                         help="parallel runs, spread over the GPUs in turn (0: one per GPU, or 2 on CPU); "
@@ -401,28 +347,14 @@ def build_parser():
     return parser
 
 
-def wrong_folder(args):
-    """True when the command runs from outside this folder in a way that would misplace its files: from a folder
-    above it, or with a relative path that exists only relative to this folder."""
-    here, current = os.path.normcase(HERE), os.path.normcase(os.path.abspath(os.getcwd()))
-    try:
-        above = current != here and os.path.commonpath([current, here]) == current
-    except ValueError:  # on another drive
-        above = False
-    if above:
-        return True
-    paths = [os.path.dirname(args.results or RESULTS), args.data_dir]
-    return any(path and not os.path.isabs(path) and not os.path.exists(path)
-               and os.path.exists(os.path.join(HERE, path)) for path in paths)
-
-
 def main_cli(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.grid or args.plot):
         parser.error("give --grid NAME and/or --plot")
-    if wrong_folder(args):
-        print(f"experiments.py: error: run experiments.py from its own folder: cd {HERE}", file=sys.stderr)
+    problem = cli.wrong_folder(__file__, [os.path.dirname(args.results or RESULTS), args.data_dir])
+    if problem:
+        print(f"experiments.py: error: {problem}", file=sys.stderr)
         return 2
     shard = args.shard
     results = args.results or (shard_path(RESULTS, shard) if shard != (1, 1) else RESULTS)
@@ -453,10 +385,4 @@ def main_cli(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        status = main_cli()
-        sys.stdout.flush()  # a closed pipe (| head) shows here, not at exit
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to write to the pipe
-        status = 1
-    sys.exit(status)
+    sys.exit(cli.quiet_when_the_pipe_closes(main_cli))

@@ -78,9 +78,13 @@ class FileLock:
         if fcntl is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
         else:
-            self._file.seek(0)
-            # LK_LOCK retries for 10 s then fails; LK_NBLCK fails at once. Either way one byte is the lock.
-            msvcrt.locking(self._file.fileno(), msvcrt.LK_LOCK if self.wait else msvcrt.LK_NBLCK, 1)
+            while True:  # one byte is the lock; LK_LOCK gives up after 10 s of trying, so try again
+                self._file.seek(0)
+                try:
+                    return msvcrt.locking(self._file.fileno(), msvcrt.LK_LOCK if self.wait else msvcrt.LK_NBLCK, 1)
+                except OSError:
+                    if not self.wait:
+                        raise
 
     def __exit__(self, *exc):
         if fcntl is None:
@@ -90,19 +94,3 @@ class FileLock:
         self._file.close()  # on POSIX closing releases the flock
         return False
 
-
-def wrong_folder(script, paths=()):
-    """A one-line hint when `script` is run from a folder its relative paths are not meant for: one that holds
-    the script's folder further down (the repository's root), or one lacking a relative path of `paths` that
-    exists beside the script. None when all is well."""
-    here, current = os.path.dirname(os.path.abspath(script)), os.getcwd()
-    try:
-        above = current != here and os.path.commonpath([current, here]) == current
-    except ValueError:  # Windows: another drive
-        above = False
-    beside = any(path and not os.path.isabs(path) and not os.path.exists(path)
-                 and os.path.exists(os.path.join(here, path)) for path in paths)
-    if not (above or beside):
-        return None
-    return (f"run {os.path.basename(script)} from its own folder: cd {os.path.relpath(here)} (the kit's paths "
-            f"configs/, data/, checkpoints/ and runs/ are relative to it)")

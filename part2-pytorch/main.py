@@ -10,7 +10,6 @@ Under `torchrun --nproc_per_node=N main.py ...` one run trains over N processes 
 """
 import argparse
 import contextlib
-import difflib
 import functools
 import math
 import os
@@ -21,9 +20,9 @@ import time
 import torch
 
 import checkpointing
+import cli
 import config
 import distributed
-import files
 from data import CLASS_NAMES, IMBALANCECIFAR10, Cifar, DataError, DeviceBatches
 from device import choose_device
 from losses import LOSS_BUILDERS, init_prior_bias, reweight
@@ -43,23 +42,6 @@ class Diverged(Exception):
 
 class Interrupted(Exception):
     """Ctrl-C during a run; the message says what the run folder holds."""
-
-
-class CommandLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}{self._did_you_mean(message)}\n")
-
-    def _did_you_mean(self, message):
-        unknown = re.search(r"unrecognized arguments: (-\S+)", message)
-        if not unknown:
-            return ""
-        flags = [flag for action in self._actions for flag in action.option_strings]
-        close = difflib.get_close_matches(unknown.group(1).split("=")[0], flags, n=1)
-        return f"; did you mean {close[0]}?" if close else ""
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
 
 
 class Override(argparse.Action):
@@ -88,8 +70,8 @@ def run_name_argument(name):
 
 
 def parse_arguments(argv=None):
-    parser = CommandLineParser(prog="main.py", description=__doc__.split("\n\n")[0], allow_abbrev=False,
-                               formatter_class=HelpFormatter)
+    parser = cli.CommandLineParser(prog="main.py", description=__doc__.split("\n\n")[0], allow_abbrev=False,
+                               formatter_class=cli.HelpFormatter)
     parser.add_argument("--config", help="YAML config with sections Train, network, data, loss (required to train)")
     parser.add_argument("--name", type=run_name_argument, help="the run folder runs/NAME (default: the config's "
                                                                "file name)")
@@ -168,7 +150,7 @@ def check_ranks(args):
 
 
 def check_working_folder(paths):
-    problem = files.wrong_folder(__file__, paths)
+    problem = cli.wrong_folder(__file__, paths)
     if problem:
         raise config.ConfigError(problem)
 
@@ -390,7 +372,7 @@ def main(argv=None):
         print(f"main.py: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        raise  # the reader of our output went away: see quiet_when_the_pipe_closes
+        raise  # the reader of our output went away: see cli.quiet_when_the_pipe_closes
     except OSError as error:  # a full or read-only disk, a folder where a file should be
         print(f"main.py: error: {error.filename or 'a file'}: {error.strerror or error}; free space or fix the "
               f"permissions, then run again", file=sys.stderr)
@@ -409,14 +391,5 @@ def main(argv=None):
     return 0
 
 
-def quiet_when_the_pipe_closes(run):
-    """`main.py ... | head -1`: the reader went away, so end without a traceback (the usual exit status 1)."""
-    try:
-        return run()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout at exit
-        return 1
-
-
 if __name__ == "__main__":
-    sys.exit(quiet_when_the_pipe_closes(main))
+    sys.exit(cli.quiet_when_the_pipe_closes(main))

@@ -3,8 +3,6 @@
 Each case is a separate process (a fresh Python and torch), all started together to share the wait.
 """
 import os
-import subprocess
-import sys
 import tempfile
 import unittest
 

@@ -99,13 +99,17 @@ class CommandLine(unittest.TestCase):
             self.assertIn("argument --shard", result.stderr)
 
     def test_run_from_the_wrong_folder_names_the_right_one(self):
-        expected = f"experiments.py: error: run experiments.py from its own folder: cd {PART2}\n"
+        expected = "experiments.py: error: run experiments.py from its own folder: cd "
         result = run_script("--grid", "cpu", "--list", cwd=os.path.dirname(PART2))  # from the repository root
-        self.assertEqual((result.returncode, result.stderr, result.stdout), (2, expected, ""))
+        self.assertEqual((result.returncode, result.stdout), (2, ""))
+        self.assertTrue(result.stderr.startswith(expected + "part2-pytorch "), result.stderr)
+        self.assertEqual(result.stderr.count("\n"), 1, result.stderr)
         with tempfile.TemporaryDirectory() as tmp:  # results/ exists only beside the script
             result = run_script("--plot", "--results", "results/longtail.csv", cwd=tmp)
             self.assertEqual(os.listdir(tmp), [])
-        self.assertEqual((result.returncode, result.stderr), (2, expected))
+        self.assertEqual(result.returncode, 2)
+        self.assertTrue(result.stderr.startswith(expected), result.stderr)
+        self.assertIn("part2-pytorch", result.stderr)
 
 
 @unittest.skipUnless(os.path.isdir("/proc/self") and hasattr(signal, "SIGKILL"), "needs Linux /proc and SIGKILL")

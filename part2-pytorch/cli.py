@@ -1,0 +1,54 @@
+"""What the command lines (main.py, experiments.py) share: one-line errors with a did-you-mean, defaults in
+--help, the check that a script runs from its own folder, and a quiet end when the reader of the output leaves."""
+import argparse
+import difflib
+import os
+import re
+import sys
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit status 2) that suggest the closest flag for a mistyped one."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}{self._did_you_mean(message)}\n")
+
+    def _did_you_mean(self, message):
+        unknown = re.search(r"unrecognized arguments: (-\S+)", message)
+        if not unknown:
+            return ""
+        flags = [flag for action in self._actions for flag in action.option_strings]
+        close = difflib.get_close_matches(unknown.group(1).split("=")[0], flags, n=1)
+        return f"; did you mean {close[0]}?" if close else ""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def wrong_folder(script, paths=()):
+    """A one-line hint when `script` is run from a folder its relative paths are not meant for: one that holds
+    the script's folder further down (the repository's root), or one lacking a relative path of `paths` that
+    exists beside the script. None when all is well."""
+    here, current = os.path.normcase(os.path.dirname(os.path.abspath(script))), os.path.normcase(os.getcwd())
+    try:
+        above = current != here and os.path.commonpath([current, here]) == current
+    except ValueError:  # Windows: another drive
+        above = False
+    beside = any(path and not os.path.isabs(path) and not os.path.exists(path)
+                 and os.path.exists(os.path.join(here, path)) for path in paths)
+    if not (above or beside):
+        return None
+    return (f"run {os.path.basename(script)} from its own folder: cd {os.path.relpath(here)} (the kit's paths "
+            f"configs/, data/, checkpoints/, runs/ and results/ are relative to it)")
+
+
+def quiet_when_the_pipe_closes(main):
+    """`script ... | head -1`: the reader went away, so end without a traceback (the usual exit status 1)."""
+    try:
+        status = main()
+        sys.stdout.flush()  # a closed pipe shows here rather than at exit
+        return status
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout at exit
+        return 1
