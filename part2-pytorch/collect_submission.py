@@ -3,8 +3,8 @@
 The kit asks for configs/ losses/ checkpoints/ models/ main.py; the modules main.py imports come too, and the
 data package without the dataset, so that the unpacked zip runs. Python's zipfile: no `zip` program needed.
 """
+import argparse
 import os
-import sys
 import zipfile
 
 FOLDERS = ("configs", "losses", "checkpoints", "models", "data")
@@ -30,7 +30,9 @@ def submission_files(root="."):
 
 def main():
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
-    target = sys.argv[1] if len(sys.argv) > 1 else "part2_submission.zip"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("zip", nargs="?", default="part2_submission.zip", help="the zip to write (default: %(default)s)")
+    target = parser.parse_args().zip
     files = submission_files()
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in files:

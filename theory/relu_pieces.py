@@ -3,6 +3,7 @@
 h(x) = W3 relu(W2 relu(W1 x + b1) + b2) + b3. Near x0 each ReLU acts as a fixed 0/1 gate D = diag(z > 0), so
 W = W3 D2 W2 D1 W1 and b = W3 D2 (W2 D1 b1 + b2) + b3.
 """
+import argparse
 from pathlib import Path
 from typing import NamedTuple
 
@@ -95,6 +96,7 @@ def plot_pieces(pieces, path, net=PROBLEM_NET, x_range=(-3.0, 3.0)):
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help only
     pieces = [local_affine(x0) for x0 in PROBLEM_POINTS]
     for piece in pieces:
         check_piece(piece)

@@ -10,6 +10,7 @@ failure is one line on stderr and leaves nothing behind (no temporary folder, no
 Only the standard library is needed: the batches are checked with an unpickler that builds placeholders for
 numpy's arrays (and nothing else), so a bare python3 without numpy can fetch the data safely.
 """
+import argparse
 import codecs
 import hashlib
 import http.client
@@ -305,6 +306,8 @@ def fetch(here):
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()  # --help only
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         return fetch(here)

@@ -3,6 +3,8 @@
 Each case is a separate process (a fresh Python and torch), all started together to share the wait.
 """
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -95,6 +97,26 @@ class BadInput(unittest.TestCase):
         self.assertIn("default 0.01", out)
         self.assertIn("default: 0", out)  # --seed
         self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
+
+
+class HelpOnly(unittest.TestCase):
+    SCRIPTS = ("main.py", "experiments.py", "bench.py", "collect_submission.py", "data/fetch_cifar10.py")
+
+    def test_every_script_answers_help_and_runs_nothing(self):
+        def snapshot():
+            return {os.path.join(folder, name): os.stat(os.path.join(folder, name)).st_mtime_ns
+                    for folder, _, names in os.walk(PART2) for name in names if "__pycache__" not in folder}
+        before = snapshot()
+        environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        processes = {script: subprocess.Popen([sys.executable, os.path.join(PART2, script), "--help"], cwd=PART2,
+                                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              text=True) for script in self.SCRIPTS}
+        for script, process in processes.items():
+            out, err = process.communicate(timeout=120)
+            with self.subTest(script=script):
+                self.assertEqual((process.returncode, err), (0, ""))
+                self.assertTrue(out.startswith("usage: "), out)
+        self.assertEqual(snapshot(), before)
 
 
 class ClosedPipe(unittest.TestCase):

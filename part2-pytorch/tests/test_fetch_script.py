@@ -208,7 +208,7 @@ class FetchScript(unittest.TestCase):
 
     @unittest.skipIf(os.name == "nt", "sends SIGINT, which Windows cannot deliver to a child process")
     def test_ctrl_c_is_one_line_exit_130_and_nothing_left(self):
-        slow = ("import sys, time; sys.path.insert(0, sys.argv[1]); import fetch_cifar10 as f; "
+        slow = ("import sys, time; sys.path.insert(0, sys.argv.pop(1)); import fetch_cifar10 as f; "
                 "f.md5_of = lambda path: time.sleep(60); sys.exit(f.main())")
         options = self.command(self.good, self.good_md5)
         options["args"] = [sys.executable, "-c", slow, self.data]
