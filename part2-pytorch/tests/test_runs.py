@@ -176,6 +176,27 @@ class Resume(Scratch):
         one_line(self, err)
 
 
+class FullDisk(Scratch):
+    def test_a_failed_write_is_one_line_and_keeps_the_old_file(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        last = self.run.path("runs", "tiny", "last.pth")
+        before = read_bytes(last)
+
+        def no_space(obj, f, *args, **kwargs):
+            f.write(b"partial")
+            raise OSError(28, "No space left on device", f.name)
+        with mock.patch("checkpointing.torch.save", no_space):
+            status, _, err = self.run.main("--epochs", "2", "--resume")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("No space left on device", err)
+        self.assertEqual(read_bytes(last), before)
+        leftovers = [name for folder, _, names in os.walk(self.run.folder) for name in names if name.endswith(".tmp")]
+        self.assertEqual(leftovers, [])
+        self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)  # once there is space again
+        self.assertEqual(epochs_in(self.run), [1, 2])
+
+
 class CtrlC(Scratch):
     def interrupt_at_call(self, number, *arguments):
         calls = []
