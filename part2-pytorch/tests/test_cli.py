@@ -3,10 +3,14 @@
 Each case is a separate process (a fresh Python and torch), all started together to share the wait.
 """
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+
+import torch
 
 from tests.helpers import PART2, ScratchRun, start_main, write_cifar_folder
 
@@ -117,6 +121,33 @@ class HelpOnly(unittest.TestCase):
                 self.assertEqual((process.returncode, err), (0, ""))
                 self.assertTrue(out.startswith("usage: "), out)
         self.assertEqual(snapshot(), before)
+
+
+class TwoRunsAtOnce(unittest.TestCase):
+    @unittest.skipIf(os.name == "nt", "stops the first run with SIGINT, which Windows cannot send to a child")
+    def test_the_second_run_of_a_folder_is_refused_while_the_first_trains(self):
+        scratch = ScratchRun()
+        self.addCleanup(scratch.close)
+        arguments = ["--config", scratch.config, "--device", "cpu"]
+        first = start_main([*arguments, "--epochs", "100000"], cwd=scratch.folder)  # until it is stopped
+        metrics = scratch.path("runs", "tiny", "metrics.csv")
+        deadline = time.monotonic() + 120
+        while not os.path.exists(metrics) and time.monotonic() < deadline:  # the first run holds the folder
+            time.sleep(0.05)
+        second = start_main([*arguments, "--epochs", "1"], cwd=scratch.folder)
+        _, err = second.communicate(timeout=120)
+        first.send_signal(signal.SIGINT)
+        _, first_err = first.communicate(timeout=120)
+        self.assertEqual(second.returncode, 2, err)
+        self.assertIn("runs/tiny is in use by another run", err)
+        self.assertEqual(len(err.strip().splitlines()), 1)
+        self.assertEqual(first.returncode, 130, first_err)
+        with open(metrics) as f:
+            epochs = [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
+        self.assertEqual(epochs, list(range(1, len(epochs) + 1)))  # the first run's rows alone, each once
+        last = torch.load(scratch.path("runs", "tiny", "last.pth"), weights_only=True)
+        self.assertEqual(last["epoch"], len(epochs))
+        self.assertFalse(os.path.exists(scratch.path("runs", "tiny.1")))
 
 
 class ClosedPipe(unittest.TestCase):

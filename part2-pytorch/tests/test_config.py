@@ -214,7 +214,9 @@ class BadConfigs(unittest.TestCase):
         self.assert_error(self.write(""), "expected a mapping")
         self.assert_error(self.write(VALID.replace("network: {model: TwoLayerNet}", "network: TwoLayerNet")),
                           "section network", "expected a mapping")
-        self.assert_error(self.write("Train: !!python/object/apply:os.system [echo hi]\n"), "not valid YAML")
+        marker = os.path.join(self.folder.name, "ran")
+        self.assert_error(self.write(f"Train: !!python/object/apply:os.system ['touch {marker}']\n"), "not valid YAML")
+        self.assertFalse(os.path.exists(marker))  # nothing in a config runs
 
 
 class Overrides(unittest.TestCase):

@@ -94,6 +94,31 @@ class GradedCheckpoint(Scratch):
         self.assertIn("cannot read checkpoint checkpoints/twolayernet.pth", err)
 
 
+class Payload:
+    """Unpickling this runs `touch marker`: what a hostile checkpoint would carry."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+class HostileCheckpoints(Scratch):
+    def test_a_checkpoint_that_would_run_code_is_refused_unrun(self):
+        marker = self.run.path("ran")
+        os.makedirs(os.path.dirname(self.checkpoint))
+        torch.save({"fc1.weight": torch.zeros(1), "payload": Payload(marker)}, self.checkpoint)
+        status, _, err = self.run.main("--evaluate", "checkpoints/twolayernet.pth")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("cannot read checkpoint", err)
+        status, out, _ = self.run.main("--epochs", "1")  # a training run scores the file there first
+        self.assertEqual(status, 0)
+        self.assertIn("is kept", out)
+        self.assertFalse(os.path.exists(marker))
+
+
 class RunFolders(Scratch):
     def test_a_fresh_run_moves_an_earlier_run_aside(self):
         self.assertEqual(self.run.main("--epochs", "2")[0], 0)
