@@ -1,6 +1,7 @@
 """Splitting a batch over threads. NumPy's elementwise operations run on one core but release the GIL, so
-disjoint slices of a batch can be processed at the same time; PyTorch's pooling uses every core the same way.
-Matrix products need none of this: BLAS is multi-threaded already."""
+disjoint slices of a batch can be processed at the same time; PyTorch's layers use every core the same way.
+Matrix products are multi-threaded by BLAS already; whether Conv2D gains from running its chunks on several
+threads as well (each one's copies overlapping the other's products) is timed (modules/convolution.py)."""
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,10 +42,10 @@ def _thread_pool():
     return _pool
 
 
-def over_samples(work, samples, elements):
-    """Call work(part) for contiguous slices `part` covering range(samples), in parallel when `elements` (the
-    size of the job) is large enough; returns when every call has finished."""
-    parts = max(1, min(_threads, samples, elements // MIN_ELEMENTS_PER_THREAD))
+def in_parts(work, samples, parts):
+    """Call work(part) for `parts` contiguous slices covering range(samples), each on a thread of the pool; returns
+    when every call has finished."""
+    parts = max(1, min(parts, samples))
     if parts == 1:
         work(slice(0, samples))
         return
@@ -52,3 +53,18 @@ def over_samples(work, samples, elements):
     pool = _thread_pool()
     for future in [pool.submit(work, slice(a, b)) for a, b in zip(bounds, bounds[1:])]:
         future.result()  # re-raises an exception of the work
+
+
+def over_samples(work, samples, elements):
+    """in_parts over as many threads as there are, fewer when `elements` (the size of the job) is too small for
+    each thread to get MIN_ELEMENTS_PER_THREAD."""
+    in_parts(work, samples, min(_threads, elements // MIN_ELEMENTS_PER_THREAD))
+
+
+def in_chunks(work, samples, chunk, threads):
+    """Call work(part) for consecutive slices of at most `chunk` samples covering range(samples), split among
+    `threads` threads in contiguous runs."""
+    def run(part):
+        for start in range(part.start, part.stop, chunk):
+            work(slice(start, min(start + chunk, part.stop)))
+    in_parts(run, samples, threads)

@@ -8,24 +8,33 @@ so that
     dcols_n = W^T @ dout_n (K, P),  dx_pad = col2im(dcols)   (im2col's adjoint: overlapping windows add up).
 
 The batch goes through these in chunks of samples, the chunk's columns side by side, (K, n_chunk*P): one matrix
-product per pass and chunk. The chunk size only changes the speed, and which one is fastest depends on the CPU:
-a whole batch's columns (75 MB for 64x16x32x32, k3) leave the caches and cost a page fault per 4 KiB on every
-call, while a few samples' columns stay in cache but need more, smaller products. So it is timed on first use
-(modules/_autotune.py). Backward builds each chunk's columns again from the cached input rather than keeping them:
-in cache, that copy costs less than writing and re-reading the whole batch's columns.
+product per pass and chunk. The plan (samples per chunk, threads) only changes the speed, and which one is fastest
+depends on the CPU and its BLAS: a whole batch's columns (75 MB for 64x16x32x32, k3) leave the caches and cost a
+page fault per 4 KiB on every call, while a few samples' columns stay in cache but need more, smaller products;
+the copies (im2col, col2im) use one core unless chunks run on several threads, whose products then compete with
+BLAS's own threads. So the plan is timed on first use (modules/_autotune.py). Backward builds each chunk's columns
+again from the cached input rather than keeping them: in cache, that copy costs less than writing and re-reading
+the whole batch's columns. dW is summed over the samples in order, whatever the plan.
 """
 import numpy as np
 
 from ._autotune import fastest
+from ._parallel import in_chunks, thread_count
 from ._windows import check_nchw, col2im, im2col, output_size
 
 
 def chunk_sizes(samples):
-    """Candidate samples per chunk: the whole batch, then halves of it down to one sample."""
+    """Candidate samples per chunk: all of them, then halves down to one sample."""
     sizes = [samples]
     while sizes[-1] > 1:
         sizes.append((sizes[-1] + 1) // 2)
     return sizes
+
+
+def plans(samples):
+    """Candidate (samples per chunk, threads): one thread, or every thread with a contiguous share each."""
+    thread_counts = sorted({1, min(thread_count(), samples)})
+    return [(chunk, threads) for threads in thread_counts for chunk in chunk_sizes(-(-samples // threads))]
 
 
 class Conv2D:
@@ -60,16 +69,17 @@ class Conv2D:
         n, f = x.shape[0], self.out_channels
         weight = self.weight.reshape(f, -1)  # (F, K)
 
-        def convolve(chunk):
+        def convolve(plan):
             out = np.empty((n, f) + out_shape, dtype=np.result_type(x, weight))
-            for start in range(0, n, chunk):
-                part = slice(start, start + chunk)
+
+            def convolve_chunk(part):
                 cols = im2col(x_padded[part], k, s, out_shape).reshape(weight.shape[1], -1)  # (K, n_chunk*P)
                 out[part] = (weight @ cols).reshape(f, -1, *out_shape).transpose(1, 0, 2, 3)
+            in_chunks(convolve_chunk, n, *plan)
             return out
 
         key = ("Conv2D.forward", x_padded.shape, x_padded.dtype, self.weight.shape, s)
-        out = fastest(key, chunk_sizes(n), convolve)
+        out = fastest(key, plans(n), convolve)
         out += self.bias[:, None, None]
         self.cache = x_padded
         return out
@@ -82,25 +92,24 @@ class Conv2D:
         out_shape, f = dout.shape[2:], self.out_channels
         weight = self.weight.reshape(f, -1)  # (F, K)
 
-        def gradients(chunk):
-            dw, dx_padded = np.zeros(weight.shape), np.zeros(x_padded.shape, dtype=dout.dtype)
-            for start in range(0, n, chunk):
-                part = slice(start, start + chunk)
+        def gradients(plan):
+            dw_per_sample = np.empty((n,) + weight.shape)
+            dx_padded = np.zeros(x_padded.shape, dtype=dout.dtype)
+
+            def gradients_chunk(part):
                 cols = im2col(x_padded[part], k, s, out_shape)  # (C, k, k, n_chunk, H_out, W_out)
                 samples = cols.shape[3]
                 dout_cols = dout[part].transpose(1, 0, 2, 3).reshape(f, -1)  # (F, n_chunk*P)
-                # dW one sample at a time and in order, so that its rounding does not depend on the chunk size:
-                # (n_chunk, F, P) @ (n_chunk, P, K), both views of the chunk's columns.
-                per_sample = dout_cols.reshape(f, samples, -1).transpose(1, 0, 2) @ \
-                    cols.reshape(-1, samples, dout_cols.shape[1] // samples).transpose(1, 2, 0)
-                for dw_sample in per_sample:
-                    dw += dw_sample
+                # (n_chunk, F, P) @ (n_chunk, P, K), both views of the chunk's columns: dW of each sample
+                np.matmul(dout_cols.reshape(f, samples, -1).transpose(1, 0, 2),
+                          cols.reshape(weight.shape[1], samples, -1).transpose(1, 2, 0), out=dw_per_sample[part])
                 dcols = weight.T @ dout_cols  # (K, n_chunk*P)
                 col2im(dcols.reshape(cols.shape), dx_padded[part], s)
-            return dw, dx_padded
+            in_chunks(gradients_chunk, n, *plan)
+            return dw_per_sample.sum(axis=0), dx_padded  # summed in sample order, whatever the plan
 
         key = ("Conv2D.backward", x_padded.shape, x_padded.dtype, self.weight.shape, s)
-        dw, dx_padded = fastest(key, chunk_sizes(n), gradients)
+        dw, dx_padded = fastest(key, plans(n), gradients)
         self.db = dout.sum(axis=(0, 2, 3))
         self.dw = dw.reshape(self.weight.shape)
         self.dx = dx_padded[:, :, p:h_padded - p, p:w_padded - p]
