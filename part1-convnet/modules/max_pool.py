@@ -15,24 +15,25 @@ def max_and_index(x, kernel_size, stride, out, index, first_sample):
     """Write the windows' maxima of x (N, C, H, W) into out (N, C, H_out, W_out) and their flat indices into the
     whole batch (x is samples first_sample.. of it) into index; k*k strided passes over x, one per kernel offset."""
     k, s, out_shape = kernel_size, stride, out.shape[2:]
-    offsets = np.arange(k * k, dtype=np.min_scalar_type(k * k - 1))  # row-major kernel offsets
-    winner = np.zeros(out.shape, dtype=offsets.dtype)  # the kernel offset of the maximum so far
+    n, c, h, w = x.shape
+    # where in x.ravel() the maximum so far lies, counted from its window's top-left pixel: i*w + j for offset (i, j)
+    winner = np.zeros(out.shape, dtype=np.min_scalar_type((k - 1) * w + k - 1))
     greater = np.empty(out.shape, dtype=bool)
-    offset_where_greater = np.empty_like(winner)
+    distance_where_greater = np.empty_like(winner)
     out[...] = offset_view(x, 0, 0, out_shape, s)
-    for offset in offsets[1:]:
-        pixels = offset_view(x, offset // k, offset % k, out_shape, s)
+    for offset in range(1, k * k):
+        i, j = divmod(offset, k)
+        pixels = offset_view(x, i, j, out_shape, s)
         np.greater(pixels, out, out=greater)  # strictly: on a tie the earlier offset keeps the window
         np.maximum(out, pixels, out=out)
-        # winner = offset where greater, else unchanged; offset exceeds every earlier offset, so a maximum does it
-        np.multiply(greater, offset, out=offset_where_greater)
-        np.maximum(winner, offset_where_greater, out=winner)
-    n, c, h, w = x.shape
-    offset_in_x = (offsets // k).astype(np.intp) * w + offsets % k  # offset -> its distance from the window's corner in x.ravel()
-    planes = np.arange(first_sample * c, (first_sample + n) * c).reshape(n, c, 1, 1)
-    rows, cols = np.arange(out_shape[0]).reshape(-1, 1), np.arange(out_shape[1])
-    corner = (planes * h + s * rows) * w + s * cols  # the window's top-left pixel in x.ravel()
-    np.add(corner, offset_in_x[winner], out=index)
+        # winner = i*w + j where greater, else unchanged; i*w + j grows with the offset (j < k <= w), so it
+        # exceeds every earlier winner and a maximum does it
+        np.multiply(greater, winner.dtype.type(i * w + j), out=distance_where_greater)
+        np.maximum(winner, distance_where_greater, out=winner)
+    plane_starts = np.arange(first_sample * c, (first_sample + n) * c).reshape(n, c, 1, 1) * (h * w)
+    window_corners = s * (np.arange(out_shape[0]).reshape(-1, 1) * w + np.arange(out_shape[1]))  # in a plane
+    np.add(plane_starts, window_corners, out=index)
+    index += winner
 
 
 class MaxPooling:
