@@ -33,6 +33,11 @@ POOL_CASES = {  # name: (N, C, H, W, kernel, stride)
 }
 
 
+# Idle time before each timed call: BLAS and OpenMP worker threads spin for a while after their work (OpenBLAS
+# for about 0.1 s), and spinning threads of the library timed just before would take cores from the one timed now.
+SETTLE_SECONDS = 0.15
+
+
 def cpu_model():
     """The processor's marketing name where the OS tells it, else whatever platform knows."""
     try:
@@ -73,6 +78,7 @@ def paired_times(ours, theirs, repeats):
     for _ in range(repeats):
         pair = []
         for fn in (ours, theirs):
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             fn()
             pair.append(time.perf_counter() - start)
