@@ -1,11 +1,15 @@
 """Time our numpy Conv2D and MaxPooling (forward + backward) against torch.nn.functional on the CPU.
 
-Same float64 inputs, same thread count, one run; prints each ratio (ours / PyTorch, lower is better) and the
-time of train.py's training loop (data loading excluded).
+Same float64 inputs, same thread count, one run. Ours and PyTorch's take turns (so a slow spell of the machine
+hits both), and each ratio is the median of the per-turn ratios (ours / PyTorch, lower is better). Also prints
+the CPU, the BLAS libraries, the choices modules/_autotune.py made, and the time of train.py's training loop
+(data loading excluded).
     python bench.py [--repeats 20] [--threads N]
 """
 import argparse
 import os
+import platform
+import subprocess
 import time
 
 import numpy as np
@@ -13,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from modules import ConvNet, Conv2D, MaxPooling
+from modules._autotune import winners
 from modules._parallel import set_thread_count
 from optimizer import SGD
 from trainer import ClassifierTrainer
@@ -28,14 +33,58 @@ POOL_CASES = {  # name: (N, C, H, W, kernel, stride)
 }
 
 
-def best_time(fn, repeats):
-    fn()  # warm-up: first-touch allocations, thread pools
+# Idle time before each timed call: BLAS and OpenMP worker threads spin for a while after their work (OpenBLAS
+# for about 0.1 s), and spinning threads of the library timed just before would take cores from the one timed now.
+SETTLE_SECONDS = 0.15
+
+
+def cpu_model():
+    """The processor's marketing name where the OS tells it, else whatever platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:  # Linux
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        try:
+            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                                  timeout=5).stdout.strip()
+        except OSError:
+            pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def blas_libraries():
+    """One line per BLAS in use: threadpoolctl's runtime view if it is installed, else what the builds declare."""
+    try:
+        from threadpoolctl import threadpool_info
+        return [f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}), {i['num_threads']} threads, "
+                f"{os.path.basename(i['filepath'])}" for i in threadpool_info() if i["user_api"] == "blas"]
+    except ImportError:
+        pass
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    numpy_blas = blas.get("openblas configuration") or f"{blas['name']} {blas.get('version', '')}"
+    torch_blas = next((line.strip(" -") for line in torch.__config__.show().splitlines()
+                       if "Math Kernel Library" in line or "OpenBLAS" in line), "see torch.__config__.show()")
+    return [f"NumPy: {numpy_blas}", f"PyTorch: {torch_blas}"]
+
+
+def paired_times(ours, theirs, repeats):
+    """Median seconds of each and the median of the per-turn ratios; the two take turns."""
+    ours(), theirs()  # warm-up: first-touch allocations, thread pools, modules/_autotune.py's choices
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        pair = []
+        for fn in (ours, theirs):
+            time.sleep(SETTLE_SECONDS)
+            start = time.perf_counter()
+            fn()
+            pair.append(time.perf_counter() - start)
+        times.append(pair)
+    t_ours, t_theirs = np.array(times).T
+    return np.median(t_ours), np.median(t_theirs), np.median(t_ours / t_theirs)
 
 
 def conv_pair(n, c, h, w, f, k, s, p, rng):
@@ -85,21 +134,31 @@ def train_py_seconds():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20, help="timed repetitions; the best is kept")
+    parser.add_argument("--repeats", type=int, default=20, help="timed turns of each; medians are printed")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="threads of PyTorch and of our max-pooling (modules/_parallel.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     set_thread_count(args.threads)
     rng = np.random.default_rng(0)
-    print(f"CPU float64, forward + backward, best of {args.repeats}; PyTorch {torch.__version__} on {args.threads} "
-          f"threads, NumPy {np.__version__} (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')})")
+    openblas_env = {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")}
+    print(f"CPU: {cpu_model()} ({platform.system()}, {os.cpu_count()} logical cores)")
+    for line in blas_libraries():
+        print(f"BLAS: {line}")
+    print(f"threads: PyTorch {args.threads}, our max-pooling {args.threads}, NumPy's BLAS "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'its default (all cores)')}; OPENBLAS_* environment: "
+          f"{openblas_env or 'none set'}")
+    print(f"float64, forward + backward, medians of {args.repeats} turns; PyTorch {torch.__version__}, "
+          f"NumPy {np.__version__}")
     print(f"{'layer':46s} {'ours ms':>9s} {'torch ms':>9s} {'ratio':>7s}")
     pairs = [(name, conv_pair(*case, rng)) for name, case in CONV_CASES.items()]
     pairs += [(name, pool_pair(*case, rng)) for name, case in POOL_CASES.items()]
     for name, (ours, theirs) in pairs:
-        t_ours, t_theirs = best_time(ours, args.repeats), best_time(theirs, args.repeats)
-        print(f"{name:46s} {t_ours * 1e3:9.2f} {t_theirs * 1e3:9.2f} {t_ours / t_theirs:6.2f}x")
+        t_ours, t_theirs, ratio = paired_times(ours, theirs, args.repeats)
+        print(f"{name:46s} {t_ours * 1e3:9.2f} {t_theirs * 1e3:9.2f} {ratio:6.2f}x")
+    for (layer, x_padded_shape, _, weight_shape, stride), (chunk, threads) in winners().items():
+        print(f"autotune: {layer} padded input {x_padded_shape} weight {weight_shape} stride {stride}: "
+              f"{chunk} samples per chunk on {threads} thread(s)")
     print(f"train.py training loop (10 epochs, 50 images, data loading excluded): {train_py_seconds():.2f} s")
 
 

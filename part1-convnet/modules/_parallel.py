@@ -1,12 +1,25 @@
 """Splitting a batch over threads. NumPy's elementwise operations run on one core but release the GIL, so
-disjoint slices of a batch can be processed at the same time; PyTorch's pooling uses every core the same way.
-Matrix products need none of this: BLAS is multi-threaded already."""
+disjoint slices of a batch can be processed at the same time; PyTorch's layers use every core the same way.
+Matrix products are multi-threaded by BLAS already; whether Conv2D gains from running its chunks on several
+threads as well (each one's copies overlapping the other's products) is timed (modules/convolution.py)."""
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 MIN_ELEMENTS_PER_THREAD = 100_000  # below this, starting work on a thread costs more than it saves
-_threads = int(os.environ.get("OMP_NUM_THREADS", "0")) or len(os.sched_getaffinity(0))
-_pool = None
+
+
+def usable_cores():
+    """The cores this process may run on, on any OS: os.process_cpu_count (Python 3.13+) and
+    os.sched_getaffinity (Linux) respect CPU affinity; os.cpu_count (may be None) counts the machine's."""
+    if hasattr(os, "process_cpu_count"):
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+_threads = int(os.environ.get("OMP_NUM_THREADS", "0")) or usable_cores()
+_pool, _pool_threads = None, 0  # created on first parallel use; _pool_threads is the size it was made with
 
 
 def thread_count():
@@ -15,20 +28,43 @@ def thread_count():
 
 def set_thread_count(count):
     """Use `count` threads from now on (default: OMP_NUM_THREADS, else the cores this process may use)."""
-    global _threads, _pool
-    _threads, _pool = max(1, count), None
+    global _threads
+    _threads = max(1, count)
 
 
-def over_samples(work, samples, elements):
-    """Call work(part) for contiguous slices `part` covering range(samples), in parallel when `elements` (the
-    size of the job) is large enough; returns when every call has finished."""
-    global _pool
-    parts = max(1, min(_threads, samples, elements // MIN_ELEMENTS_PER_THREAD))
+def _thread_pool():
+    """The shared pool, rebuilt when set_thread_count has changed the thread count since it was made."""
+    global _pool, _pool_threads
+    if _pool_threads != _threads:
+        if _pool is not None:
+            _pool.shutdown()
+        _pool, _pool_threads = ThreadPoolExecutor(_threads), _threads
+    return _pool
+
+
+def in_parts(work, samples, parts):
+    """Call work(part) for `parts` contiguous slices covering range(samples), each on a thread of the pool; returns
+    when every call has finished."""
+    parts = max(1, min(parts, samples))
     if parts == 1:
         work(slice(0, samples))
         return
-    if _pool is None or _pool._max_workers != _threads:
-        _pool = ThreadPoolExecutor(_threads)
     bounds = [samples * p // parts for p in range(parts + 1)]
-    for future in [_pool.submit(work, slice(a, b)) for a, b in zip(bounds, bounds[1:])]:
+    pool = _thread_pool()
+    for future in [pool.submit(work, slice(a, b)) for a, b in zip(bounds, bounds[1:])]:
         future.result()  # re-raises an exception of the work
+
+
+def over_samples(work, samples, elements):
+    """in_parts over as many threads as there are, fewer when `elements` (the size of the job) is too small for
+    each thread to get MIN_ELEMENTS_PER_THREAD."""
+    in_parts(work, samples, min(_threads, elements // MIN_ELEMENTS_PER_THREAD))
+
+
+def in_chunks(work, samples, chunk, threads):
+    """Call work(part) for consecutive slices of at most `chunk` samples covering range(samples), split among
+    `threads` threads in contiguous runs."""
+    def run(part):
+        for start in range(part.start, part.stop, chunk):
+            work(slice(start, min(start + chunk, part.stop)))
+    in_parts(run, samples, threads)

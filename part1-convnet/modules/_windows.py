@@ -24,21 +24,23 @@ def offset_view(x, i, j, out_shape, stride):
 
 
 def im2col(x, kernel_size, stride, out_shape):
-    """(N, C, H, W) -> (N, C, k, k, H_out, W_out): for each kernel offset, the input it meets at every output."""
+    """(N, C, H, W) -> (C, k, k, N, H_out, W_out): for each kernel offset, the input it meets at every output.
+    Channels and offsets come first, so that reshaped to (C*k*k, N*H_out*W_out) the columns of all N samples
+    sit side by side and one matrix product covers them."""
     n, c = x.shape[:2]
-    cols = np.empty((n, c, kernel_size, kernel_size) + tuple(out_shape), dtype=x.dtype)
+    cols = np.empty((c, kernel_size, kernel_size, n) + tuple(out_shape), dtype=x.dtype)
+    channels_first = x.transpose(1, 0, 2, 3)  # a view: (C, N, H, W)
     for i in range(kernel_size):
         for j in range(kernel_size):
-            cols[:, :, i, j] = offset_view(x, i, j, out_shape, stride)
+            cols[:, i, j] = offset_view(channels_first, i, j, out_shape, stride)
     return cols
 
 
-def col2im(cols, x_shape, stride):
-    """Adjoint of im2col: add each offset's (N, C, H_out, W_out) slice back where it came from.
+def col2im(cols, dx, stride):
+    """Adjoint of im2col: add each offset's (C, N, H_out, W_out) slice of cols into dx (N, C, H, W), in place.
     Windows overlap when stride < k, so the adds accumulate."""
-    kernel_size, out_shape = cols.shape[2], cols.shape[4:]
-    dx = np.zeros(x_shape, dtype=cols.dtype)
+    kernel_size, out_shape = cols.shape[1], cols.shape[4:]
+    channels_first = dx.transpose(1, 0, 2, 3)
     for i in range(kernel_size):
         for j in range(kernel_size):
-            offset_view(dx, i, j, out_shape, stride)[...] += cols[:, :, i, j]
-    return dx
+            offset_view(channels_first, i, j, out_shape, stride)[...] += cols[:, i, j]

@@ -1,8 +1,39 @@
-"""2-D max pooling; the gradient goes to the arg-max of each window (the first one on ties, as in PyTorch)."""
+"""2-D max pooling; the gradient goes to the arg-max of each window (the first one on ties, as in PyTorch).
+
+Forward finds each window's maximum and the flat index into x of where it sits. Backward is then one scatter-add,
+    dx.ravel() = bincount(index.ravel(), weights=dout.ravel(), minlength=x.size),
+which sums the gradients of windows that share their arg-max (overlapping windows, stride < k) and leaves zeros
+where no window's maximum sits.
+"""
 import numpy as np
 
 from ._parallel import over_samples
 from ._windows import check_nchw, offset_view, output_size
+
+
+def max_and_index(x, kernel_size, stride, out, index, first_sample):
+    """Write the windows' maxima of x (N, C, H, W) into out (N, C, H_out, W_out) and their flat indices into the
+    whole batch (x is samples first_sample.. of it) into index; k*k strided passes over x, one per kernel offset."""
+    k, s, out_shape = kernel_size, stride, out.shape[2:]
+    n, c, h, w = x.shape
+    # where in x.ravel() the maximum so far lies, counted from its window's top-left pixel: i*w + j for offset (i, j)
+    winner = np.zeros(out.shape, dtype=np.min_scalar_type((k - 1) * w + k - 1))
+    greater = np.empty(out.shape, dtype=bool)
+    distance_where_greater = np.empty_like(winner)
+    out[...] = offset_view(x, 0, 0, out_shape, s)
+    for offset in range(1, k * k):
+        i, j = divmod(offset, k)
+        pixels = offset_view(x, i, j, out_shape, s)
+        np.greater(pixels, out, out=greater)  # strictly: on a tie the earlier offset keeps the window
+        np.maximum(out, pixels, out=out)
+        # winner = i*w + j where greater, else unchanged; i*w + j grows with the offset (j < k <= w), so it
+        # exceeds every earlier winner and a maximum does it
+        np.multiply(greater, winner.dtype.type(i * w + j), out=distance_where_greater)
+        np.maximum(winner, distance_where_greater, out=winner)
+    plane_starts = np.arange(first_sample * c, (first_sample + n) * c).reshape(n, c, 1, 1) * (h * w)
+    window_corners = s * (np.arange(out_shape[0]).reshape(-1, 1) * w + np.arange(out_shape[1]))  # in a plane
+    np.add(plane_starts, window_corners, out=index)
+    index += winner
 
 
 class MaxPooling:
@@ -18,45 +49,15 @@ class MaxPooling:
         k, s = self.kernel_size, self.stride
         out_shape = (output_size(x.shape[2], k, s, "MaxPooling"), output_size(x.shape[3], k, s, "MaxPooling"))
         out = np.empty(x.shape[:2] + out_shape, dtype=x.dtype)
-
-        def pool(part):  # a running maximum over the kernel offsets
-            x_part, out_part = x[part], out[part]
-            out_part[...] = offset_view(x_part, 0, 0, out_shape, s)
-            for offset in range(1, k * k):
-                np.maximum(out_part, offset_view(x_part, offset // k, offset % k, out_shape, s), out=out_part)
-
-        over_samples(pool, x.shape[0], x.size)
-        self.cache = (x, out)
+        index = np.empty(out.shape, dtype=np.intp)
+        # NumPy's element-wise passes use one core; disjoint slices of the batch can run on several
+        over_samples(lambda part: max_and_index(x[part], k, s, out[part], index[part], part.start),
+                     x.shape[0], x.size)
+        self.cache = (x.shape, index)
         return out
 
     def backward(self, dout):
-        """dout: (N, C, H_out, W_out) -> dx (N, C, H, W), nonzero only at each window's arg-max.
-
-        Offsets are visited in row-major order and each window's gradient goes to the first offset equal to its
-        maximum: `unclaimed` marks the windows still waiting, so a tie (common after a ReLU) never routes twice."""
-        x, out = self.cache
-        k, s = self.kernel_size, self.stride
-        out_shape = out.shape[2:]
-        tiled = k == s and x.shape[2] == k * out_shape[0] and x.shape[3] == k * out_shape[1]
-        # When the windows tile x exactly, every element of dx is written below: no need to zero it first.
-        self.dx = np.empty(x.shape, dtype=dout.dtype) if tiled else np.zeros(x.shape, dtype=dout.dtype)
-
-        def route(part):
-            x_part, out_part, dout_part, dx_part = x[part], out[part], dout[part], self.dx[part]
-            is_max = np.empty(out_part.shape, dtype=bool)
-            routed = np.empty(out_part.shape, dtype=dout.dtype) if k > s else None
-            unclaimed = np.ones(out_part.shape, dtype=bool)
-            for offset in range(k * k):
-                i, j = divmod(offset, k)
-                np.equal(offset_view(x_part, i, j, out_shape, s), out_part, out=is_max)
-                if offset:
-                    np.logical_and(is_max, unclaimed, out=is_max)
-                target = offset_view(dx_part, i, j, out_shape, s)
-                if k <= s:  # disjoint windows: each element of dx belongs to one window and offset
-                    np.multiply(dout_part, is_max, out=target)
-                else:  # overlapping windows: an element of dx can win several, so add
-                    np.add(target, np.multiply(dout_part, is_max, out=routed), out=target)
-                if offset < k * k - 1:
-                    np.logical_xor(unclaimed, is_max, out=unclaimed)  # is_max implies unclaimed: clears it
-
-        over_samples(route, x.shape[0], x.size)
+        """dout: (N, C, H_out, W_out) -> dx (N, C, H, W), nonzero only at each window's arg-max."""
+        x_shape, index = self.cache
+        dx = np.bincount(index.ravel(), weights=dout.ravel(), minlength=int(np.prod(x_shape)))
+        self.dx = dx.reshape(x_shape)

@@ -4,7 +4,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from modules import Conv2D
+from modules import Conv2D, _autotune
+from modules._parallel import set_thread_count, thread_count
+from modules.convolution import plans
+from tests import reference_layers
 from tests.gradient_check import numeric_gradient, rel_error
 
 # (N, C, H, W, F, kernel, stride, padding): odd and non-square shapes, strides > 1, padding > kernel // 2
@@ -75,6 +78,37 @@ class TestConv2D(unittest.TestCase):
                 np.testing.assert_allclose(conv.dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
                 np.testing.assert_allclose(conv.dw, wt.grad.numpy(), rtol=1e-10, atol=1e-12)
                 np.testing.assert_allclose(conv.db, bt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+    def test_every_plan_matches_the_plain_loops(self):
+        # modules/_autotune.py may pick any plan: each must give the plain computation's result.
+        self.addCleanup(_autotune.force, _autotune.force(None))
+        self.addCleanup(set_thread_count, thread_count())
+        set_thread_count(3)  # plans on one thread and on three, in unequal shares
+        rng = np.random.default_rng(2)
+        for n, c, h, w, f, k, s, p in [(7, 3, 9, 11, 4, 4, 2, 1), (5, 2, 8, 8, 3, 3, 1, 1), (6, 3, 10, 7, 2, 5, 1, 2)]:
+            conv = make_conv(c, f, k, s, p, rng)
+            x = rng.standard_normal((n, c, h, w))
+            out_ref = reference_layers.conv_forward(x, conv.weight, conv.bias, s, p)
+            dout = rng.standard_normal(out_ref.shape)
+            dx_ref, dw_ref, db_ref = reference_layers.conv_backward(x, conv.weight, s, p, dout)
+            for plan in plans(n):
+                with self.subTest(shape=(n, c, h, w), f=f, k=k, s=s, p=p, plan=plan):
+                    _autotune.force(plan)
+                    np.testing.assert_allclose(conv.forward(x), out_ref, rtol=1e-12, atol=1e-12)
+                    conv.backward(dout)
+                    np.testing.assert_allclose(conv.dx, dx_ref, rtol=1e-12, atol=1e-12)
+                    np.testing.assert_allclose(conv.dw, dw_ref, rtol=1e-12, atol=1e-12)
+                    np.testing.assert_allclose(conv.db, db_ref, rtol=1e-12, atol=1e-12)
+
+    def test_choice_is_timed_once_per_shape(self):
+        conv = make_conv(2, 3, 3, 1, 1, np.random.default_rng(3))
+        x = np.random.default_rng(4).standard_normal((4, 2, 6, 5))
+        first = conv.forward(x)
+        forward_keys = [key for key in _autotune.winners() if key[0] == "Conv2D.forward" and key[1] == (4, 2, 8, 7)]
+        self.assertEqual(len(forward_keys), 1)
+        self.assertIn(_autotune.winners()[forward_keys[0]], plans(4))
+        np.testing.assert_array_equal(conv.forward(x), conv.forward(x))
+        np.testing.assert_allclose(conv.forward(x), first, rtol=1e-13, atol=1e-13)
 
     def test_bad_inputs_name_the_shapes(self):
         conv = Conv2D(3, 2, kernel_size=3)

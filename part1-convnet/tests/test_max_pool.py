@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from modules import MaxPooling
 from modules._parallel import set_thread_count, thread_count
+from tests import reference_layers
 from tests.gradient_check import numeric_gradient, rel_error
 
 
@@ -65,6 +66,19 @@ class TestMaxPooling(unittest.TestCase):
                 xt = torch.tensor(x, requires_grad=True)
                 F.max_pool2d(xt, k, s).backward(torch.tensor(dout))
                 np.testing.assert_array_equal(pool.dx, xt.grad.numpy())
+
+    def test_matches_the_plain_loops(self):
+        rng = np.random.default_rng(3)
+        for shape, k, s in [((2, 3, 7, 9), 3, 2), ((2, 2, 8, 8), 2, 2), ((1, 2, 9, 7), 2, 3), ((2, 1, 6, 6), 3, 1)]:
+            with self.subTest(shape=shape, k=k, s=s):
+                x = np.maximum(rng.standard_normal(shape), 0)  # ReLU output: many tied windows
+                pool = MaxPooling(k, s)
+                out = pool.forward(x)
+                dout = rng.standard_normal(out.shape)
+                pool.backward(dout)
+                out_ref, dx_ref = reference_layers.max_pool_forward_backward(x, k, s, dout)
+                np.testing.assert_array_equal(out, out_ref)
+                np.testing.assert_allclose(pool.dx, dx_ref, rtol=1e-13, atol=1e-13)
 
     def test_batches_split_over_threads_match_pytorch(self):
         # Large enough for modules/_parallel.py to split the samples into three parts of unequal size.

@@ -1,0 +1,41 @@
+"""Choosing among equivalent ways to compute one result by timing them on first use, as cuDNN's benchmark mode does.
+
+Which way is fastest depends on the CPU (cache sizes, page-fault cost) and on the BLAS library, so no fixed rule
+can be right everywhere. The first call with a given key (the shapes, strides, dtype) runs every candidate twice,
+in turns, and keeps the one with the shortest run (other processes can only add time); later calls with that key
+run only the winner. Candidates must compute the same result: the tests check each against the plain computation."""
+import time
+
+ROUNDS = 2  # turns over the candidates on first use
+_winners = {}  # key -> the candidate that was fastest for it
+_forced = None  # a candidate to use instead, whatever the key (tests use it to check each candidate)
+
+
+def fastest(key, candidates, compute):
+    """compute(candidate) for the candidate that is fastest for `key`; on the first call with this key, every
+    candidate is run and timed ROUNDS times."""
+    if _forced is not None:
+        return compute(_forced)
+    if key in _winners:
+        return compute(_winners[key])
+    best_seconds, best_result = float("inf"), None
+    for _ in range(ROUNDS):
+        for candidate in candidates:
+            start = time.perf_counter()
+            result = compute(candidate)
+            seconds = time.perf_counter() - start
+            if seconds < best_seconds:
+                best_seconds, best_result, _winners[key] = seconds, result, candidate
+    return best_result
+
+
+def winners():
+    """The choices made so far, {key: candidate} (bench.py prints them)."""
+    return dict(_winners)
+
+
+def force(candidate):
+    """Use `candidate` for every key from now on (None: time and choose again); returns the previous setting."""
+    global _forced
+    previous, _forced = _forced, candidate
+    return previous

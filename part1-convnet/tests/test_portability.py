@@ -1,0 +1,49 @@
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+from tests.synthetic_cifar import write_synthetic_cifar
+
+PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Runs in a fresh interpreter whose os module lacks what macOS and Windows lack (the sched_* calls), and
+# os.process_cpu_count too, so that the last fallback (os.cpu_count) is the one exercised.
+WITHOUT_LINUX_CALLS = textwrap.dedent("""
+    import os, sys
+    for name in ("sched_getaffinity", "sched_setaffinity", "process_cpu_count"):
+        if hasattr(os, name):
+            delattr(os, name)
+    sys.path.insert(0, sys.argv[1])
+    import numpy as np
+    from modules import ConvNet
+    from modules._parallel import set_thread_count, thread_count
+    assert thread_count() >= 1
+    set_thread_count(2)  # the pooling below is large enough to be split over the thread pool
+    model = ConvNet([dict(type="Conv2D", in_channels=3, out_channels=8, kernel_size=3, stride=1, padding=1),
+                     dict(type="ReLU"), dict(type="MaxPooling", kernel_size=2, stride=2),
+                     dict(type="Linear", in_dim=8 * 32 * 32, out_dim=10)], dict(type="SoftmaxCrossEntropy"))
+    x, y = np.random.default_rng(0).standard_normal((16, 3, 64, 64)), np.arange(16) % 10
+    probs, loss = model.forward(x, y)
+    model.backward()
+    assert np.isfinite(loss) and all(np.isfinite(m.dx).all() for m in model.modules)
+    import train  # train.py's code path, on the synthetic data in the working directory
+    sys.exit(train.main())
+""")
+
+
+class TestWithoutLinuxOnlyCalls(unittest.TestCase):
+    def test_layers_and_train_py_run(self):
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # let the core count decide
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            result = subprocess.run([sys.executable, "-c", WITHOUT_LINUX_CALLS, PART1], cwd=tmp, env=env,
+                                    capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("final training accuracy", result.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
