@@ -16,7 +16,7 @@ WITHOUT_LINUX_CALLS = textwrap.dedent("""
     for name in ("sched_getaffinity", "sched_setaffinity", "process_cpu_count"):
         if hasattr(os, name):
             delattr(os, name)
-    sys.path.insert(0, sys.argv[1])
+    sys.path.insert(0, sys.argv.pop(1))
     import numpy as np
     from modules import ConvNet
     from modules._parallel import set_thread_count, thread_count
@@ -30,7 +30,7 @@ WITHOUT_LINUX_CALLS = textwrap.dedent("""
     model.backward()
     assert np.isfinite(loss) and all(np.isfinite(m.dx).all() for m in model.modules)
     import train  # train.py's code path, on the synthetic data in the working directory
-    sys.exit(train.main())
+    sys.exit(train.main([]))
 """)
 
 
