@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from config import COMPILE_MODES
 from data import DeviceBatches
 from data.augment import normalise
-from device import choose_device
+from device import choose_device, compiled, memory_format
 from models import MODEL_BUILDERS
 from training import autocast, sgd, train
 
@@ -53,10 +53,9 @@ class RandomImages:
 
 def keep_freed_memory():
     """Have glibc keep freed memory for reuse instead of handing it back to the system, to be faulted in again
-    page by page on the next allocation (each step frees and reallocates megabytes of gradients and batches).
-    How often that happens swings with the sizes the three interleaved loops allocate: 170-540 page faults, 0.4-1.3
-    ms, per two-layer step on a 2-core VM, the largest source of scatter between runs. Other C libraries: left as
-    they are."""
+    page by page on the next allocation: each step frees and reallocates megabytes, and how many page faults
+    that costs swings with the interleaved loops' sizes, the largest source of scatter between runs (REPORT.md).
+    Other C libraries are left as they are."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
@@ -86,16 +85,10 @@ def synchronise(device):
         torch.mps.synchronize()
 
 
-def layout(setting):
-    return torch.channels_last if setting["channels_last"] else torch.contiguous_format
-
-
 def new_model(model_name, device, setting, compile_mode):
     torch.manual_seed(0)
-    model = MODEL_BUILDERS[model_name]().to(device, memory_format=layout(setting))
-    if compile_mode != "none":
-        model = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
-    return model
+    model = MODEL_BUILDERS[model_name]().to(device, memory_format=memory_format(setting["channels_last"]))
+    return compiled(model, compile_mode)
 
 
 def step(model, optimizer, images, labels, amp):
@@ -119,20 +112,16 @@ class Stream:
     def __len__(self):
         return self.steps
 
-    @property
-    def loss_scale(self):  # training.train reads it from DeviceBatches
-        return self.batches.loss_scale
-
 
 def make_loops(model_name, device, setting, image_count, compile_mode, same_optimizer=False):
-    """The three loops, each a function of the number of steps it trains: the same model and data."""
-    batch_size, amp, memory_format = setting["batch_size"], setting["amp"], layout(setting)
+    """The three loops, each a function of the number of steps it trains, and the model all three train."""
+    batch_size, amp, layout = setting["batch_size"], setting["amp"], memory_format(setting["channels_last"])
     dataset = RandomImages(image_count)
-    ours_stream = Stream(DeviceBatches(dataset, batch_size, device, train=True, memory_format=memory_format,
+    ours_stream = Stream(DeviceBatches(dataset, batch_size, device, train=True, memory_format=layout,
                                        generator=torch.Generator(device=device).manual_seed(0)))
-    images = normalise(torch.from_numpy(dataset.data).permute(0, 3, 1, 2).to(device), memory_format)
+    images = normalise(torch.from_numpy(dataset.data).permute(0, 3, 1, 2).to(device), layout)
     labels = torch.as_tensor(dataset.targets, device=device)
-    fixed_images, fixed_labels = images[:batch_size].clone(memory_format=memory_format), labels[:batch_size].clone()
+    fixed_images, fixed_labels = images[:batch_size].clone(memory_format=layout), labels[:batch_size].clone()
     # One model for all three: separate copies sit at different addresses, which alone can make one loop a few
     # percent slower than another on a CPU. Ours and the ceiling take main.py's optimiser, the bare loop
     # torch.optim.SGD as it comes (or main.py's with `same_optimizer`); each keeps its own momentum.
@@ -161,7 +150,7 @@ def make_loops(model_name, device, setting, image_count, compile_mode, same_opti
         model.train()
         for _ in range(steps):
             step(model, our_optimizer, fixed_images, fixed_labels, amp)
-    return {"ours": ours, "bare": bare, "ceiling": ceiling}
+    return {"ours": ours, "bare": bare, "ceiling": ceiling}, model
 
 
 def images_per_second(loop, steps, batch_size, device):
@@ -178,7 +167,7 @@ def measure(model_name, device, setting, seconds, compile_mode, image_count=CIFA
     alternating rounds lasting about `seconds` in all; returns (rates, ratios, cycles, steps per round)."""
     batch_size = setting["batch_size"]
     whole_batches = max(1, image_count // batch_size) * batch_size  # every step of every loop a full batch
-    loops = make_loops(model_name, device, setting, whole_batches, compile_mode, same_optimizer)
+    loops, _ = make_loops(model_name, device, setting, whole_batches, compile_mode, same_optimizer)
     for loop in loops.values():
         loop(2)  # warm-up: allocator, cuDNN autotuning, compilation, CUDA graphs, first-call overheads
     step_seconds = batch_size / images_per_second(loops["ceiling"], 2, batch_size, device)

@@ -9,7 +9,7 @@ import zipfile
 
 FOLDERS = ("configs", "losses", "checkpoints", "models", "data")
 FILES = ("main.py", "cli.py", "config.py", "checkpointing.py", "device.py", "distributed.py", "files.py", "metrics.py",
-         "progress.py", "runlog.py", "training.py")
+         "progress.py", "run_state.py", "runlog.py", "training.py")
 SKIPPED_FOLDERS = {"__pycache__", "cifar-10-batches-py"}  # byte code, and 180 MB of images
 
 

@@ -5,6 +5,7 @@ A config is YAML with the sections Train, network, data and loss. As in the kit,
 load_config returns the settings as one flat {key: value} dict, defaults filled in, command-line overrides applied.
 Anything not allowed raises ConfigError with a one-line message naming the key, the value and what is allowed.
 """
+import argparse
 import difflib
 import math
 import reprlib
@@ -281,6 +282,14 @@ def load_config(path, overrides=(), required=True):
     if required:
         _check_combinations(values, path)
     return values
+
+
+def run_arguments(path, overrides=(), *, seed=0, device=None, name=None, resume=False, evaluate=None):
+    """The run's arguments as one plain object: every setting of the config at `path` (after `overrides`) is an
+    attribute, as in the kit, beside the run's options (seed, device, name, resume, evaluate)."""
+    settings = load_config(path, overrides, required=evaluate is None)
+    return argparse.Namespace(config=path, seed=seed, device=device, name=name, resume=resume, evaluate=evaluate,
+                              **settings)
 
 
 def resume_conflicts(saved, current):

@@ -239,9 +239,7 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     if data_dir:
         overrides.append(("data_dir", data_dir))
     overrides += extra  # --set pairs: speed settings such as compile or amp
-    args = argparse.Namespace(config=base_config, seed=run["seed"], resume=False, evaluate=None,
-                              device=torch.device(device_name))
-    vars(args).update(config.load_config(base_config, overrides))
+    args = config.run_arguments(base_config, overrides, seed=run["seed"], device=torch.device(device_name))
     name = run_folder(run)
     started = time.perf_counter()
     final = main.fit(args, args.device, run_name=name, echo=lambda line: None)["final"]

@@ -10,9 +10,8 @@ import statistics
 from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from data.dataset_cifar import IMBALANCECIFAR10
+from data.dataset_cifar import IMBALANCECIFAR10, SHORT_CLASS_NAMES
 
-CLASS_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 ACCURACY_LABEL = "test accuracy (balanced test set, fraction)"
 DPI = 110
 
@@ -82,7 +81,7 @@ def plot_per_class(rows, summary, factor):
         label += f" (mean {summary[key]['acc']:.3f}, {summary[key]['seeds']} seed(s))"
         axes.bar([c + offset for c in range(10)], summary[key]["per_class"], width, label=label)
     counts = class_counts(rows, factor)
-    axes.set_xticks(range(10), [f"{name}\n{count}" for name, count in zip(CLASS_NAMES, counts)])
+    axes.set_xticks(range(10), [f"{name}\n{count}" for name, count in zip(SHORT_CLASS_NAMES, counts)])
     axes.set(xlabel="class (and its training images)", ylabel=ACCURACY_LABEL, ylim=(0, 1),
              title=f"Per-class accuracy at {ratio(factor)}: {describe(rows)}")
     axes.legend(loc="upper right", fontsize=8)
@@ -121,7 +120,7 @@ def plot_class_counts(rows):
         counts = class_counts(rows, factor)
         axes.bar([c + (i - (len(factors) - 1) / 2) * width for c in range(10)], counts, width,
                  label=f"{rows[0]['imb_type']}, {ratio(factor)} ({sum(counts):,} images)")
-    axes.set_xticks(range(10), CLASS_NAMES)
+    axes.set_xticks(range(10), SHORT_CLASS_NAMES)
     axes.set_yscale("log")
     ticks = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
     axes.yaxis.set_major_locator(FixedLocator(ticks))
@@ -147,7 +146,7 @@ def markdown_tables(rows):
         if best is None or (factor, "CE", 0.0) not in summary:
             continue
         lines += ["", f"Per-class test accuracy at {ratio(factor)}:", "",
-                  "| loss | " + " | ".join(CLASS_NAMES) + " | mean |", "|---" * 12 + "|"]
+                  "| loss | " + " | ".join(SHORT_CLASS_NAMES) + " | mean |", "|---" * 12 + "|"]
         for key in ((factor, "CE", 0.0), best):
             name = key[1] + (f" beta {key[2]:g}" if key[1] != "CE" else "")
             lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in summary[key]["per_class"])

@@ -13,10 +13,10 @@ from matplotlib.figure import Figure  # no pyplot: no global figure state, no GU
 from matplotlib.ticker import MaxNLocator
 
 import files
+from data import SHORT_CLASS_NAMES
 from metrics import row_normalised
 
 COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds")
-SHORT_CLASS_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def format_header():

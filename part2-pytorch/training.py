@@ -28,10 +28,8 @@ def linear_learning_rate_at(progress, base_rate, warmup, epochs):
 
 
 def sgd(parameters, rate, momentum=0.0, weight_decay=0.0, nesterov=False):
-    """SGD with momentum and weight decay, as torch.optim.SGD computes it, in its fused form: one kernel per
-    tensor instead of three or four passes over the weights (the two-layer net's update on a 2-core CPU: 0.69 ms
-    -> 0.26 ms of a 7-8 ms step). Its updates equal the default implementation's bit for bit, but for a
-    last-place rounding difference in the odd element at the end of a tensor."""
+    """torch.optim.SGD in its fused form: one kernel per weight tensor instead of three or four passes over the
+    weights, which is most of a small model's update time (REPORT.md, "Speed and scale")."""
     return torch.optim.SGD(parameters, rate, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
                            fused=True)
 
@@ -47,7 +45,8 @@ def autocast(device, enabled):
 
 
 def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False, on_batch=None):
-    """One pass over `batches`; returns (mean training loss per image, training accuracy) over all ranks.
+    """One pass over `batches` of (images, labels, loss_scale), as DeviceBatches yields for training; returns
+    (mean training loss per image, training accuracy) over all ranks.
     rate_at_batch(i), when given, sets the learning rate before batch i; `amp` runs forward and loss in bf16;
     on_batch(loss), when given, is called after each step (a progress bar)."""
     model.train()
@@ -55,15 +54,14 @@ def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False, o
     # Per-batch results stay on the device, summed once at the end: the loop never waits for the device to catch
     # up, and one operation per step (the argmax) keeps the bookkeeping off a small model's critical path.
     losses, predictions, targets = [], [], []
-    for batch_index, (images, labels) in enumerate(batches):
+    for batch_index, (images, labels, loss_scale) in enumerate(batches):
         if rate_at_batch is not None:
             set_learning_rate(optimizer, rate_at_batch(batch_index))
         with autocast(device, amp):
             logits = model(images)
             loss = criterion(logits, labels)
         optimizer.zero_grad(set_to_none=True)
-        loss_scale = getattr(batches, "loss_scale", 1.0)  # DeviceBatches' share of the global batch (DDP)
-        (loss * loss_scale if loss_scale != 1 else loss).backward()
+        (loss * loss_scale if loss_scale != 1 else loss).backward()  # the batch's share of the global batch (DDP)
         optimizer.step()
         losses.append(loss.detach())
         predictions.append(logits.detach().argmax(dim=1))

@@ -1,8 +1,8 @@
 """The kit's CIFAR-10 transforms, done batched on uint8 tensors on the training device.
 
 RandomCrop(32, padding=4) + RandomHorizontalFlip() + ToTensor() + Normalize(CIFAR_MEAN, CIFAR_STD), the kit's
-training transform, is random_crop_and_flip followed by normalise; its test transform is normalise alone.
-kit_transforms(train) builds the torchvision originals for use with the Dataset classes.
+training transform, is random_offsets_and_flips, a cut from Crops and normalise; its test transform is normalise
+alone. kit_transforms(train) builds the torchvision originals, which tests/test_augmentation.py compares with.
 """
 import functools
 
@@ -16,9 +16,9 @@ CROP_PADDING = 4
 
 @functools.lru_cache(maxsize=None)
 def _scaled_mean_and_std(device, height, width, memory_format):
-    """255 * mean and 255 * std as whole (1, 3, H, W) planes in `memory_format`, made once per device and shape:
-    a batch then meets operands of its own layout, which keeps the CPU kernels vectorised (a (1, 3, 1, 1)
-    broadcast over channels-last batches, innermost axis 3, runs three times slower)."""
+    """255 * mean and 255 * std as whole (1, 3, H, W) planes in `memory_format`, cached per device and shape.
+    Why whole planes: the CPU kernels vectorise over operands of the batch's own layout, and a (1, 3, 1, 1)
+    broadcast over a channels-last batch (innermost axis of length 3) does not."""
     def plane(values):
         values = torch.tensor(values, device=device).view(1, 3, 1, 1) * 255
         return values.expand(1, 3, height, width).contiguous(memory_format=memory_format)
@@ -27,7 +27,7 @@ def _scaled_mean_and_std(device, height, width, memory_format):
 
 def normalise(images, memory_format=torch.contiguous_format):
     """uint8 (N, 3, H, W), any strides -> float32 (x / 255 - mean) / std in `memory_format`, as ToTensor +
-    Normalize give (to float32 rounding). Computed as (x - 255 mean) / (255 std): one pass fewer over the batch."""
+    Normalize give (to float32 rounding). (x / 255 - mean) / std = (x - 255 mean) / (255 std): one pass fewer."""
     scaled_mean, scaled_std = _scaled_mean_and_std(images.device, *images.shape[2:], memory_format)
     out = torch.empty(images.shape, dtype=torch.float32, device=images.device, memory_format=memory_format)
     return out.copy_(images).sub_(scaled_mean).div_(scaled_std)
@@ -36,11 +36,14 @@ def normalise(images, memory_format=torch.contiguous_format):
 class Crops:
     """Every crop of some uint8 images (N, C, H, W), zero-padded by `padding`, and of their mirror images.
 
-    The padded images and their mirrors are stored once, one after the other, in `memory_format`; `windows` is
-    a view with one row per storage position: the image-sized block that starts there. A batch of crops, flipped
-    or not, is then a single index_select of rows, in the stored layout (so channels-last batches come out of
-    channels-last storage without a transposing copy): on the CPU two to three times faster than gathering pixel
-    by pixel, and one kernel on a GPU. Costs twice the images' padded size in memory.
+    The padded images P and their mirrors M are stored once, P then M, in `memory_format`. A crop of image n at
+    (top, left) is the block of the store that begins at element
+        start = n * image_stride + top * row_stride + left * column_stride
+    and spans the image's shape at the store's strides; a mirrored crop is the crop of M at 2 * padding - left.
+    So `windows` views the store with one row per start (as_strided: row s is the block beginning at s) and a
+    batch of crops, flipped or not, is one index_select of rows: one kernel on a GPU, two to three times faster
+    than a pixel gather on the CPU, and already in the stored layout. Costs twice the padded images in memory.
+    The reference it is tested against: shifts with zero fill, then flips (tests/test_augmentation.py).
     """
 
     def __init__(self, images, padding=CROP_PADDING, memory_format=torch.contiguous_format):
@@ -75,23 +78,11 @@ class Crops:
         return self.cut(self.starts(index, offsets, flips))
 
 
-def crop_and_flip(images, offsets, flips, padding=CROP_PADDING, memory_format=torch.contiguous_format):
-    """Crop each image of (N, C, H, W) at `offsets` (N, 2) = (top, left) in its zero-padded copy, then mirror
-    the images where `flips` (N,) is true. Offset (padding, padding) without a flip gives the image back."""
-    return Crops(images, padding, memory_format)(torch.arange(len(images), device=images.device), offsets, flips)
-
-
 def random_offsets_and_flips(count, generator=None, padding=CROP_PADDING, device=None):
     """Crop offsets (count, 2) uniform in [0, 2 * padding] per axis, and flips (count,) true with probability 1/2."""
     offsets = torch.randint(0, 2 * padding + 1, (count, 2), generator=generator, device=device)
     flips = torch.rand(count, generator=generator, device=device) < 0.5
     return offsets, flips
-
-
-def random_crop_and_flip(images, generator=None, padding=CROP_PADDING):
-    """RandomCrop(size, padding) then RandomHorizontalFlip(0.5), batched."""
-    offsets, flips = random_offsets_and_flips(images.shape[0], generator, padding, images.device)
-    return crop_and_flip(images, offsets, flips, padding)
 
 
 def kit_transforms(train):

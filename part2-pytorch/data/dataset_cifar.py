@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 FOLDER_NAME = "cifar-10-batches-py"
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+SHORT_CLASS_NAMES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")  # for tables
 _BATCH_FILES = {True: [f"data_batch_{i}" for i in range(1, 6)], False: ["test_batch"]}
 FETCH_HINT = "re-fetch CIFAR-10 with `sh data/get_data.sh`"
 IMAGE_VALUES = 3 * 32 * 32  # one row of a batch's data: the R, G and B planes, each 32x32 row-major

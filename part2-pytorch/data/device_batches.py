@@ -17,15 +17,15 @@ from .augment import CROP_PADDING, Crops, normalise, random_offsets_and_flips
 
 
 class DeviceBatches:
-    """Iterates (images float32 (B, 3, 32, 32), labels int64 (B,)) over a dataset's `data` and `targets`.
+    """Iterates batches of a dataset's `data` and `targets`: images float32 (B, 3, 32, 32) in `memory_format`
+    and labels int64 (B,).
 
-    With `train` true the order is reshuffled every pass and the images augmented (random crop with
-    `crop_padding`, flip), using `generator` (a torch.Generator on `device`) so that runs repeat and resumed
-    runs continue the same random stream. Batches come in `memory_format`.
-
-    `loss_scale`, set before each batch, is this rank's share of the global batch times the number of ranks: a
-    local mean loss multiplied by it and averaged over ranks (as DDP averages gradients) is the global mean even
-    when the last batch does not split evenly. It is 1 in a single process.
+    With `train` false a batch is (images, labels). With `train` true the order is reshuffled every pass and the
+    images augmented (random crop with `crop_padding`, flip), using `generator` (a torch.Generator on `device`)
+    so that runs repeat and resumed runs continue the same random stream; a batch is then (images, labels,
+    loss_scale): this rank's share of the global batch times the number of ranks. A local mean loss multiplied
+    by it and averaged over ranks (as DDP averages gradients) is the global mean even when the last batch does
+    not split evenly; it is 1 in a single process.
     """
 
     def __init__(self, dataset, batch_size, device, train, generator=None, crop_padding=CROP_PADDING,
@@ -39,7 +39,6 @@ class DeviceBatches:
         self.train = train
         self.generator = generator
         self.memory_format = memory_format
-        self.loss_scale = 1.0
 
     def _images_per_pass(self):
         count = len(self.labels)
@@ -65,14 +64,13 @@ class DeviceBatches:
         order = torch.randperm(len(self.labels), generator=self.generator, device=self.labels.device)[:count]
         sizes = [min(self.batch_size, count - start) for start in range(0, count, self.batch_size)]
         # The crop positions and labels of the whole pass are computed at once, leaving a slice, one crop and the
-        # normalisation per batch. The random numbers are still drawn batch by batch: the stream the shipped
-        # results were trained with, so that they repeat exactly.
+        # normalisation per batch. The random numbers are drawn batch by batch, so every run repeats exactly.
         draws = [random_offsets_and_flips(size, self.generator, self.crops.padding, order.device) for size in sizes]
         starts = self.crops.starts(order, torch.cat([offsets for offsets, _ in draws]),
                                    torch.cat([flips for _, flips in draws]))
         labels = self.labels.index_select(0, order)
         for start, size in zip(range(0, count, self.batch_size), sizes):
             mine = distributed.shard(size)
-            self.loss_scale = (mine.stop - mine.start) * ranks / size
             part = slice(start + mine.start, start + mine.stop)
-            yield normalise(self.crops.cut(starts[part]), self.memory_format), labels[part]
+            loss_scale = (mine.stop - mine.start) * ranks / size
+            yield normalise(self.crops.cut(starts[part]), self.memory_format), labels[part], loss_scale

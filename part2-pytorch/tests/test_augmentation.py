@@ -9,7 +9,7 @@ from PIL import Image
 from torchvision import transforms
 
 from data import DeviceBatches, kit_transforms
-from data.augment import crop_and_flip, normalise, random_crop_and_flip, random_offsets_and_flips
+from data.augment import CROP_PADDING, Crops, normalise, random_offsets_and_flips
 
 
 def random_images(n, seed=0):
@@ -21,6 +21,18 @@ def shifted_by_hand(image, top, left, padding=4):
     height, width = image.shape[1:]
     padded = np.pad(image.numpy(), ((0, 0), (padding, padding), (padding, padding)))
     return torch.from_numpy(padded[:, top:top + height, left:left + width].copy())
+
+
+def crop_and_flip(images, offsets, flips, padding=CROP_PADDING, memory_format=torch.contiguous_format):
+    """Crop each image of (N, C, H, W) at `offsets` (N, 2) = (top, left) in its zero-padded copy, then mirror
+    the images where `flips` (N,) is true. Offset (padding, padding) without a flip gives the image back."""
+    return Crops(images, padding, memory_format)(torch.arange(len(images), device=images.device), offsets, flips)
+
+
+def random_crop_and_flip(images, generator=None, padding=CROP_PADDING):
+    """RandomCrop(size, padding) then RandomHorizontalFlip(0.5), batched."""
+    offsets, flips = random_offsets_and_flips(images.shape[0], generator, padding, images.device)
+    return crop_and_flip(images, offsets, flips, padding)
 
 
 def to_pil(image):
@@ -122,8 +134,8 @@ class DeviceBatchesTest(unittest.TestCase):
 
     def test_train_mode_shuffles_every_image_once_per_pass(self):
         batches = DeviceBatches(Synthetic(70), 32, "cpu", train=True, generator=torch.Generator().manual_seed(0))
-        first = torch.cat([labels for _, labels in batches])
-        second = torch.cat([labels for _, labels in batches])
+        first = torch.cat([labels for _, labels, _ in batches])
+        second = torch.cat([labels for _, labels, _ in batches])
         self.assertEqual(sorted(first.tolist()), list(range(70)))
         self.assertNotEqual(first.tolist(), second.tolist())
         self.assertEqual(len(batches), 3)
@@ -132,7 +144,8 @@ class DeviceBatchesTest(unittest.TestCase):
         dataset = Synthetic(20)
         batches = DeviceBatches(dataset, 8, "cpu", train=True, generator=torch.Generator().manual_seed(0))
         originals = torch.from_numpy(dataset.data).permute(0, 3, 1, 2)
-        for images, labels in batches:
+        for images, labels, loss_scale in batches:
+            self.assertEqual(loss_scale, 1.0)  # one process: each batch is the whole global batch
             for image, label in zip(images, labels.tolist()):
                 variants = normalise(crop_and_flip(originals[label].expand(162, -1, -1, -1),
                                                    torch.tensor([(t, l) for t in range(9) for l in range(9)] * 2),
@@ -140,7 +153,7 @@ class DeviceBatchesTest(unittest.TestCase):
                 self.assertTrue(((variants - image).abs().amax(dim=(1, 2, 3)) < 1e-6).any())
 
     def test_the_stream_is_a_shuffle_then_each_batchs_offsets_and_flips(self):
-        """The order of the draws is the one the shipped results were trained with: changing it changes them."""
+        """The order of the draws fixes every run's batches: changing it changes every result from a seed."""
         dataset = Synthetic(40)
         batches = DeviceBatches(dataset, 16, "cpu", train=True, generator=torch.Generator().manual_seed(7))
         originals = torch.from_numpy(dataset.data).permute(0, 3, 1, 2)
@@ -149,7 +162,7 @@ class DeviceBatchesTest(unittest.TestCase):
             order = torch.randperm(40, generator=generator)
             got = list(batches)
             self.assertEqual(len(got), 3)
-            for (images, labels), start in zip(got, range(0, 40, 16)):
+            for (images, labels, _), start in zip(got, range(0, 40, 16)):
                 index = order[start:start + 16]
                 offsets, flips = random_offsets_and_flips(len(index), generator)
                 self.assertEqual(labels.tolist(), index.tolist())
@@ -168,14 +181,15 @@ class DeviceBatchesTest(unittest.TestCase):
             batches = DeviceBatches(Synthetic(50), 16, "cpu", train=True, generator=torch.Generator().manual_seed(3),
                                     memory_format=memory_format)
             return next(iter(batches))
-        (plain, labels), (channels_last, same_labels) = map(first_batch, (torch.contiguous_format, torch.channels_last))
+        (plain, labels, _), (channels_last, same_labels, _) = map(first_batch,
+                                                                  (torch.contiguous_format, torch.channels_last))
         self.assertTrue(channels_last.is_contiguous(memory_format=torch.channels_last))
         torch.testing.assert_close(channels_last, plain, atol=0, rtol=0)
         self.assertEqual(labels.tolist(), same_labels.tolist())
 
     def test_a_lone_trailing_sample_is_left_for_another_epoch(self):
         batches = DeviceBatches(Synthetic(33), 16, "cpu", train=True, generator=torch.Generator().manual_seed(0))
-        self.assertEqual([len(labels) for _, labels in batches], [16, 16])
+        self.assertEqual([len(labels) for _, labels, _ in batches], [16, 16])
         self.assertEqual(len(batches), 2)
 
     def test_every_rank_gets_images_in_every_batch(self):
@@ -187,7 +201,12 @@ class DeviceBatchesTest(unittest.TestCase):
                             mock.patch("distributed.rank", return_value=rank):
                         batches = DeviceBatches(Synthetic(34), 16, "cpu", train=True,
                                                 generator=torch.Generator().manual_seed(0))
-                        seen.append([len(labels) for _, labels in batches])
+                        got = list(batches)
+                        seen.append([len(labels) for _, labels, _ in got])
+                        # each rank's share times the ranks: the local mean loss times it averages to the global mean
+                        self.assertEqual([scale for _, _, scale in got],
+                                         [size * ranks / sum(sizes[r][i] for r in range(ranks))
+                                          for i, size in enumerate(seen[-1])])
                         self.assertEqual(len(batches), len(seen[-1]))
                 self.assertEqual(seen, sizes)
 

@@ -39,8 +39,7 @@ def fit_in_process(rank, world_size, port, folder, config_path):
     if world_size > 1:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                           LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
-    args = main.parse_arguments(["--config", config_path, "--device", "cpu"])
-    vars(args).update(config.load_config(args.config, args.overrides))
+    args = config.run_arguments(config_path, device=torch.device("cpu"))
     try:
         result = main.fit(args, distributed.start(args.device), run_name=f"ranks{world_size}", echo=lambda line: None)
     finally:

@@ -1,0 +1,84 @@
+"""How a run starts and ends without losing what was saved: resuming only the same run, the graded checkpoint,
+and the one line a run prints when it diverges or is interrupted."""
+import math
+import os
+import sys
+
+import checkpointing
+import config
+
+
+class Diverged(Exception):
+    """The training loss or the weights stopped being finite numbers."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run; the message says what the run folder holds."""
+
+
+def run_settings(args):
+    """What the run's weights depend on, as saved in last.pth and compared on --resume."""
+    return dict({key: getattr(args, key) for key in config.SETTINGS}, seed=args.seed)
+
+
+def resumed_state(args, run):
+    """The run state in run.last_path, after checking that this command continues that same run."""
+    if not os.path.exists(run.last_path):
+        raise checkpointing.CheckpointError(f"{run.last_path} does not exist: {run.folder} has no finished epoch "
+                                            f"to resume; start the run without --resume")
+    state = checkpointing.read_run_state(run.last_path)
+    saved, current = state["settings"], run_settings(args)
+    conflicts = config.resume_conflicts(saved, current)
+    if conflicts:
+        then = ", ".join(f"{key} {config.shown(saved.get(key))}" for key in conflicts)
+        now = ", ".join(f"{key} {config.shown(current[key])}" for key in conflicts)
+        raise config.ConfigError(f"--resume: {run.folder} was trained with {then}, this command asks for {now}; "
+                                 f"resume with the run's settings, or start a new run (--name NEW)")
+    if args.epochs < state["epoch"]:
+        raise config.ConfigError(f"--resume: {run.folder} has finished {state['epoch']} epochs, more than "
+                                 f"Train.epochs = {args.epochs}")
+    return state
+
+
+def graded_checkpoint(args, score, echo, run):
+    """checkpoints/<model>.pth, guarded so that this run replaces it only with better weights; `score(state_dict)`
+    is the test accuracy of some weights."""
+    path = os.path.join("checkpoints", args.model.lower() + ".pth")
+    graded = checkpointing.GradedCheckpoint(path, args.model, score, args.overwrite_checkpoint)
+    if graded.problem and not args.overwrite_checkpoint:
+        echo(f"{path} is kept: {graded.problem}; this run's best weights go to {run.best_path} "
+             f"(--overwrite-checkpoint replaces it)")
+    elif math.isfinite(graded.baseline) and not args.overwrite_checkpoint:
+        echo(f"{path} scores {graded.baseline:.4f}; this run replaces it only with better weights "
+             f"(--overwrite-checkpoint: with its best, as the kit does)")
+    return graded
+
+
+def checkpoint_note(graded, best, run):
+    """The run's last line: where its best weights went."""
+    if graded is None:
+        return f"save_best is false: checkpoints/ untouched; the best weights are in {run.best_path}"
+    if graded.saved is not None:
+        return f"saved {graded.path} (Prec@1 {graded.saved:.4f})"
+    there = "cannot be scored" if graded.problem else f"scores {graded.baseline:.4f}"
+    return (f"kept {graded.path}, which {there}: this run's best, {best['accuracy']:.4f}, is not better; its "
+            f"weights are in {run.best_path} (--overwrite-checkpoint replaces the file)")
+
+
+def check_finite(train_loss, weights_finite, run, epoch, args):
+    """Raise Diverged, saying what was kept, when the epoch's loss or weights are not finite numbers."""
+    if math.isfinite(train_loss) and weights_finite:
+        return
+    problem = f"the training loss is {train_loss:.4g}" if not math.isfinite(train_loss) else "weights are not finite"
+    kept = f"{run.last_path} holds epoch {run.rows[-1]['epoch']}" if run.rows else "no epoch had finished"
+    raise Diverged(f"epoch {epoch}: {problem}: the run diverged and nothing of this epoch was saved ({kept}); "
+                   f"lower learning_rate (now {args.learning_rate:g}) or add warmup, and start afresh")
+
+
+def interruption_note(run, epoch, args):
+    if not run.rows:
+        return f"interrupted in epoch {epoch}; no epoch had finished, so there is nothing to resume"
+    again = " ".join(sys.argv[1:]) if sys.argv[1:] else f"--config {args.config}"
+    again += "" if "--resume" in again else " --resume"
+    return (f"interrupted in epoch {epoch}; {run.folder} holds epochs 1-{run.rows[-1]['epoch']}: continue with "
+            f"python main.py {again}")
