@@ -62,9 +62,8 @@ def over_samples(work, samples, elements):
 
 
 def in_chunks(work, samples, chunk, threads):
-    """Call work(part) for consecutive slices of at most `chunk` samples covering range(samples), split among
-    `threads` threads in contiguous runs."""
-    def run(part):
-        for start in range(part.start, part.stop, chunk):
-            work(slice(start, min(start + chunk, part.stop)))
+    """Split range(samples) among `threads` threads in contiguous runs; each thread calls work(parts) once, with
+    its run cut into consecutive slices of at most `chunk` samples (so that it can reuse its buffers for them)."""
+    def run(share):
+        work([slice(start, min(start + chunk, share.stop)) for start in range(share.start, share.stop, chunk)])
     in_parts(run, samples, threads)

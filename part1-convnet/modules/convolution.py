@@ -1,26 +1,27 @@
 """2-D convolution (cross-correlation, as in deep learning) with zero padding, vectorised with im2col.
 
-With K = C*k*k, P = H_out*W_out and x_pad the padded input, sample n's columns are
-    cols_n (K, P):  cols_n[(c, i, j), (y, x)] = x_pad[n, c, s*y + i, s*x + j]
-so that
-    out_n = W (F, K) @ cols_n + b             (forward)
+With K = k*k*C (kernel offset, then channel), P the output pixels and cols_n (K, P) sample n's columns,
+    cols_n[(i, j, c), (y, x)] = x_pad[n, c, s*y + i, s*x + j],
+    out_n = W (F, K) @ cols_n + b                        (forward)
     dW = sum_n dout_n (F, P) @ cols_n^T,  db = dout summed over n, y, x
     dcols_n = W^T @ dout_n (K, P),  dx_pad = col2im(dcols)   (im2col's adjoint: overlapping windows add up).
+The input is stored as modules/_planes.py lays it out, so that im2col and col2im are k*k long contiguous runs
+per sample; P then counts `width` columns per output row, the extra ones cut off (forward) or kept at zero
+(backward).
 
-The batch goes through these in chunks of samples, the chunk's columns side by side, (K, n_chunk*P): one matrix
-product per pass and chunk. The plan (samples per chunk, threads) only changes the speed, and which one is fastest
-depends on the CPU and its BLAS: a whole batch's columns (75 MB for 64x16x32x32, k3) leave the caches and cost a
-page fault per 4 KiB on every call, while a few samples' columns stay in cache but need more, smaller products;
-the copies (im2col, col2im) use one core unless chunks run on several threads, whose products then compete with
-BLAS's own threads. So the plan is timed on first use (modules/_autotune.py). Backward builds each chunk's columns
-again from the cached input rather than keeping them: in cache, that copy costs less than writing and re-reading
-the whole batch's columns. dW is summed over the samples in order, whatever the plan.
+The batch goes through in chunks of samples, each thread reusing one set of chunk-sized buffers (columns,
+output or gradients) that stay in its cache. The plan (samples per chunk, threads) changes only the speed and
+which one is fastest depends on the CPU and its BLAS (cache sizes, page-fault cost, how BLAS's own threads
+share the cores with ours), so it is timed on first use (modules/_autotune.py). Backward builds each chunk's
+columns again from the cached planes: in cache, that copy costs less than keeping and re-reading the whole
+batch's. dW is kept per sample and summed in sample order, whatever the plan.
 """
 import numpy as np
 
 from ._autotune import fastest
 from ._parallel import in_chunks, thread_count
-from ._windows import check_nchw, col2im, im2col, output_size
+from ._planes import Planes
+from ._windows import check_nchw
 
 
 def chunk_sizes(samples):
@@ -56,60 +57,78 @@ class Conv2D:
         self.dw = None
         self.db = None
 
-    def _out_shape(self, x_padded):
-        k, s = self.kernel_size, self.stride
-        return output_size(x_padded.shape[2], k, s, "Conv2D"), output_size(x_padded.shape[3], k, s, "Conv2D")
+    def _key(self, name, x_shape, dtype):
+        return (name, x_shape, dtype, self.weight.shape, self.stride, self.padding, thread_count())
+
+    def _weight_matrix(self):
+        """W as (F, K), K ordered (i, j, c) like the columns."""
+        return self.weight.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
 
     def forward(self, x):
         """x: (N, C, H, W) -> out: (N, F, H_out, W_out), H_out = (H + 2p - k) // s + 1."""
         check_nchw(x, self.in_channels, "Conv2D")
-        k, s, p = self.kernel_size, self.stride, self.padding
-        x_padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-        out_shape = self._out_shape(x_padded)
-        n, f = x.shape[0], self.out_channels
-        weight = self.weight.reshape(f, -1)  # (F, K)
+        layout = Planes(x.shape, self.kernel_size, self.stride, self.padding)
+        planes = layout.scatter(x)
+        (h_out, w_out), f, n = layout.out_shape, self.out_channels, x.shape[0]
+        weight = self._weight_matrix()
+        dtype = np.result_type(x, weight)
+        out = np.empty((n, f, h_out, w_out), dtype=dtype)
+
+        # the bias as one more column of W, against a row of ones in the columns: the product adds it, so cutting
+        # off the unused columns is a plain copy (a broadcast add over 32-pixel rows cost as much as the product)
+        weight_and_bias = np.concatenate([weight, self.bias[:, None]], axis=1)
 
         def convolve(plan):
-            out = np.empty((n, f) + out_shape, dtype=np.result_type(x, weight))
-
-            def convolve_chunk(part):
-                cols = im2col(x_padded[part], k, s, out_shape).reshape(weight.shape[1], -1)  # (K, n_chunk*P)
-                out[part] = (weight @ cols).reshape(f, -1, *out_shape).transpose(1, 0, 2, 3)
-            in_chunks(convolve_chunk, n, *plan)
+            def convolve_chunks(parts):
+                cols = np.empty((plan[0], weight.shape[1] + 1, layout.plane), dtype=dtype)
+                cols[:, -1] = 1
+                out_wide = np.empty((plan[0], f, layout.columns), dtype=dtype)
+                for part in parts:
+                    m = part.stop - part.start
+                    layout.im2col(planes, part, cols[:m, :-1].reshape(m, len(layout.offsets), -1))
+                    np.matmul(weight_and_bias, cols[:m, :, :layout.columns], out=out_wide[:m])
+                    out[part] = out_wide[:m].reshape(m, f, h_out, -1)[..., :w_out]
+            in_chunks(convolve_chunks, n, *plan)
             return out
 
-        key = ("Conv2D.forward", x_padded.shape, x_padded.dtype, self.weight.shape, s)
-        out = fastest(key, plans(n), convolve)
-        out += self.bias[:, None, None]
-        self.cache = x_padded
+        out = fastest(self._key("Conv2D.forward", x.shape, x.dtype), plans(n), convolve)
+        self.cache = (x.shape, planes)
         return out
 
     def backward(self, dout):
         """dout: (N, F, H_out, W_out) -> dx (N, C, H, W), dw (F, C, k, k), db (F,)."""
-        x_padded = self.cache
-        n, c, h_padded, w_padded = x_padded.shape
-        k, s, p = self.kernel_size, self.stride, self.padding
-        out_shape, f = dout.shape[2:], self.out_channels
-        weight = self.weight.reshape(f, -1)  # (F, K)
+        x_shape, planes = self.cache
+        layout = Planes(x_shape, self.kernel_size, self.stride, self.padding)
+        (h_out, w_out), f, n = layout.out_shape, self.out_channels, x_shape[0]
+        weight = self._weight_matrix()
+        weight_t = np.ascontiguousarray(weight.T)  # (K, F)
+        dtype = np.result_type(dout, weight)
 
         def gradients(plan):
-            dw_per_sample = np.empty((n,) + weight.shape)
-            dx_padded = np.zeros(x_padded.shape, dtype=dout.dtype)
+            dw_per_sample = np.empty((n,) + weight.shape, dtype=dtype)
+            dx = np.zeros(x_shape, dtype=dtype)
 
-            def gradients_chunk(part):
-                cols = im2col(x_padded[part], k, s, out_shape)  # (C, k, k, n_chunk, H_out, W_out)
-                samples = cols.shape[3]
-                dout_cols = dout[part].transpose(1, 0, 2, 3).reshape(f, -1)  # (F, n_chunk*P)
-                # (n_chunk, F, P) @ (n_chunk, P, K), both views of the chunk's columns: dW of each sample
-                np.matmul(dout_cols.reshape(f, samples, -1).transpose(1, 0, 2),
-                          cols.reshape(weight.shape[1], samples, -1).transpose(1, 2, 0), out=dw_per_sample[part])
-                dcols = weight.T @ dout_cols  # (K, n_chunk*P)
-                col2im(dcols.reshape(cols.shape), dx_padded[part], s)
-            in_chunks(gradients_chunk, n, *plan)
-            return dw_per_sample.sum(axis=0), dx_padded  # summed in sample order, whatever the plan
+            def gradients_chunks(parts):
+                chunk = plan[0]
+                cols = np.empty((chunk, weight.shape[1], layout.plane), dtype=dtype)
+                # the columns past each output row and past the last row stay zero in these
+                dout_wide = np.zeros((chunk, f, h_out, layout.width), dtype=dtype)
+                dcols = np.zeros((chunk, weight.shape[1], layout.plane), dtype=dtype)
+                dplanes = layout.zeros(chunk, dtype)
+                for part in parts:
+                    m = part.stop - part.start
+                    layout.im2col(planes, part, cols[:m].reshape(m, len(layout.offsets), -1))
+                    dout_wide[:m, :, :, :w_out] = dout[part]
+                    dout_cols = dout_wide[:m].reshape(m, f, -1)  # (m, F, P)
+                    np.matmul(dout_cols, cols[:m, :, :layout.columns].transpose(0, 2, 1), out=dw_per_sample[part])
+                    np.matmul(weight_t, dout_cols, out=dcols[:m, :, :layout.columns])
+                    dplanes[:, :m] = 0
+                    layout.col2im(dcols[:m].reshape(m, len(layout.offsets), -1), dplanes[:, :m])
+                    layout.gather(dplanes[:, :m], dx[part])
+            in_chunks(gradients_chunks, n, *plan)
+            return dw_per_sample.sum(axis=0), dx  # summed in sample order, whatever the plan
 
-        key = ("Conv2D.backward", x_padded.shape, x_padded.dtype, self.weight.shape, s)
-        dw, dx_padded = fastest(key, plans(n), gradients)
+        dw, self.dx = fastest(self._key("Conv2D.backward", x_shape, dout.dtype), plans(n), gradients)
         self.db = dout.sum(axis=(0, 2, 3))
-        self.dw = dw.reshape(self.weight.shape)
-        self.dx = dx_padded[:, :, p:h_padded - p, p:w_padded - p]
+        self.dw = np.ascontiguousarray(
+            dw.reshape(f, self.kernel_size, self.kernel_size, self.in_channels).transpose(0, 3, 1, 2))

@@ -104,11 +104,24 @@ class TestConv2D(unittest.TestCase):
         conv = make_conv(2, 3, 3, 1, 1, np.random.default_rng(3))
         x = np.random.default_rng(4).standard_normal((4, 2, 6, 5))
         first = conv.forward(x)
-        forward_keys = [key for key in _autotune.winners() if key[0] == "Conv2D.forward" and key[1] == (4, 2, 8, 7)]
+        forward_keys = [key for key in _autotune.winners() if key[0] == "Conv2D.forward" and key[1] == (4, 2, 6, 5)]
         self.assertEqual(len(forward_keys), 1)
         self.assertIn(_autotune.winners()[forward_keys[0]], plans(4))
         np.testing.assert_array_equal(conv.forward(x), conv.forward(x))
         np.testing.assert_allclose(conv.forward(x), first, rtol=1e-13, atol=1e-13)
+
+    def test_new_thread_count_is_timed_again(self):
+        # a plan chosen for two threads may use both; after set_thread_count(1) it must be chosen again
+        self.addCleanup(set_thread_count, thread_count())
+        conv = make_conv(2, 3, 3, 1, 1, np.random.default_rng(5))
+        x = np.random.default_rng(6).standard_normal((4, 2, 7, 5))
+        for threads in (2, 1):
+            set_thread_count(threads)
+            conv.forward(x)
+        chosen = {key[-1]: plan for key, plan in _autotune.winners().items()
+                  if key[0] == "Conv2D.forward" and key[1] == x.shape}
+        self.assertEqual(set(chosen), {1, 2})
+        self.assertEqual(chosen[1][1], 1)
 
     def test_bad_inputs_name_the_shapes(self):
         conv = Conv2D(3, 2, kernel_size=3)

@@ -1,0 +1,89 @@
+"""The memory layout Conv2D's im2col reads from, chosen so that every copy is a long contiguous run.
+
+Each sample's zero-padded input is split into s*s phases, phase (a, b) holding the pixels x_pad[s*u + a, s*v + b]
+(one phase when s = 1), and each channel of a phase is stored as a plane `width` pixels wide, one output row's
+worth of taps wider than the output. Kernel offset (i, j) then reads phase (i % s, j % s) at the constant flat
+distance (i // s) * width + j // s from each output pixel: one output row is `width` consecutive numbers, and a
+whole sample's columns for that offset, all channels included, are the single run row[offset : offset + C*plane].
+So im2col is k*k copies of C*plane numbers per sample (rather than C*k*k*H_out rows of W_out), and col2im the
+same k*k adds. The price: each output row has `width - W_out` unused columns (4-13% more columns in the matrix
+products on the bench's shapes, which multiply junk in the forward and zeros in backward, and are cut off).
+Per sample (one row of a phase): C planes, then `tail` zeros so the last plane's junk reads stay inside the row.
+"""
+import numpy as np
+
+from ._windows import output_size
+
+
+def _phase_slices(size, padding, stride, phase, length):
+    """(destination, source) slices along one axis: phase pixel u (of `length`) is input pixel s*u + phase - p,
+    for those u where that pixel exists; the rest stay zero (padding)."""
+    first = max(0, -(-(padding - phase) // stride))
+    last = min(length, (size - 1 + padding - phase) // stride + 1)
+    if last <= first:
+        return slice(0, 0), slice(0, 0)
+    start = stride * first + phase - padding
+    return slice(first, last), slice(start, start + stride * (last - first - 1) + 1, stride)
+
+
+class Planes:
+    def __init__(self, x_shape, kernel_size, stride, padding):
+        n, c, h, w = x_shape
+        k, s, p = kernel_size, stride, padding
+        self.x_shape, self.kernel_size, self.stride, self.padding = x_shape, k, s, p
+        self.out_shape = (output_size(h + 2 * p, k, s, "Conv2D"), output_size(w + 2 * p, k, s, "Conv2D"))
+        reach = (k - 1) // s  # phase pixels a kernel spans beyond its first, per axis
+        self.height, self.width = self.out_shape[0] + reach, self.out_shape[1] + reach
+        self.plane = self.height * self.width
+        self.columns = self.out_shape[0] * self.width  # per sample: output rows `width` wide
+        tail = reach * self.width + reach
+        self.row = c * self.plane + tail
+        # per kernel offset (i, j), in the order of the weight's (i, j) axes: (phase, flat distance)
+        self.offsets = [((i % s) * s + j % s, (i // s) * self.width + j // s) for i in range(k) for j in range(k)]
+
+    def _phases(self, buffer):
+        """A view of buffer (s*s, n, row) as (s, s, N, C, height, width), tails left out."""
+        c, s = self.x_shape[1], self.stride
+        return buffer[:, :, :c * self.plane].reshape(s, s, buffer.shape[1], c, self.height, self.width)
+
+    def _slices(self):
+        """(phase a, phase b, destination rows, destination columns, source rows, source columns)."""
+        h, w = self.x_shape[2:]
+        s, p = self.stride, self.padding
+        for a in range(s):
+            rows_to, rows_from = _phase_slices(h, p, s, a, self.height)
+            for b in range(s):
+                cols_to, cols_from = _phase_slices(w, p, s, b, self.width)
+                yield a, b, rows_to, cols_to, rows_from, cols_from
+
+    def zeros(self, samples, dtype):
+        return np.zeros((self.stride ** 2, samples, self.row), dtype=dtype)
+
+    def scatter(self, x):
+        """x (N, C, H, W) -> its planes (s*s, N, row), zeros where the padding is."""
+        buffer = self.zeros(x.shape[0], x.dtype)
+        phases = self._phases(buffer)
+        for a, b, rows_to, cols_to, rows_from, cols_from in self._slices():
+            phases[a, b, :, :, rows_to, cols_to] = x[:, :, rows_from, cols_from]
+        return buffer
+
+    def gather(self, buffer, dx):
+        """The inverse of scatter: planes (s*s, n, row) -> dx (n, C, H, W); input pixels that no window touches
+        are left as they are."""
+        phases = self._phases(buffer)
+        for a, b, rows_to, cols_to, rows_from, cols_from in self._slices():
+            dx[:, :, rows_from, cols_from] = phases[a, b, :, :, rows_to, cols_to]
+
+    def im2col(self, planes, part, cols):
+        """cols (n_part, k*k, C*plane) = for each kernel offset, the run of samples `part` that it reads."""
+        run = self.x_shape[1] * self.plane
+        for index, (phase, distance) in enumerate(self.offsets):
+            cols[:, index] = planes[phase, part, distance:distance + run]
+
+    def col2im(self, dcols, dplanes):
+        """Adjoint of im2col, in place: add each offset's run of dcols (n, k*k, C*plane) into dplanes (s*s, n,
+        row). Windows overlap when s < k, so the adds accumulate."""
+        run = self.x_shape[1] * self.plane
+        for index, (phase, distance) in enumerate(self.offsets):
+            target = dplanes[phase, :, distance:distance + run]
+            np.add(target, dcols[:, index], out=target)
