@@ -16,10 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from modules import ConvNet, Conv2D, MaxPooling
+from modules import Conv2D, MaxPooling
 from modules._autotune import winners
 from modules._parallel import set_thread_count
-from optimizer import SGD
+from train import model_and_optimizer
 from trainer import ClassifierTrainer
 
 CONV_CASES = {  # name: (N, C, H, W, F, kernel, stride, padding)
@@ -123,10 +123,7 @@ def train_py_seconds():
     """train.py's model, optimiser and trainer on 50 random images (the timing does not depend on the pixels)."""
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((50, 3, 32, 32)) * 60, rng.integers(0, 10, 50)
-    model = ConvNet([dict(type="Conv2D", in_channels=3, out_channels=32, kernel_size=5, stride=1, padding=2),
-                     dict(type="ReLU"), dict(type="MaxPooling", kernel_size=2, stride=2),
-                     dict(type="Linear", in_dim=8192, out_dim=10)], dict(type="SoftmaxCrossEntropy"))
-    optimizer = SGD(model, learning_rate=0.0001, reg=0.001, momentum=0.9)
+    model, optimizer = model_and_optimizer()
     start = time.perf_counter()
     ClassifierTrainer().train(X, y, model, num_epochs=10, batch_size=10, optimizer=optimizer)
     return time.perf_counter() - start

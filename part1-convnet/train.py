@@ -53,16 +53,20 @@ def save_figure(path):
         raise
 
 
-def train():
-    X_train, y_train, *_ = get_CIFAR10_data(DATA_DIR)
-    model_list = [
+def model_and_optimizer():
+    """The kit's small CNN for this script and its optimiser (bench.py times the same)."""
+    model = ConvNet([
         dict(type="Conv2D", in_channels=3, out_channels=32, kernel_size=5, stride=1, padding=2),
         dict(type="ReLU"),
         dict(type="MaxPooling", kernel_size=2, stride=2),
         dict(type="Linear", in_dim=8192, out_dim=10),
-    ]
-    model = ConvNet(model_list, dict(type="SoftmaxCrossEntropy"))
-    optimizer = SGD(model, learning_rate=0.0001, reg=0.001, momentum=0.9)
+    ], dict(type="SoftmaxCrossEntropy"))
+    return model, SGD(model, learning_rate=0.0001, reg=0.001, momentum=0.9)
+
+
+def train():
+    X_train, y_train, *_ = get_CIFAR10_data(DATA_DIR)
+    model, optimizer = model_and_optimizer()
     _, train_acc_history = ClassifierTrainer().train(
         X_train[:50], y_train[:50], model, learning_rate_decay=0.95, sample_batches=True, num_epochs=10,
         batch_size=10, acc_frequency=None, verbose=True, optimizer=optimizer)
