@@ -153,9 +153,9 @@ def main():
     for name, (ours, theirs) in pairs:
         t_ours, t_theirs, ratio = paired_times(ours, theirs, args.repeats)
         print(f"{name:46s} {t_ours * 1e3:9.2f} {t_theirs * 1e3:9.2f} {ratio:6.2f}x")
-    for (layer, x_shape, _, weight_shape, stride, padding, _), (chunk, threads) in winners().items():
+    for (layer, x_shape, _, weight_shape, stride, padding, _), (chunk, threads, blas) in winners().items():
         print(f"autotune: {layer} input {x_shape} weight {weight_shape} stride {stride} padding {padding}: "
-              f"{chunk} samples per chunk on {threads} thread(s)")
+              f"{chunk} samples per chunk on {threads} thread(s), BLAS on {blas or 'its own'} thread(s)")
     print(f"train.py training loop (10 epochs, 50 images, data loading excluded): {train_py_seconds():.2f} s")
 
 

@@ -1,9 +1,16 @@
 """Splitting a batch over threads. NumPy's elementwise operations run on one core but release the GIL, so
 disjoint slices of a batch can be processed at the same time; PyTorch's layers use every core the same way.
 Matrix products are multi-threaded by BLAS already; whether Conv2D gains from running its chunks on several
-threads as well (each one's copies overlapping the other's products) is timed (modules/convolution.py)."""
+threads as well (each one's copies overlapping the other's products), with or without BLAS's own threads, is
+timed (modules/convolution.py)."""
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
+
+try:
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # optional: without it BLAS keeps its own thread count, and Conv2D offers no plan that limits it
+    ThreadpoolController = None
 
 MIN_ELEMENTS_PER_THREAD = 100_000  # below this, starting work on a thread costs more than it saves
 
@@ -20,6 +27,8 @@ def usable_cores():
 
 _threads = int(os.environ.get("OMP_NUM_THREADS", "0")) or usable_cores()
 _pool, _pool_threads = None, 0  # created on first parallel use; _pool_threads is the size it was made with
+# made on first use, once NumPy has loaded its BLAS: finding the libraries costs ~0.2 ms, a limit on them then ~15 us
+_blas_controller = None
 
 
 def thread_count():
@@ -42,6 +51,20 @@ def _thread_pool():
     return _pool
 
 
+def can_limit_blas():
+    return ThreadpoolController is not None
+
+
+def blas_threads(limit):
+    """A context in which BLAS runs its products on at most `limit` threads (None: as many as it would anyway)."""
+    global _blas_controller
+    if limit is None:
+        return contextlib.nullcontext()
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=limit, user_api="blas")
+
+
 def in_parts(work, samples, parts):
     """Call work(part) for `parts` contiguous slices covering range(samples), each on a thread of the pool; returns
     when every call has finished."""
@@ -61,9 +84,11 @@ def over_samples(work, samples, elements):
     in_parts(work, samples, min(_threads, elements // MIN_ELEMENTS_PER_THREAD))
 
 
-def in_chunks(work, samples, chunk, threads):
+def in_chunks(work, samples, chunk, threads, blas_limit=None):
     """Split range(samples) among `threads` threads in contiguous runs; each thread calls work(parts) once, with
-    its run cut into consecutive slices of at most `chunk` samples (so that it can reuse its buffers for them)."""
+    its run cut into consecutive slices of at most `chunk` samples (so that it can reuse its buffers for them).
+    BLAS uses at most `blas_limit` threads meanwhile (None: its own count); the limit is set once for the call."""
     def run(share):
         work([slice(start, min(start + chunk, share.stop)) for start in range(share.start, share.stop, chunk)])
-    in_parts(run, samples, threads)
+    with blas_threads(blas_limit):
+        in_parts(run, samples, threads)

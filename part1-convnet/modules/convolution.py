@@ -10,16 +10,16 @@ per sample; P then counts `width` columns per output row, the extra ones cut off
 (backward).
 
 The batch goes through in chunks of samples, each thread reusing one set of chunk-sized buffers (columns,
-output or gradients) that stay in its cache. The plan (samples per chunk, threads) changes only the speed and
-which one is fastest depends on the CPU and its BLAS (cache sizes, page-fault cost, how BLAS's own threads
-share the cores with ours), so it is timed on first use (modules/_autotune.py). Backward builds each chunk's
+output or gradients) that stay in its cache. The plan (samples per chunk, threads, BLAS threads) changes only the
+speed and which one is fastest depends on the CPU and its BLAS (cache sizes, page-fault cost, how BLAS's own
+threads share the cores with ours), so it is timed on first use (modules/_autotune.py). Backward builds each chunk's
 columns again from the cached planes: in cache, that copy costs less than keeping and re-reading the whole
 batch's. dW is kept per sample and summed in sample order, whatever the plan.
 """
 import numpy as np
 
 from ._autotune import fastest
-from ._parallel import in_chunks, thread_count
+from ._parallel import can_limit_blas, in_chunks, thread_count
 from ._planes import Planes
 from ._windows import check_nchw
 
@@ -33,9 +33,16 @@ def chunk_sizes(samples):
 
 
 def plans(samples):
-    """Candidate (samples per chunk, threads): one thread, or every thread with a contiguous share each."""
-    thread_counts = sorted({1, min(thread_count(), samples)})
-    return [(chunk, threads) for threads in thread_counts for chunk in chunk_sizes(-(-samples // threads))]
+    """Candidate (samples per chunk, threads, BLAS threads): one thread, or every thread with a contiguous share
+    each. On several threads BLAS may also be held to one thread per product (if threadpoolctl is installed): its
+    own workers otherwise keep spinning after each product on the cores our other threads need."""
+    threads = min(thread_count(), samples)
+    ways = [(1, None)]
+    if threads > 1:
+        ways.append((threads, None))
+        if can_limit_blas():
+            ways.append((threads, 1))
+    return [(chunk, threads, blas) for threads, blas in ways for chunk in chunk_sizes(-(-samples // threads))]
 
 
 class Conv2D:

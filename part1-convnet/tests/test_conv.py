@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 import unittest
 
 import numpy as np
@@ -5,10 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from modules import Conv2D, _autotune
-from modules._parallel import set_thread_count, thread_count
+from modules._parallel import can_limit_blas, set_thread_count, thread_count
 from modules.convolution import plans
 from tests import reference_layers
 from tests.gradient_check import numeric_gradient, rel_error
+
+PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # (N, C, H, W, F, kernel, stride, padding): odd and non-square shapes, strides > 1, padding > kernel // 2
 GRAD_CASES = [
@@ -83,7 +88,7 @@ class TestConv2D(unittest.TestCase):
         # modules/_autotune.py may pick any plan: each must give the plain computation's result.
         self.addCleanup(_autotune.force, _autotune.force(None))
         self.addCleanup(set_thread_count, thread_count())
-        set_thread_count(3)  # plans on one thread and on three, in unequal shares
+        set_thread_count(3)  # plans on one thread and on three, in unequal shares, with BLAS's threads and without
         rng = np.random.default_rng(2)
         for n, c, h, w, f, k, s, p in [(7, 3, 9, 11, 4, 4, 2, 1), (5, 2, 8, 8, 3, 3, 1, 1), (6, 3, 10, 7, 2, 5, 1, 2)]:
             conv = make_conv(c, f, k, s, p, rng)
@@ -99,6 +104,35 @@ class TestConv2D(unittest.TestCase):
                     np.testing.assert_allclose(conv.dx, dx_ref, rtol=1e-12, atol=1e-12)
                     np.testing.assert_allclose(conv.dw, dw_ref, rtol=1e-12, atol=1e-12)
                     np.testing.assert_allclose(conv.db, db_ref, rtol=1e-12, atol=1e-12)
+
+    def test_plans_without_threadpoolctl_keep_blas_threads(self):
+        # threadpoolctl is optional: where it cannot be imported, no plan limits BLAS and the others remain
+        script = ("import sys; sys.modules['threadpoolctl'] = None\n"
+                  "from modules._parallel import set_thread_count\n"
+                  "from modules.convolution import plans\n"
+                  "set_thread_count(2); print(sorted({plan[1:] for plan in plans(8)}, key=str))")
+        result = subprocess.run([sys.executable, "-c", script], cwd=PART1, capture_output=True, text=True,
+                                timeout=120, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        self.assertEqual(result.stdout.strip(), "[(1, None), (2, None)]")
+        self.addCleanup(set_thread_count, thread_count())
+        set_thread_count(2)
+        expected = {(1, None), (2, None), (2, 1)} if can_limit_blas() else {(1, None), (2, None)}
+        self.assertEqual({plan[1:] for plan in plans(8)}, expected)
+
+    @unittest.skipUnless(can_limit_blas(), "threadpoolctl is not installed")
+    def test_blas_limit_lasts_only_for_the_call(self):
+        from threadpoolctl import threadpool_info
+        def blas_threads():
+            return [library["num_threads"] for library in threadpool_info() if library["user_api"] == "blas"]
+        self.addCleanup(_autotune.force, _autotune.force(None))
+        self.addCleanup(set_thread_count, thread_count())
+        set_thread_count(2)
+        before = blas_threads()
+        conv = make_conv(2, 3, 3, 1, 1, np.random.default_rng(7))
+        _autotune.force((2, 2, 1))
+        conv.backward(conv.forward(np.random.default_rng(8).standard_normal((4, 2, 6, 5))))
+        self.assertEqual(blas_threads(), before)
 
     def test_choice_is_timed_once_per_shape(self):
         conv = make_conv(2, 3, 3, 1, 1, np.random.default_rng(3))
