@@ -35,13 +35,14 @@ def chunk_sizes(samples):
 def plans(samples):
     """Candidate (samples per chunk, threads, BLAS threads): one thread, or every thread with a contiguous share
     each. On several threads BLAS may also be held to one thread per product (if threadpoolctl is installed): its
-    own workers otherwise keep spinning after each product on the cores our other threads need."""
+    own workers otherwise keep spinning after each product on the cores our other threads need. Those plans come
+    first, so that the tuner does not time them against the spinning workers (~0.1 s) of the others."""
     threads = min(thread_count(), samples)
     ways = [(1, None)]
     if threads > 1:
         ways.append((threads, None))
         if can_limit_blas():
-            ways.append((threads, 1))
+            ways.insert(0, (threads, 1))
     return [(chunk, threads, blas) for threads, blas in ways for chunk in chunk_sizes(-(-samples // threads))]
 
 
