@@ -7,6 +7,8 @@ when its owner exits for any reason, so a killed run never leaves a folder locke
 import contextlib
 import glob
 import os
+import signal
+import threading
 
 try:
     import fcntl  # POSIX
@@ -19,9 +21,33 @@ def _temporary_name(path):
     return f"{path}.{os.getpid()}.tmp"  # same folder as `path`, so the rename is atomic
 
 
+@contextlib.contextmanager
+def interrupts_held():
+    """Hold Ctrl-C until the block ends, then raise KeyboardInterrupt: a writer interrupted halfway (torch.save's
+    zip writer turns it into a RuntimeError) would lose the interrupt and print a traceback. Nests; only the
+    main thread receives signals, so elsewhere, or under a handler of the caller's own, it does nothing."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    caught = []
+    signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:  # only after a block that ended well: an error of the block itself says more
+        raise KeyboardInterrupt
+
+
 def write_atomically(path, write, mode="wb"):
-    """Call write(file) on a temporary file, flush it to disk, then rename it to `path`."""
+    """Call write(file) on a temporary file, flush it to disk, then rename it to `path`. Ctrl-C waits for the end."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with interrupts_held():
+        _write_then_rename(path, write, mode)
+
+
+def _write_then_rename(path, write, mode):
     temporary = _temporary_name(path)
     try:
         with open(temporary, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:

@@ -21,6 +21,7 @@ import checkpointing
 import cli
 import config
 import distributed
+import files
 from data import CLASS_NAMES, IMBALANCECIFAR10, Cifar, DataError, DeviceBatches
 from device import choose_device, compiled, memory_format
 from losses import LOSS_BUILDERS, init_prior_bias, reweight
@@ -81,7 +82,8 @@ def parse_arguments(argv=None):
     for key, setting in config.SETTINGS.items():
         switch = dict(nargs="?", const="true") if isinstance(setting.kind, config.Boolean) else {}  # --amp = --amp true
         default = "required in the config" if setting.default is config.REQUIRED else f"default {setting.default}"
-        overrides.add_argument("--" + key.replace("_", "-"), dest=key, action=Override, metavar="VALUE", default=argparse.SUPPRESS,
+        overrides.add_argument("--" + key.replace("_", "-"), dest=key, action=Override, metavar="VALUE",
+                               default=argparse.SUPPRESS,
                                help=f"{setting.help}: {setting.kind.allowed} ({default})".replace("%", "%%"),
                                **switch)
     args = parser.parse_args(argv)
@@ -263,22 +265,24 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                     best = dict(accuracy=row["test_acc"], epoch=epoch, confusion=confusion,
                                 model=checkpointing.cpu_state_dict(model))
                 if writes:  # best.pth, checkpoints/, last.pth, then metrics.csv (a resume rewrites it from last.pth)
-                    if improved:
-                        checkpointing.save_atomically(best["model"], run.best_path)
-                        if graded:
-                            graded.offer(best["model"], best["accuracy"])
-                    run.add(row, per_class_accuracy(confusion))
-                    checkpointing.save_run_state(run.last_path, run_settings(args), run.rows, confusion, model,
-                                                 optimizer, best, generator)
-                    run.write_metrics()
+                    with files.interrupts_held():  # Ctrl-C among them waits: the run stops with this epoch whole
+                        if improved:
+                            checkpointing.save_atomically(best["model"], run.best_path)
+                            if graded:
+                                graded.offer(best["model"], best["accuracy"])
+                        run.add(row, per_class_accuracy(confusion))
+                        checkpointing.save_run_state(run.last_path, run_settings(args), run.rows, confusion, model,
+                                                     optimizer, best, generator)
+                        run.write_metrics()
                 echo(format_row(row, per_class_accuracy(confusion)))
         except KeyboardInterrupt:
             raise Interrupted(interruption_note(run, epoch, args)) from None
 
         if writes:
-            run.plot_learning_curves(f"{run.folder}: {args.model}")
-            run.save_confusion(best["confusion"], f"{run.folder}: {args.model}, epoch {best['epoch']}, "
-                                                  f"accuracy {best['accuracy']:.4f}")
+            with files.interrupts_held():  # the run is saved whole: let it finish its figures
+                run.plot_learning_curves(f"{run.folder}: {args.model}")
+                run.save_confusion(best["confusion"], f"{run.folder}: {args.model}, epoch {best['epoch']}, "
+                                                      f"accuracy {best['accuracy']:.4f}")
     echo(f"Best Prec@1 {best['accuracy']:.4f} at epoch {best['epoch']}; per-class accuracy:")
     echo(format_per_class(CLASS_NAMES, per_class_accuracy(best["confusion"])))
     echo(checkpoint_note(graded, best, run))
@@ -315,7 +319,8 @@ def main(argv=None):
         print(f"\n{error}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print("\ninterrupted before the first epoch; there is nothing to resume", file=sys.stderr)
+        when = "" if options["evaluate"] else " before the first epoch; there is nothing to resume"
+        print(f"\ninterrupted{when}", file=sys.stderr)
         return 130
     finally:
         distributed.stop()

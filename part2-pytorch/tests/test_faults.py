@@ -25,6 +25,7 @@ CASES = [  # (file or folder renamed into place, at which of its renames, stage,
     ("last.pth", 2, "after-rename", "KILL"),
     ("metrics.csv", 3, "before-rename", "KILL"),  # metrics.csv is written at the start and after each epoch
     ("last.pth", 2, "before-rename", "INT"),
+    ("best.pth", 1, "before-rename", "INT"),  # Ctrl-C among an epoch's writes waits for the rest of them
     ("metrics.csv", 1, "before-rename", "INT"),
     *[("--seconds", round(random.Random(seed).uniform(3, 9), 2), "", "KILL") for seed in range(2)],  # wherever
 ]
@@ -127,7 +128,9 @@ class KillsAndInterrupts(unittest.TestCase):
             with self.subTest(case=case):
                 if case[0] == "--seconds":
                     continue  # where the kill landed is not known
-                expected = case[0] in ("last.pth", "metrics.csv") and case[1] >= 2  # epoch 1 was saved
+                after_epoch_1 = case[0] in ("last.pth", "metrics.csv") and case[1] >= 2
+                within_epoch_1 = case[3] == "INT" and case[0] in ("best.pth", "twolayernet.pth")  # then saved whole
+                expected = after_epoch_1 or within_epoch_1
                 self.assertEqual(resumable, expected)
                 self.assertEqual("resuming runs/tiny after epoch" in out, expected)
 

@@ -2,6 +2,7 @@
 resume with other settings, a folder in use, damaged files, Ctrl-C (main.main in-process, tiny data)."""
 import csv
 import os
+import signal
 import tempfile
 import unittest
 from unittest import mock
@@ -250,6 +251,22 @@ class CtrlC(Scratch):
         self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
         self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
         self.assertEqual(epochs_in(self.run), [1, 2])
+
+
+    def test_during_the_writes_of_an_epoch_it_is_saved_whole_first(self):
+        real_save = torch.save
+
+        def save(obj, f, *args, **kwargs):  # Ctrl-C while writing best.pth, the first of epoch 1's files
+            signal.raise_signal(signal.SIGINT)
+            return real_save(obj, f, *args, **kwargs)
+        with mock.patch.object(torch, "save", save):
+            status, _, err = self.run.main("--epochs", "2")
+        self.assertEqual(status, 130)
+        one_line(self, err.strip())
+        self.assertIn("holds epochs 1-1", err)
+        self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
+        self.assertEqual(epochs_in(self.run), [1])
+        load(self.run.path("runs", "tiny", "best.pth"))
 
 
 class LearningCurves(unittest.TestCase):

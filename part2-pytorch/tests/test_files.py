@@ -1,0 +1,74 @@
+"""files.py: Ctrl-C held until a write or a group of writes has ended, and the file is whole afterwards."""
+import os
+import signal
+import tempfile
+import unittest
+
+import torch
+
+import files
+
+
+class InterruptsHeld(unittest.TestCase):
+    def setUp(self):
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+    def test_ctrl_c_inside_is_raised_when_the_block_ends(self):
+        finished = []
+        with self.assertRaises(KeyboardInterrupt):
+            with files.interrupts_held():
+                signal.raise_signal(signal.SIGINT)
+                finished.append("after the signal")
+        self.assertEqual(finished, ["after the signal"])
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+    def test_nested_blocks_raise_once_at_the_outer_end(self):
+        finished = []
+        with self.assertRaises(KeyboardInterrupt):
+            with files.interrupts_held():
+                with files.interrupts_held():
+                    signal.raise_signal(signal.SIGINT)
+                finished.append("inner ended")
+        self.assertEqual(finished, ["inner ended"])
+
+    def test_an_error_of_the_block_is_not_replaced(self):
+        with self.assertRaises(OSError):
+            with files.interrupts_held():
+                signal.raise_signal(signal.SIGINT)
+                raise OSError("disk full")
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+    def test_no_signal_no_interrupt(self):
+        with files.interrupts_held():
+            pass
+
+
+class InterruptedWrite(unittest.TestCase):
+    def test_ctrl_c_during_torch_save_leaves_the_whole_file_then_interrupts(self):
+        """torch.save's zip writer turns an exception of the file's write() into a RuntimeError: held, the
+        interrupt comes after the rename, and the file loads."""
+        folder = tempfile.mkdtemp()
+        path = os.path.join(folder, "state.pth")
+        state = {"weights": torch.arange(10_000.0)}
+
+        class InterruptingFile:
+            def __init__(self, f):
+                self.f, self.sent = f, False
+
+            def write(self, data):
+                if not self.sent:
+                    self.sent = True
+                    signal.raise_signal(signal.SIGINT)
+                return self.f.write(data)
+
+            def __getattr__(self, name):
+                return getattr(self.f, name)
+
+        with self.assertRaises(KeyboardInterrupt):
+            files.write_atomically(path, lambda f: torch.save(state, InterruptingFile(f)))
+        self.assertTrue(torch.equal(torch.load(path, weights_only=True)["weights"], state["weights"]))
+        self.assertEqual(os.listdir(folder), ["state.pth"])
+
+
+if __name__ == "__main__":
+    unittest.main()
