@@ -75,6 +75,16 @@ class Boolean:
         return value
 
 
+class BooleanOrAuto:
+    allowed = "true, false or auto"
+
+    @staticmethod
+    def parse(value):
+        if not (isinstance(value, bool) or value == "auto"):
+            raise ValueError
+        return value
+
+
 @dataclass(frozen=True)
 class Choice:
     options: tuple
@@ -133,8 +143,12 @@ SETTINGS = {
     "lr_schedule": Setting("Train", Choice(("step", "linear")), "step",
                            help="step: the kit's warm-up and steps, per epoch; linear: warm-up, then a linear "
                                 "decay to zero at the last epoch, updated every batch"),
-    "amp": Setting("Train", Boolean(), False,
-                   help="bfloat16 autocast for forward and loss (mixed precision; fastest on recent GPUs)"),
+    "amp": Setting("Train", BooleanOrAuto(), False,
+                   help="bfloat16 autocast for forward and loss (mixed precision; fastest on recent GPUs and on "
+                        "CPUs with bf16 matrix units); auto: where a short timing at the start finds it faster"),
+    "test_every": Setting("Train", Integer(1), 1,
+                          help="test every N epochs and after the last (the rows of the others have no test "
+                               "accuracy, and the best weights are chosen among tested epochs)"),
     "model": Setting("network", Choice(tuple(MODEL_BUILDERS)), help="network to train"),
     "channels_last": Setting("network", Boolean(), False,
                              help="NHWC memory layout for model and batches (faster convolutions on CPU and GPU)"),
@@ -294,7 +308,7 @@ def run_arguments(path, overrides=(), *, seed=0, device=None, name=None, resume=
 
 def resume_conflicts(saved, current):
     """Keys whose value in `current` would change what the epochs finished under `saved` computed."""
-    free = {"data_dir", "compile", "save_best", "overwrite_checkpoint"}  # where data and results go, or speed
+    free = {"data_dir", "compile", "save_best", "overwrite_checkpoint", "test_every"}  # where data go, or speed
     if saved.get("lr_schedule") == "step":
         free.add("epochs")  # the step schedule does not depend on the length of the run
     return [key for key in current if key not in free and saved.get(key) != current[key]]

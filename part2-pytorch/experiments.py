@@ -1,6 +1,7 @@
 """Long-tailed CIFAR-10 experiments: run a grid of losses, betas, imbalance factors and seeds; one CSV row a run.
 
     python experiments.py --grid cpu            # the short CPU schedule (configs/longtail_cpu.yaml)
+    python experiments.py --grid resnet32-cpu   # ResNet-32 at 100:1 on a CPU (configs/longtail_resnet32_cpu.yaml)
     python experiments.py --grid paper          # the paper's ResNet-32 schedule, for GPUs
     python experiments.py --grid cpu --list     # what would run, and what is already done
     python experiments.py --grid paper --shard 2/4   # the second of four disjoint slices, for one of 4 machines
@@ -27,6 +28,7 @@ import re
 import sys
 import threading
 import time
+import typing
 
 import cli
 import config
@@ -42,7 +44,7 @@ BETAS = (0.9, 0.99, 0.999, 0.9999)
 HEADLINE_BETA = 0.9999  # the paper's best beta for CIFAR-10; its headline rows get extra seeds
 GRID_SETTINGS = ("imb_factor", "loss_type", "reweight", "beta", "gamma", "save_best")  # the grid sets them per run
 # Settings that change how fast a run goes or where its data is read, not what it computes: not part of its key.
-NEUTRAL_SETTINGS = ("compile", "channels_last", "data_dir")
+NEUTRAL_SETTINGS = ("compile", "channels_last", "data_dir", "test_every")
 LOCK_NAME = ".experiments.lock"
 TEST_GRIDS_VARIABLE = "EXPERIMENTS_TEST_GRIDS"  # "1" offers the tests' grids too
 
@@ -58,17 +60,32 @@ def losses_of_grid():
     return losses
 
 
-def is_headline(loss):
-    return loss in (("CE", False, 0.0, 0.0), ("Focal", True, HEADLINE_BETA, 1.0))
+HEADLINE_LOSSES = (("CE", False, 0.0, 0.0), ("Focal", True, HEADLINE_BETA, 1.0))
+RESNET32_LOSSES = (  # the assignment's study: CE against the paper's best class-balanced losses at beta 0.9999
+    ("CE", False, 0.0, 0.0), ("Focal", True, HEADLINE_BETA, 1.0), ("SigmoidFocal", True, HEADLINE_BETA, 1.0))
 
 
-GRIDS = {  # name: (base config, imbalance factors, seeds of the headline rows, losses)
-    "cpu": (os.path.join(HERE, "configs", "longtail_cpu.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
-    "paper": (os.path.join(HERE, "configs", "longtail_paper.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
+class Grid(typing.NamedTuple):
+    config: str  # the base config file
+    factors: tuple  # imbalance factors
+    seeds: tuple  # of the headline losses; the other losses run seed 0 alone
+    losses: tuple  # (loss_type, reweight, beta, gamma)
+    headline: tuple = HEADLINE_LOSSES
+
+
+def config_file(name):
+    return os.path.join(HERE, "configs", name)
+
+
+GRIDS = {
+    "cpu": Grid(config_file("longtail_cpu.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
+    "resnet32-cpu": Grid(config_file("longtail_resnet32_cpu.yaml"), (0.01,), (0, 1), RESNET32_LOSSES,
+                         headline=RESNET32_LOSSES),  # every loss, every seed
+    "paper": Grid(config_file("longtail_paper.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
 }
 TEST_GRIDS = {  # two runs on tiny data, for the tests only
-    "micro": (os.path.join(HERE, "configs", "longtail_cpu.yaml"), (0.1,), (0,),
-              [("CE", False, 0.0, 0.0), ("Focal", True, 0.999, 1.0)]),
+    "micro": Grid(config_file("longtail_cpu.yaml"), (0.1,), (0,),
+                  (("CE", False, 0.0, 0.0), ("Focal", True, 0.999, 1.0))),
 }
 
 
@@ -102,14 +119,14 @@ def grid_runs(name, extra=()):
     """Every run of the grid, after the --set pairs `extra`, as a dict of the key columns (headline losses get
     every seed, the rest seed 0). Raises ConfigError for a setting that is not allowed."""
     check_overrides(extra)
-    base_config, factors, seeds, losses = available_grids()[name]
-    base = config.load_config(base_config)
-    settings = config.load_config(base_config, extra)
+    grid = available_grids()[name]
+    base = config.load_config(grid.config)
+    settings = config.load_config(grid.config, extra)
     overrides = describe_overrides(settings, base, extra)
     runs = []
-    for factor in factors:
-        for loss in losses:
-            for seed in seeds if is_headline(loss) else seeds[:1]:
+    for factor in grid.factors:
+        for loss in grid.losses:
+            for seed in grid.seeds if loss in grid.headline else grid.seeds[:1]:
                 loss_type, reweight, beta, gamma = loss
                 runs.append(dict(grid=name, model=settings["model"], imb_type=settings["imb_type"],
                                  imb_factor=factor, loss_type=loss_type, reweight=reweight, beta=beta,
@@ -292,7 +309,7 @@ def run_grid(name, workers, data_dir, results, extra=(), shard=(1, 1)):
           f"{', '.join(result_files(results)) or results}", flush=True)
     if not todo:
         return
-    base_config = available_grids()[name][0]
+    base_config = available_grids()[name].config
     devices = worker_devices(workers)
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds thread pools or CUDA
     with concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context,

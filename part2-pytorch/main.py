@@ -10,6 +10,7 @@ Under `torchrun --nproc_per_node=N main.py ...` one run trains over N processes 
 """
 import argparse
 import contextlib
+import math
 import os
 import re
 import sys
@@ -23,7 +24,7 @@ import config
 import distributed
 import files
 from data import CLASS_NAMES, IMBALANCECIFAR10, Cifar, DataError, DeviceBatches
-from device import choose_device, compiled, memory_format
+from device import bf16_is_faster, choose_device, compiled, memory_format
 from losses import LOSS_BUILDERS, init_prior_bias, reweight
 from metrics import accuracy, per_class_accuracy
 from models import MODEL_BUILDERS
@@ -80,7 +81,7 @@ def parse_arguments(argv=None):
                         help="override any setting, e.g. --set imb_factor=0.1 (repeatable)")
     overrides = parser.add_argument_group("settings (override the config's values)")
     for key, setting in config.SETTINGS.items():
-        switch = dict(nargs="?", const="true") if isinstance(setting.kind, config.Boolean) else {}  # --amp = --amp true
+        switch = dict(nargs="?", const="true") if isinstance(setting.kind, (config.Boolean, config.BooleanOrAuto)) else {}  # --amp = --amp true
         default = "required in the config" if setting.default is config.REQUIRED else f"default {setting.default}"
         overrides.add_argument("--" + key.replace("_", "-"), dest=key, action=Override, metavar="VALUE",
                                default=argparse.SUPPRESS,
@@ -183,7 +184,15 @@ def test_accuracy(model, batches, args, device, progress=False):
                     lambda bar: validate(model, batches, len(CLASS_NAMES), args.amp, on_batch=bar))
 
 
+def amp_for_all_ranks(device):
+    """amp: auto resolved: bf16 autocast when it is faster on this device (on every rank, under torchrun)."""
+    faster = torch.tensor([float(bf16_is_faster(device))], device=device)
+    return distributed.sum_across_ranks(faster).item() == distributed.world_size()
+
+
 def evaluate(args, device):
+    if args.amp == "auto":
+        args.amp = bf16_is_faster(device)
     state = checkpointing.read_weights(args.evaluate)
     model_name = args.model or model_of_checkpoint(state, args.evaluate)
     layout = memory_format(args.channels_last)
@@ -232,6 +241,10 @@ def fit(args, device, run_name=None, echo=print, progress=False):
             echo(f"resuming {run.folder} after epoch {state['epoch']}")
         elif writes and (moved := run.set_aside()):
             echo(f"{run.folder} held an earlier run: moved to {moved}")
+        if args.amp == "auto":  # decided once, at the run's start (a resume takes the saved decision)
+            args.amp = amp_for_all_ranks(device)
+            echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}"
+                 f"faster here)")
         if writes:
             run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
                       state["rows"] if state else ())
@@ -257,10 +270,14 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                     progress, train_batches, f"epoch {epoch}", device,
                     lambda bar: train(trained, train_batches, criterion, optimizer, rate_at_batch, args.amp, bar))
                 check_finite(train_loss, checkpointing.all_finite(model.state_dict()), run, epoch, args)
-                confusion = test_accuracy(tested, test_batches, args, device, progress)
+                tested_now = epoch % args.test_every == 0 or epoch == args.epochs
+                if tested_now:
+                    confusion = test_accuracy(tested, test_batches, args, device, progress)
                 row = dict(epoch=epoch, lr=rate, train_loss=train_loss, train_acc=train_accuracy,
-                           test_acc=accuracy(confusion), seconds=time.perf_counter() - started)
-                improved = best is None or row["test_acc"] > best["accuracy"]
+                           test_acc=accuracy(confusion) if tested_now else math.nan,
+                           seconds=time.perf_counter() - started)
+                per_class = per_class_accuracy(confusion) if tested_now else [math.nan] * len(CLASS_NAMES)
+                improved = tested_now and (best is None or row["test_acc"] > best["accuracy"])
                 if improved:
                     best = dict(accuracy=row["test_acc"], epoch=epoch, confusion=confusion,
                                 model=checkpointing.cpu_state_dict(model))
@@ -270,11 +287,11 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                             checkpointing.save_atomically(best["model"], run.best_path)
                             if graded:
                                 graded.offer(best["model"], best["accuracy"])
-                        run.add(row, per_class_accuracy(confusion))
+                        run.add(row, per_class)
                         checkpointing.save_run_state(run.last_path, run_settings(args), run.rows, confusion, model,
                                                      optimizer, best, generator)
                         run.write_metrics()
-                echo(format_row(row, per_class_accuracy(confusion)))
+                echo(format_row(row, per_class))
         except KeyboardInterrupt:
             raise Interrupted(interruption_note(run, epoch, args)) from None
 

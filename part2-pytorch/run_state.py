@@ -27,6 +27,8 @@ def resumed_state(args, run):
         raise checkpointing.CheckpointError(f"{run.last_path} does not exist: {run.folder} has no finished epoch "
                                             f"to resume; start the run without --resume")
     state = checkpointing.read_run_state(run.last_path)
+    if args.amp == "auto":  # decided when the run started
+        args.amp = state["settings"].get("amp", False)
     saved, current = state["settings"], run_settings(args)
     conflicts = config.resume_conflicts(saved, current)
     if conflicts:

@@ -5,6 +5,7 @@ learning_curves.png is drawn from metrics.csv's rows, confusion_matrix.csv/.png 
 matrix, best.pth the best weights and last.pth (see checkpointing.py) what --resume needs.
 """
 import csv
+import math
 import os
 
 import numpy as np
@@ -25,8 +26,12 @@ def format_header():
 
 
 def format_row(row, per_class):
+    """An epoch's console line; '-' for the test figures of an epoch that was not tested (test_every)."""
+    def shown(value, width, digits):
+        return f"{'-':>{width}}" if math.isnan(value) else f"{value:{width}.{digits}f}"
     return (f"{row['epoch']:5d} {row['lr']:8.3g} {row['train_loss']:10.4f} {row['train_acc']:9.4f} "
-            f"{row['test_acc']:8.4f} {row['seconds']:6.1f} | " + " ".join(f"{value:5.3f}" for value in per_class))
+            f"{shown(row['test_acc'], 8, 4)} {row['seconds']:6.1f} | "
+            + " ".join(shown(value, 5, 3) for value in per_class))
 
 
 def format_per_class(class_names, per_class):
@@ -97,7 +102,8 @@ class RunLog:
         def write(f):
             writer = csv.DictWriter(f, self.columns)
             writer.writeheader()
-            writer.writerows(self.rows)
+            writer.writerows({key: "" if isinstance(value, float) and math.isnan(value) else value
+                              for key, value in row.items()} for row in self.rows)  # untested: blank
         files.write_atomically(self.metrics_path, write, "w")
 
     def plot_learning_curves(self, title):
@@ -109,7 +115,8 @@ class RunLog:
         loss_axes.plot(epochs, [row["train_loss"] for row in self.rows], marker=".")
         loss_axes.set(title="training loss", ylabel="loss (mean per training image)")
         for column, label in (("train_acc", "train"), ("test_acc", "test")):
-            accuracy_axes.plot(epochs, [row[column] for row in self.rows], marker=".", label=label)
+            points = [(row["epoch"], row[column]) for row in self.rows if not math.isnan(row[column])]
+            accuracy_axes.plot(*zip(*points), marker=".", label=label)
         accuracy_axes.set(title="accuracy", ylabel="accuracy (fraction of images)", ylim=(0, 1))
         accuracy_axes.legend()
         rate_axes.plot(epochs, [row["lr"] for row in self.rows], marker=".", drawstyle="steps-mid")

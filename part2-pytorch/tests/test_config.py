@@ -107,7 +107,7 @@ class Resuming(unittest.TestCase):
     def test_only_where_data_and_results_go_may_change(self):
         saved = load_config(os.path.join(CONFIGS, "config_twolayer.yaml"))
         self.assertEqual(config.resume_conflicts(saved, dict(saved, data_dir="elsewhere", compile="default",
-                                                             save_best=False, epochs=20)), [])
+                                                             save_best=False, epochs=20, test_every=5)), [])
         changed = dict(saved, learning_rate=0.2, amp=True)
         self.assertEqual(config.resume_conflicts(saved, changed), ["learning_rate", "amp"])
         linear = dict(saved, lr_schedule="linear")  # the linear schedule's rates depend on the number of epochs
@@ -166,6 +166,8 @@ class BadConfigs(unittest.TestCase):
             ("save_best: true", "save_best: true, crop_padding: -1", ["data.crop_padding", "-1", ">= 0"]),
             ("loss_type: CE", "loss_type: CE, label_smoothing: 1.0", ["loss.label_smoothing", "1.0", "[0, 1)"]),
             ("model: TwoLayerNet", "model: TwoLayerNet, channels_last: 2", ["network.channels_last", "true or false"]),
+            ("warmup: 0", "warmup: 0, amp: maybe", ["Train.amp", "'maybe'", "true, false or auto"]),
+            ("warmup: 0", "warmup: 0, test_every: 0", ["Train.test_every", "0", "an integer >= 1"]),
             # allowed one by one, not together
             ("momentum: 0.9", "momentum: 0, nesterov: true", ["nesterov", "momentum > 0"]),
             ("loss_type: CE", "loss_type: Focal, label_smoothing: 0.1", ["label_smoothing", "Focal", "loss_type CE"]),
@@ -181,6 +183,8 @@ class BadConfigs(unittest.TestCase):
         self.assertEqual(load_config(self.with_change("learning_rate: 0.1", "learning_rate: 1e-4"))["learning_rate"],
                          1e-4)
         self.assertEqual(load_config(self.with_change("momentum: 0.9", "momentum: 0"))["momentum"], 0.0)
+        self.assertEqual(load_config(self.with_change("warmup: 0", "warmup: 0, amp: auto"))["amp"], "auto")
+        self.assertEqual(load_config(self.with_change("warmup: 0", "warmup: 0, test_every: 5"))["test_every"], 5)
 
     def test_unknown_keys_and_a_key_given_twice(self):
         self.assert_error(self.with_change("learning_rate:", "learnin_rate:"), "'learnin_rate'",

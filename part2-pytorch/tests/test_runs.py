@@ -269,6 +269,47 @@ class CtrlC(Scratch):
         load(self.run.path("runs", "tiny", "best.pth"))
 
 
+class AmpAuto(Scratch):
+    def saved_amp(self):
+        return load(self.run.path("runs", "tiny", "last.pth"))["settings"]["amp"]
+
+    def test_auto_is_decided_at_the_start_recorded_and_kept_on_resume(self):
+        for faster in (True, False):
+            with self.subTest(faster=faster), mock.patch.object(main, "bf16_is_faster", return_value=faster):
+                status, out, err = self.run.main("--epochs", "1", "--amp", "auto")
+                self.assertEqual(status, 0, err)
+                self.assertIn(f"bf16 autocast {'on' if faster else 'off'}", out)
+                self.assertIs(self.saved_amp(), faster)
+                with open(self.run.path("runs", "tiny", "config.yaml")) as f:
+                    self.assertIn(f"amp: {str(faster).lower()}", f.read())
+        measured = mock.Mock(side_effect=AssertionError("a resume must not measure again"))
+        with mock.patch.object(main, "bf16_is_faster", measured):  # the run above decided False
+            status, _, err = self.run.main("--epochs", "2", "--amp", "auto", "--resume")
+        self.assertEqual(status, 0, err)
+        self.assertIs(self.saved_amp(), False)
+        status, _, err = self.run.main("--epochs", "3", "--amp", "true", "--resume")
+        self.assertEqual(status, 2)
+        self.assertIn("amp", err)
+
+
+class TestEvery(Scratch):
+    def test_only_every_nth_epoch_and_the_last_are_tested(self):
+        status, out, err = self.run.main("--epochs", "5", "--test-every", "2")
+        self.assertEqual(status, 0, err)
+        with open(self.run.path("runs", "tiny", "metrics.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual([row["epoch"] for row in rows], ["1", "2", "3", "4", "5"])
+        self.assertEqual([row["test_acc"] != "" for row in rows], [False, True, False, True, True])
+        self.assertTrue(all(row["acc_cat"] == "" for row in rows[::2][:2]))
+        best = load(self.run.path("runs", "tiny", "last.pth"))["best"]
+        self.assertIn(best["epoch"], (2, 4, 5))
+        self.assertEqual(best["accuracy"], max(float(row["test_acc"]) for row in rows if row["test_acc"]))
+        untested = [line for line in out.splitlines() if line.split()[:1] == ["1"]]
+        self.assertEqual(len(untested), 1)
+        self.assertEqual(untested[0].split()[4], "-")
+        self.assertTrue(os.path.exists(self.run.path("runs", "tiny", "learning_curves.png")))
+
+
 class LearningCurves(unittest.TestCase):
     def test_labelled_axes_titled_by_run_and_model_and_whole_epochs(self):
         with tempfile.TemporaryDirectory() as folder:
