@@ -312,15 +312,33 @@ def run_grid(name, workers, data_dir, results, extra=(), shard=(1, 1)):
     base_config = available_grids()[name].config
     devices = worker_devices(workers)
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds thread pools or CUDA
-    with concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context,
-                                                initializer=exit_with_parent) as pool:
-        futures = [pool.submit(run_and_record, results, run, base_config, data_dir, list(extra),
-                               *devices[i % len(devices)]) for i, run in enumerate(todo)]
-        for finished, future in enumerate(concurrent.futures.as_completed(futures), start=1):
-            row = future.result()
-            print(f"[{finished}/{len(todo)}] 1:{round(1 / row['imb_factor'])} {row['loss_type']:12s} "
-                  f"reweight={row['reweight']!s:5s} beta={row['beta']:<6} gamma={row['gamma']:<3} "
-                  f"seed={row['seed']}  test acc {row['test_acc']:.4f}  ({row['seconds']:.0f} s)", flush=True)
+    pool = concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context, initializer=exit_with_parent)
+    try:
+        pending = {pool.submit(run_and_record, results, run, base_config, data_dir, list(extra),
+                               *devices[i % len(devices)]) for i, run in enumerate(todo)}
+        finished = 0
+        while pending:  # waits of a second: a wait without a timeout does not hear Ctrl-C
+            done, pending = concurrent.futures.wait(pending, timeout=1, return_when="FIRST_COMPLETED")
+            for future in done:
+                row, finished = future.result(), finished + 1
+                print(f"[{finished}/{len(todo)}] 1:{round(1 / row['imb_factor'])} {row['loss_type']:12s} "
+                      f"reweight={row['reweight']!s:5s} beta={row['beta']:<6} gamma={row['gamma']:<3} "
+                      f"seed={row['seed']}  test acc {row['test_acc']:.4f}  ({row['seconds']:.0f} s)", flush=True)
+    except BaseException:  # Ctrl-C, a failed run: the other runs stop now, not when they would have finished
+        stop_workers(pool)
+        raise
+    pool.shutdown()
+
+
+def stop_workers(pool):
+    """End the pool's workers at once; a worker killed mid-write leaves a temp file the next lock holder removes."""
+    if hasattr(pool, "terminate_workers"):  # Python 3.14
+        pool.terminate_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # earlier: no public way (read
+        with contextlib.suppress(OSError, ValueError):                       # before shutdown, which clears it)
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def list_lines(runs, done):

@@ -1,5 +1,6 @@
 """experiments.py as users run it: in a child process, from its folder or from the wrong one, killed mid-grid."""
 import csv
+import glob
 import os
 import signal
 import subprocess
@@ -151,6 +152,34 @@ class KilledRunner(unittest.TestCase):
                                      env=environment(**{experiments.TEST_GRIDS_VARIABLE: "1"}))
             self.assertEqual([line.split()[0] for line in listing.stdout.splitlines()[1:]],
                              ["done"] * len(rows) + ["todo"] * (2 - len(rows)))
+
+    def test_ctrl_c_ends_the_grid_and_its_workers_at_once(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = write_cifar_folder(tmp)[0]
+            results = os.path.join(tmp, "results", "longtail.csv")
+            parent = subprocess.Popen([sys.executable, SCRIPT, "--grid", "micro", "--workers", "2", "--data-dir",
+                                       folder, "--results", results, "--set", "epochs=100000"], cwd=tmp,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env=environment(**{experiments.TEST_GRIDS_VARIABLE: "1"}))
+            try:
+                deadline = time.monotonic() + 180
+                while not glob.glob(os.path.join(tmp, "runs", "longtail", "*", "last.pth")):  # both train
+                    self.assertIsNone(parent.poll(), "the grid ended before it could be interrupted")
+                    self.assertLess(time.monotonic(), deadline, "no epoch finished in time")
+                    time.sleep(0.05)
+                workers = children_of(parent.pid)
+                parent.send_signal(signal.SIGINT)  # to the parent alone, as `kill -INT` does
+                _, err = parent.communicate(timeout=60)
+            finally:
+                if parent.poll() is None:
+                    parent.kill()
+            self.assertEqual(parent.returncode, 130, err)
+            self.assertEqual(err.strip().splitlines(), [f"interrupted; finished runs are in {results}, run again "
+                                                        f"to continue"])
+            deadline = time.monotonic() + 10
+            while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual([pid for pid in workers if alive(pid)], [], "workers outlived the interrupt")
 
 
 if __name__ == "__main__":
