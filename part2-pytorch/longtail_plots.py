@@ -110,6 +110,27 @@ def plot_beta_sweep(rows, summary):
     return figure
 
 
+def plot_losses(rows, summary):
+    """A grid of a few losses at one beta: each loss's mean accuracy (bar) and every seed's (dots), per factor."""
+    factors = sorted({k[0] for k in summary})
+    figure = Figure(figsize=(5.5 * len(factors), 4.4), layout="constrained")
+    for axes, factor in zip(figure.subplots(1, len(factors), squeeze=False)[0], factors):
+        keys = sorted((k for k in summary if k[0] == factor), key=lambda k: (k[1] != "CE", k[1]))
+        for x, key in enumerate(keys):
+            seeds = [float(row["test_acc"]) for row in rows
+                     if (float(row["imb_factor"]), loss_label(row), float(row["beta"])) == key]
+            axes.bar(x, summary[key]["acc"], 0.6, color="tab:gray" if key[1] == "CE" else "tab:blue")
+            axes.plot([x] * len(seeds), seeds, "o", color="black", markersize=4)
+            axes.annotate(f"{summary[key]['acc']:.3f}", (x, summary[key]["acc"]), xytext=(0, 4),
+                          textcoords="offset points", ha="center", fontsize=8)
+        axes.set_xticks(range(len(keys)), [k[1] + (f"\nbeta {k[2]:g}" if k[1] != "CE" else "") for k in keys])
+        low = min(float(row["test_acc"]) for row in rows)
+        axes.set(ylabel=ACCURACY_LABEL, ylim=(max(0.0, low - 0.1), min(1.0, low + 0.2)),
+                 title=f"The losses at {ratio(factor)} (bars: mean; dots: seeds)")
+    figure.suptitle(describe(rows))
+    return figure
+
+
 def plot_class_counts(rows):
     """The training images per class at each imbalance factor of the rows: side-by-side bars, log scale."""
     factors = sorted({float(row["imb_factor"]) for row in rows})
@@ -172,7 +193,10 @@ def outputs(rows):
             continue
         prefix, summary = file_prefix(grid), summarise(chosen)
         files[prefix + "class_counts.png"] = png(plot_class_counts(chosen))
-        files[prefix + "beta_sweep.png"] = png(plot_beta_sweep(chosen, summary))
+        if len({k[2] for k in summary if k[1].startswith("CB")}) > 1:
+            files[prefix + "beta_sweep.png"] = png(plot_beta_sweep(chosen, summary))
+        else:  # one beta: the losses side by side
+            files[prefix + "losses.png"] = png(plot_losses(chosen, summary))
         for factor in sorted({k[0] for k in summary}):
             figure = plot_per_class(chosen, summary, factor)
             if figure:

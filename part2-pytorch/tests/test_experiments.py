@@ -260,6 +260,23 @@ class Plots(unittest.TestCase):
         self.assertIn("| 100:1 | CE | - | 0.5000 | 3 | 0.0000 |", tables)
         self.assertNotIn("0.9000", tables)
 
+    def test_a_grid_of_one_beta_gets_its_losses_side_by_side(self):
+        rows = [fake_row(run, 0.5 + 0.01 * run["seed"]) for run in experiments.grid_runs("resnet32-cpu")]
+        files = longtail_plots.outputs(rows)
+        self.assertEqual(sorted(files), ["longtail_resnet32-cpu_class_counts.png", "longtail_resnet32-cpu_losses.png",
+                                         "longtail_resnet32-cpu_per_class_100to1.png",
+                                         "longtail_resnet32-cpu_tables.md"])
+        figure = longtail_plots.plot_losses(rows, longtail_plots.summarise(rows))
+        axes = figure.axes[0]
+        self.assertEqual([tick.get_text() for tick in axes.get_xticklabels()],
+                         ["CE", "CB-Focal g=1\nbeta 0.9999", "CB-Sigmoid g=1\nbeta 0.9999"])
+        self.assertEqual([round(bar.get_height(), 4) for bar in axes.patches], [0.505] * 3)  # the mean of 2 seeds
+        dots = sorted(y for line in axes.lines for y in line.get_ydata())
+        self.assertEqual([round(y, 4) for y in dots], [0.5] * 3 + [0.51] * 3)
+        self.assertIn("ResNet-32, grid resnet32-cpu", figure.get_suptitle())
+        self.assertIn("| 100:1 | CB-Sigmoid g=1 | 0.9999 | 0.5050 | 2 | 0.0071 |",
+                      files["longtail_resnet32-cpu_tables.md"].decode())
+
     def test_figures_name_their_axes_model_and_grid(self):
         rows = [fake_row(run, 0.5) for run in experiments.grid_runs("cpu")]
         summary = longtail_plots.summarise(rows)
