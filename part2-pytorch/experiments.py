@@ -3,6 +3,7 @@
     python experiments.py --grid cpu            # the short CPU schedule (configs/longtail_cpu.yaml)
     python experiments.py --grid resnet32-cpu   # ResNet-32 at 100:1 on a CPU (configs/longtail_resnet32_cpu.yaml)
     python experiments.py --grid paper          # the paper's ResNet-32 schedule, for GPUs
+    python experiments.py --grid paper-resnet32 # its 100:1 ResNet-32 study alone, seed 0 of each loss first
     python experiments.py --grid cpu --list     # what would run, and what is already done
     python experiments.py --grid paper --shard 2/4   # the second of four disjoint slices, for one of 4 machines
     python experiments.py --plot                # the plots in results/ from results/longtail*.csv
@@ -71,6 +72,7 @@ class Grid(typing.NamedTuple):
     seeds: tuple  # of the headline losses; the other losses run seed 0 alone
     losses: tuple  # (loss_type, reweight, beta, gamma)
     headline: tuple = HEADLINE_LOSSES
+    seed_major: bool = False  # order the runs seed by seed (every loss's seed 0 first), not loss by loss
 
 
 def config_file(name):
@@ -82,6 +84,8 @@ GRIDS = {
     "resnet32-cpu": Grid(config_file("longtail_resnet32_cpu.yaml"), (0.01,), (0, 1), RESNET32_LOSSES,
                          headline=RESNET32_LOSSES),  # every loss, every seed
     "paper": Grid(config_file("longtail_paper.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
+    "paper-resnet32": Grid(config_file("longtail_paper.yaml"), (0.01,), (0, 1, 2), RESNET32_LOSSES,
+                           seed_major=True),  # one GPU job: seed 0 of the three losses first, then more seeds
 }
 TEST_GRIDS = {  # two runs on tiny data, for the tests only
     "micro": Grid(config_file("longtail_cpu.yaml"), (0.1,), (0,),
@@ -131,7 +135,7 @@ def grid_runs(name, extra=()):
                 runs.append(dict(grid=name, model=settings["model"], imb_type=settings["imb_type"],
                                  imb_factor=factor, loss_type=loss_type, reweight=reweight, beta=beta,
                                  gamma=gamma, seed=seed, epochs=settings["epochs"], overrides=overrides))
-    return runs
+    return sorted(runs, key=lambda run: run["seed"]) if grid.seed_major else runs  # sorted() keeps ties in order
 
 
 def shard_of(runs, shard):

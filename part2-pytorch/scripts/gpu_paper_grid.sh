@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One GPU job: the paper-schedule ResNet-32 runs at 100:1 (experiments.py --grid paper-resnet32: seed 0 of CE,
+# CB softmax focal and CB sigmoid focal, then seeds 1 and 2 of CE and CB softmax focal), WORKERS at a time on
+# the GPU, stopped after SECONDS; every finished run's row is in OUT/longtail_paper.csv at once. Then the tables
+# and plots of what finished, and the seed-0 CB softmax focal run's final weights as OUT/resnet-32-paper.pth.
+#
+#   bash scripts/gpu_paper_grid.sh PACKED OUT SECONDS WORKERS [--set KEY=VALUE ...]    (from part2-pytorch/)
+#
+# PACKED holds cifar_pack.py and the files `cifar_pack.py pack --longtail 0.01` wrote (unpacked into data/ here).
+# Rehearse on a CPU with a short schedule: ... 300 2 --set epochs=1 --set compile=none
+set -uo pipefail
+packed=$1 out=$2 seconds=$3 workers=$4
+shift 4
+cd "$(dirname "$0")/.." || exit 2
+mkdir -p "$out"
+python3 "$packed/cifar_pack.py" unpack "$packed" data || exit 2
+python3 - <<'EOF'
+import platform, torch
+gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+print(f"python {platform.python_version()}, torch {torch.__version__}, {gpu}", flush=True)
+EOF
+started=$(date +%s)
+# SIGINT at the limit: experiments.py ends its workers and keeps every finished row
+timeout --signal=INT "$seconds" python3 experiments.py --grid paper-resnet32 --workers "$workers" \
+    --results "$out/longtail_paper.csv" --set compile=reduce-overhead "$@"
+echo "grid: exit status $?, $(( $(date +%s) - started )) s"
+python3 experiments.py --plot --results "$out/longtail_paper.csv" || echo "no finished run to plot"
+python3 - "$out" "$@" <<'EOF'
+import glob, os, sys, torch
+import checkpointing
+folders = glob.glob("runs/longtail/paper-resnet32_0.01_Focal_rwTrue_b0.9999_g1.0_s0_*")
+finished = [folder for folder in folders if os.path.exists(os.path.join(folder, "learning_curves.png"))]
+if finished:  # drawn after the last epoch: the run finished
+    weights = checkpointing.read_weights(os.path.join(finished[0], "last.pth"))
+    torch.save(weights, os.path.join(sys.argv[1], "resnet-32-paper.pth"))
+    print(f"weights of {finished[0]} -> {sys.argv[1]}/resnet-32-paper.pth")
+EOF
+cat "$out"/longtail_*tables.md 2>/dev/null || true
