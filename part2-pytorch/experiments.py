@@ -232,9 +232,13 @@ def draw_plots(results, out_dir):
     if not rows:
         raise FileNotFoundError(f"no results to plot: no rows in {'/'.join(os.path.split(results))} "
                                 f"or its shards")
+    outputs = longtail_plots.outputs(rows)
+    if not outputs:
+        raise FileNotFoundError(f"nothing to plot: every row of {'/'.join(os.path.split(results))} ran with --set "
+                                f"overrides, and the plots show runs of a grid's own schedule")
     written = []
     with results_lock(out_dir):
-        for name, data in longtail_plots.outputs(rows).items():
+        for name, data in outputs.items():
             written.append(os.path.join(out_dir, name))
             write_atomically(written[-1], data)
     return written

@@ -260,6 +260,16 @@ class Plots(unittest.TestCase):
         self.assertIn("| 100:1 | CE | - | 0.5000 | 3 | 0.0000 |", tables)
         self.assertNotIn("0.9000", tables)
 
+    def test_rows_that_all_ran_with_overrides_give_a_clear_error_and_no_file(self):
+        rows = [fake_row(run, 0.5) for run in experiments.grid_runs("resnet32-cpu", [("epochs", 1)])]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "longtail.csv")
+            experiments.write_rows(path, rows)
+            with self.assertRaises(FileNotFoundError) as caught:
+                experiments.draw_plots(path, tmp)
+            self.assertEqual(sorted(os.listdir(tmp)), [".experiments.lock", "longtail.csv"])
+        self.assertIn("ran with --set overrides", str(caught.exception))
+
     def test_a_grid_of_one_beta_gets_its_losses_side_by_side(self):
         rows = [fake_row(run, 0.5 + 0.01 * run["seed"]) for run in experiments.grid_runs("resnet32-cpu")]
         files = longtail_plots.outputs(rows)
