@@ -20,8 +20,8 @@ loss: {loss_type: CE}
 
 
 class ShippedConfigs(unittest.TestCase):
-    def load(self, name):
-        return load_config(os.path.join(CONFIGS, name))
+    def load(self, name, overrides=()):
+        return load_config(os.path.join(CONFIGS, name), overrides)
 
     def test_kit_configs_keep_the_kit_values(self):
         for name, model, rate in (("config_twolayer.yaml", "TwoLayerNet", 0.1),
@@ -36,6 +36,12 @@ class ShippedConfigs(unittest.TestCase):
         expected = dict(model="ResNet-32", imbalance="imbalance", imb_type="exp", imb_factor=0.01, loss_type="Focal",
                         reweight=True, beta=0.9999, gamma=1.0, batch_size=128, learning_rate=0.1, momentum=0.9)
         self.assertEqual({key: values[key] for key in expected}, expected)
+
+    def test_resnet32_config_is_the_cpu_grid_run_it_ships(self):
+        # checkpoints/resnet-32.pth is the resnet32-cpu grid's CB softmax focal run: the same settings, and the
+        # grid's save_best false turned on
+        grid_run = [("loss_type", "Focal"), ("reweight", True), ("beta", 0.9999), ("gamma", 1.0), ("save_best", True)]
+        self.assertEqual(self.load("config_resnet32.yaml"), self.load("longtail_resnet32_cpu.yaml", grid_run))
 
     def test_paper_schedule_config(self):
         values = self.load("longtail_paper.yaml")

@@ -12,6 +12,7 @@ from unittest import mock
 
 import config
 import experiments
+import grids
 import longtail_plots
 from tests.helpers import PART2, write_cifar_folder
 
@@ -21,24 +22,24 @@ def fake_row(run, acc):
 
 
 def keys(runs):
-    return [experiments.row_key(run) for run in runs]
+    return [grids.row_key(run) for run in runs]
 
 
 class Grid(unittest.TestCase):
     def test_cpu_grid_covers_every_loss_beta_factor_and_headline_seeds(self):
-        runs = experiments.grid_runs("cpu")
+        runs = grids.grid_runs("cpu")
         # per factor: CE + 4 betas x (CB-CE, 3 focal gammas, sigmoid) = 21, plus 2 more seeds of 2 headline rows
         self.assertEqual(len(runs), 2 * (21 + 4))
         self.assertEqual(len(set(keys(runs))), len(runs))
         focal = [r for r in runs if r["loss_type"] == "Focal" and r["imb_factor"] == 0.01]
         self.assertEqual(sorted({(r["beta"], r["gamma"]) for r in focal}),
-                         sorted((b, g) for b in experiments.BETAS for g in (0.5, 1.0, 2.0)))
+                         sorted((b, g) for b in grids.BETAS for g in (0.5, 1.0, 2.0)))
         headline = [r for r in runs if r["loss_type"] == "Focal" and r["beta"] == 0.9999 and r["gamma"] == 1.0]
         self.assertEqual(sorted(r["seed"] for r in headline), [0, 0, 1, 1, 2, 2])
         self.assertEqual({(r["epochs"], r["overrides"]) for r in runs}, {(8, "")})
 
     def test_rows_read_back_from_csv_have_the_same_key(self):
-        runs = experiments.grid_runs("cpu")[:3]
+        runs = grids.grid_runs("cpu")[:3]
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "sub", "longtail.csv")
             experiments.write_rows(path, [fake_row(run, 0.5) for run in runs])
@@ -53,9 +54,9 @@ class Overrides(unittest.TestCase):
     """A row records what ran: the resolved settings after --set, and the --set pairs that changed anything."""
 
     def test_epochs_override_is_recorded_and_is_not_the_full_grid(self):
-        short = experiments.grid_runs("cpu", [("epochs", 1)])
+        short = grids.grid_runs("cpu", [("epochs", 1)])
         self.assertEqual({(r["epochs"], r["overrides"]) for r in short}, {(1, "epochs=1")})
-        full = experiments.grid_runs("cpu")
+        full = grids.grid_runs("cpu")
         self.assertFalse(set(keys(short)) & set(keys(full)))
         with tempfile.TemporaryDirectory() as tmp:  # the short runs on disk do not count as the grid done
             path = os.path.join(tmp, "longtail.csv")
@@ -67,23 +68,23 @@ class Overrides(unittest.TestCase):
 
     def test_overrides_are_resolved_values_that_differ_from_the_config(self):
         def overrides(*pairs):
-            return experiments.grid_runs("cpu", list(pairs))[0]["overrides"]
+            return grids.grid_runs("cpu", list(pairs))[0]["overrides"]
         self.assertEqual(overrides(("learning_rate", "1e-2")), "learning_rate=0.01")
         self.assertEqual(overrides(("learning_rate", 0.01)), overrides(("learning_rate", "1e-2")))
         self.assertEqual(overrides(("warmup", 1), ("amp", True)), "amp=true warmup=1")  # sorted by key
         self.assertEqual(overrides(("steps", [5, 7])), "steps=[5,7]")
         self.assertEqual(overrides(("learning_rate", 0.002)), "")  # the config's own value changes nothing
         self.assertEqual(overrides(("compile", "default"), ("channels_last", True)), "")  # speed only
-        a, b = (experiments.grid_runs("cpu", [("learning_rate", rate)])[0] for rate in (0.01, 0.003))
-        self.assertNotEqual(experiments.row_key(a), experiments.row_key(b))
+        a, b = (grids.grid_runs("cpu", [("learning_rate", rate)])[0] for rate in (0.01, 0.003))
+        self.assertNotEqual(grids.row_key(a), grids.row_key(b))
 
     def test_the_grid_settings_cannot_be_set(self):
         with self.assertRaisesRegex(config.ConfigError, "--set beta is not allowed: the grid sets beta"):
-            experiments.grid_runs("cpu", [("beta", 0.5)])
+            grids.grid_runs("cpu", [("beta", 0.5)])
 
     def test_a_csv_without_the_overrides_column_is_read_as_no_overrides(self):
-        runs = experiments.grid_runs("cpu")[:2]
-        old_columns = [c for c in experiments.COLUMNS if c != "overrides"]
+        runs = grids.grid_runs("cpu")[:2]
+        old_columns = [c for c in grids.COLUMNS if c != "overrides"]
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
             with open(path, "w", newline="") as f:
@@ -100,9 +101,9 @@ class Overrides(unittest.TestCase):
 
 class Shards(unittest.TestCase):
     def test_shards_are_disjoint_and_cover_the_grid(self):
-        runs = experiments.grid_runs("cpu")
+        runs = grids.grid_runs("cpu")
         for n in (1, 2, 3, 7):
-            parts = [experiments.shard_of(runs, (k, n)) for k in range(1, n + 1)]
+            parts = [grids.shard_of(runs, (k, n)) for k in range(1, n + 1)]
             self.assertEqual(sum(len(part) for part in parts), len(runs))
             self.assertEqual(sorted(k for part in parts for k in keys(part)), sorted(keys(runs)))
         self.assertEqual(experiments.shard_path("results/longtail.csv", (2, 4)), "results/longtail.shard-2-of-4.csv")
@@ -118,13 +119,13 @@ class Shards(unittest.TestCase):
             results = os.path.join(tmp, "longtail.csv")
             whole = self.list_lines("--results", results)
             header, runs = whole[0], whole[1:]
-            self.assertEqual(header.split(), ["status"] + experiments.KEY_COLUMNS)
+            self.assertEqual(header.split(), ["status"] + grids.KEY_COLUMNS)
             parts = [self.list_lines("--results", results, "--shard", f"{k}/3")[1:] for k in (1, 2, 3)]
         self.assertEqual(sorted(line.split() for part in parts for line in part), sorted(l.split() for l in runs))
         self.assertEqual([len(part) for part in parts], [17, 17, 16])
 
     def test_runs_done_in_any_shard_file_count_as_done_and_are_read_once(self):
-        runs = experiments.grid_runs("cpu")
+        runs = grids.grid_runs("cpu")
         with tempfile.TemporaryDirectory() as tmp:
             experiments.write_rows(os.path.join(tmp, "longtail.shard-1-of-2.csv"), [fake_row(runs[0], 0.5)])
             experiments.write_rows(os.path.join(tmp, "longtail.shard-2-of-2.csv"),
@@ -143,7 +144,7 @@ def in_child(code):
 
 class Files(unittest.TestCase):
     def test_the_next_writer_removes_what_a_killed_writer_left(self):
-        runs = experiments.grid_runs("cpu")
+        runs = grids.grid_runs("cpu")
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
             experiments.write_rows(path, [fake_row(runs[0], 0.5)])
@@ -168,7 +169,7 @@ class Files(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
             code = ("import sys, experiments\n"
-                    "run = experiments.grid_runs('cpu')[0]\n"
+                    "run = grids.grid_runs('cpu')[0]\n"
                     "for i in range(25):\n"
                     f"    experiments.append_row({path!r}, dict(run, seed=sys.argv[1] + str(i), test_acc=0.5))\n")
             children = [subprocess.Popen([sys.executable, "-c", code, name], cwd=PART2,
@@ -179,7 +180,7 @@ class Files(unittest.TestCase):
         self.assertEqual(seeds, sorted(f"{name}{i}" for name in "ab" for i in range(25)))
 
 
-@mock.patch.dict(os.environ, {experiments.TEST_GRIDS_VARIABLE: "1"})
+@mock.patch.dict(os.environ, {grids.TEST_GRIDS_VARIABLE: "1"})
 class MicroGrid(unittest.TestCase):
     """The runner on two runs of tiny synthetic data, in a worker process: it writes rows, then skips them."""
 
@@ -235,9 +236,9 @@ class MicroGrid(unittest.TestCase):
 
 class Plots(unittest.TestCase):
     def test_tables_and_plots_from_a_csv(self):
-        runs = [r for r in experiments.grid_runs("cpu") if r["imb_factor"] == 0.01]
+        runs = [r for r in grids.grid_runs("cpu") if r["imb_factor"] == 0.01]
         rows = [fake_row(run, 0.6 if run["loss_type"] == "Focal" and run["beta"] == 0.999 else 0.5) for run in runs]
-        rows += [fake_row(run, 0.9) for run in experiments.grid_runs("cpu", [("epochs", 1)])[:3]]  # left out
+        rows += [fake_row(run, 0.9) for run in grids.grid_runs("cpu", [("epochs", 1)])[:3]]  # left out
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
             experiments.write_rows(path, rows)
@@ -261,7 +262,7 @@ class Plots(unittest.TestCase):
         self.assertNotIn("0.9000", tables)
 
     def test_rows_that_all_ran_with_overrides_give_a_clear_error_and_no_file(self):
-        rows = [fake_row(run, 0.5) for run in experiments.grid_runs("resnet32-cpu", [("epochs", 1)])]
+        rows = [fake_row(run, 0.5) for run in grids.grid_runs("resnet32-cpu", [("epochs", 1)])]
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
             experiments.write_rows(path, rows)
@@ -271,7 +272,7 @@ class Plots(unittest.TestCase):
         self.assertIn("ran with --set overrides", str(caught.exception))
 
     def test_a_grid_of_one_beta_gets_its_losses_side_by_side(self):
-        rows = [fake_row(run, 0.5 + 0.01 * run["seed"]) for run in experiments.grid_runs("resnet32-cpu")]
+        rows = [fake_row(run, 0.5 + 0.01 * run["seed"]) for run in grids.grid_runs("resnet32-cpu")]
         files = longtail_plots.outputs(rows)
         self.assertEqual(sorted(files), ["longtail_resnet32-cpu_class_counts.png", "longtail_resnet32-cpu_losses.png",
                                          "longtail_resnet32-cpu_per_class_100to1.png",
@@ -288,7 +289,7 @@ class Plots(unittest.TestCase):
                       files["longtail_resnet32-cpu_tables.md"].decode())
 
     def test_figures_name_their_axes_model_and_grid(self):
-        rows = [fake_row(run, 0.5) for run in experiments.grid_runs("cpu")]
+        rows = [fake_row(run, 0.5) for run in grids.grid_runs("cpu")]
         summary = longtail_plots.summarise(rows)
         figures = [longtail_plots.plot_class_counts(rows), longtail_plots.plot_beta_sweep(rows, summary),
                    longtail_plots.plot_per_class(rows, summary, 0.1)]

@@ -10,6 +10,7 @@ import time
 import unittest
 
 import experiments
+import grids
 from tests.helpers import PART2, write_cifar_folder
 
 SCRIPT = os.path.join(PART2, "experiments.py")
@@ -52,7 +53,7 @@ class CommandLine(unittest.TestCase):
         result = run_script("--grid", "cpu", "--list", "--results", os.path.join(tempfile.gettempdir(), "none.csv"))
         self.assertEqual(result.returncode, 0, result.stderr)
         lines = result.stdout.splitlines()
-        self.assertEqual(lines[0].split(), ["status"] + experiments.KEY_COLUMNS)
+        self.assertEqual(lines[0].split(), ["status"] + grids.KEY_COLUMNS)
         self.assertEqual(len(lines), 1 + 50)
         starts = {tuple(i for i in range(1, len(line)) if line[i - 1] == " " and line[i] != " ") for line in lines[1:]}
         self.assertEqual(len(starts), 1, "columns do not line up")  # every column starts at the same place
@@ -60,7 +61,7 @@ class CommandLine(unittest.TestCase):
     def test_a_closed_pipe_ends_quietly(self):
         head = subprocess.run(f'"{sys.executable}" experiments.py --grid cpu --list | head -1', shell=True,
                               cwd=PART2, capture_output=True, text=True, timeout=120, env=environment())
-        self.assertEqual(head.stdout.split(), ["status"] + experiments.KEY_COLUMNS)
+        self.assertEqual(head.stdout.split(), ["status"] + grids.KEY_COLUMNS)
         self.assertEqual(head.stderr, "")
         # the reader gone before anything is written: the write itself fails
         child = subprocess.Popen([sys.executable, SCRIPT, "--grid", "cpu", "--list"], cwd=PART2,
@@ -122,7 +123,7 @@ class KilledRunner(unittest.TestCase):
             parent = subprocess.Popen([sys.executable, SCRIPT, "--grid", "micro", "--workers", "1", "--data-dir",
                                        folder, "--results", results, "--set", "epochs=2"], cwd=tmp,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      env=environment(**{experiments.TEST_GRIDS_VARIABLE: "1"}))
+                                      env=environment(**{grids.TEST_GRIDS_VARIABLE: "1"}))
             workers = set()
             try:
                 deadline = time.monotonic() + 180
@@ -149,7 +150,7 @@ class KilledRunner(unittest.TestCase):
             self.assertLessEqual(len(rows), 2)
             listing = subprocess.run([sys.executable, SCRIPT, "--grid", "micro", "--list", "--results", results,
                                       "--set", "epochs=2"], cwd=tmp, capture_output=True, text=True, timeout=120,
-                                     env=environment(**{experiments.TEST_GRIDS_VARIABLE: "1"}))
+                                     env=environment(**{grids.TEST_GRIDS_VARIABLE: "1"}))
             self.assertEqual([line.split()[0] for line in listing.stdout.splitlines()[1:]],
                              ["done"] * len(rows) + ["todo"] * (2 - len(rows)))
 
@@ -160,7 +161,7 @@ class KilledRunner(unittest.TestCase):
             parent = subprocess.Popen([sys.executable, SCRIPT, "--grid", "micro", "--workers", "2", "--data-dir",
                                        folder, "--results", results, "--set", "epochs=100000"], cwd=tmp,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env=environment(**{experiments.TEST_GRIDS_VARIABLE: "1"}))
+                                      env=environment(**{grids.TEST_GRIDS_VARIABLE: "1"}))
             try:
                 deadline = time.monotonic() + 180
                 while not glob.glob(os.path.join(tmp, "runs", "longtail", "*", "last.pth")):  # both train

@@ -5,6 +5,7 @@ import re
 import unittest
 
 import experiments
+import grids
 import longtail_plots
 from data import IMBALANCECIFAR10
 from tests.helpers import PART2
@@ -50,7 +51,7 @@ class ShippedResults(unittest.TestCase):
             self.assertEqual(len(rows), len(REPORT_LOSSES) + 1)
             for name, *cells in rows:
                 keys = ([(factor, "CE", 0.0)] if name == "plain CE (no weights)" else
-                        [(factor, REPORT_LOSSES[name], beta) for beta in experiments.BETAS])
+                        [(factor, REPORT_LOSSES[name], beta) for beta in grids.BETAS])
                 for key, cell in zip(keys, cells):
                     s = self.summary[key]
                     seeds = f" ({s['seeds']} seeds)" if s["seeds"] > 1 else ""
