@@ -168,7 +168,7 @@ class Files(unittest.TestCase):
     def test_two_processes_appending_at_once_lose_no_row(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
-            code = ("import sys, experiments\n"
+            code = ("import sys, experiments, grids\n"
                     "run = grids.grid_runs('cpu')[0]\n"
                     "for i in range(25):\n"
                     f"    experiments.append_row({path!r}, dict(run, seed=sys.argv[1] + str(i), test_acc=0.5))\n")
