@@ -50,13 +50,10 @@ class ShippedCheckpoints(unittest.TestCase):
         # means the checkpoint, the model code or the test pipeline changed.
         self.assertGreaterEqual(self.measured_accuracy("MyModel", "mymodel.pth"), 0.88)
 
-    def test_resnet32_loads_and_predicts(self):
-        model = self.model_from("ResNet-32", "resnet-32.pth").eval()
-        with torch.no_grad():
-            logits = model(torch.zeros(2, 3, 32, 32))
-        self.assertEqual(tuple(logits.shape), (2, 10))
-        self.assertTrue(torch.isfinite(logits).all())
-
+    def test_resnet32_keeps_its_measured_accuracy(self):
+        # The final weights of the resnet32-cpu grid's CB softmax focal run, seed 0: 0.5951 on the balanced test
+        # set (REPORT.md); the goal for the CPU schedule is 0.55.
+        self.assertGreaterEqual(self.measured_accuracy("ResNet-32", "resnet-32.pth"), 0.59)
 
 if __name__ == "__main__":
     unittest.main()
