@@ -18,10 +18,12 @@ REPORT_LOSSES = {  # REPORT's name of a loss -> longtail_plots.loss_label
 }
 
 
-def report_table(text, header):
-    """The rows (lists of cells) of the markdown table whose header line starts with `header`, header left out."""
+def report_table(text, header, after=""):
+    """The rows (lists of cells) of the first markdown table whose header line starts with `header`, below the
+    first line that starts with `after`; header left out."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    first = next(i for i, line in enumerate(lines) if line.startswith(after))
+    start = next(i for i, line in enumerate(lines) if i >= first and line.startswith(header))
     rows = []
     for line in lines[start + 2:]:
         if not line.startswith("|"):
@@ -67,12 +69,46 @@ class ShippedResults(unittest.TestCase):
             self.assertEqual(gain, f"**+{100 * (focal['acc'] - plain['acc']):.1f} points**")
 
     def test_the_reports_per_class_table_is_that_of_the_csv(self):
-        counts, ce, best = report_table(self.report, "| loss | plane |")[:3]
+        counts, ce, best = report_table(self.report, "| loss | plane |", after="**Per class at 100:1**")[:3]
         self.assertEqual(counts[1:11], [str(n) for n in IMBALANCECIFAR10.get_img_num_per_cls(10, "exp", 0.01)])
         for cells, key in ((ce, (0.01, "CE", 0.0)), (best, longtail_plots.best_class_balanced(self.summary, 0.01))):
             s = self.summary[key]
             self.assertEqual(cells[1:], [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], cells[0])
         self.assertIn("focal, gamma 2, beta 0.9999", re.search(r"\*\*Per class at 100:1\*\*.*", self.report)[0])
+
+
+
+@unittest.skipUnless(os.path.exists(RESULTS), "no results/longtail.csv")
+class ShippedResNet32Results(unittest.TestCase):
+    """REPORT's ResNet-32 tables are the resnet32-cpu grid's rows."""
+    LOSSES = {"CE": "CE", "CB softmax focal": "CB-Focal g=1", "CB sigmoid focal": "CB-Sigmoid g=1"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rows = longtail_plots.rows_of_grid(experiments.read_all(RESULTS), "resnet32-cpu")
+        cls.summary = longtail_plots.summarise(cls.rows)
+        with open(REPORT, encoding="utf-8") as f:
+            cls.report = f.read()
+
+    def test_the_seeds_and_means(self):
+        table = report_table(self.report, "| loss (beta 0.9999, gamma 1) | seed 0 |")
+        self.assertEqual(len(table), 3)
+        for name, seed_0, seed_1, mean, *_ in table:
+            label = next(label for prefix, label in self.LOSSES.items() if name.startswith(prefix))
+            key = (0.01, label, 0.0 if label == "CE" else 0.9999)
+            seeds = {row["seed"]: row["test_acc"] for row in self.rows if longtail_plots.loss_label(row) == label}
+            self.assertEqual((seed_0, seed_1), (seeds["0"], seeds["1"]), name)
+            s = self.summary[key]
+            self.assertEqual(mean, f"{s['acc']:.4f} ± {s['spread']:.4f}", name)
+
+    def test_the_per_class_means(self):
+        counts, *table = report_table(self.report, "| loss | plane |", after="### ResNet-32 at 100:1")
+        self.assertEqual(counts[1:11], [str(n) for n in IMBALANCECIFAR10.get_img_num_per_cls(10, "exp", 0.01)])
+        self.assertEqual(len(table), 3)
+        for name, *cells in table:
+            label = self.LOSSES[name]
+            s = self.summary[(0.01, label, 0.0 if label == "CE" else 0.9999)]
+            self.assertEqual(cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], name)
 
 
 if __name__ == "__main__":
