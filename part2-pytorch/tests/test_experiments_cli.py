@@ -114,16 +114,21 @@ class CommandLine(unittest.TestCase):
         self.assertIn("part2-pytorch", result.stderr)
 
 
+def start_micro_grid(tmp, workers, epochs, **output):
+    """experiments.py on the tests' two-run grid of tiny data in `tmp`; returns the process and its results CSV."""
+    folder = write_cifar_folder(tmp)[0]
+    results = os.path.join(tmp, "results", "longtail.csv")
+    parent = subprocess.Popen([sys.executable, SCRIPT, "--grid", "micro", "--workers", str(workers), "--data-dir",
+                               folder, "--results", results, "--set", f"epochs={epochs}"], cwd=tmp,
+                              env=environment(**{grids.TEST_GRIDS_VARIABLE: "1"}), **output)
+    return parent, results
+
+
 @unittest.skipUnless(os.path.isdir("/proc/self") and hasattr(signal, "SIGKILL"), "needs Linux /proc and SIGKILL")
 class KilledRunner(unittest.TestCase):
     def test_workers_end_with_their_parent_and_finished_rows_stay(self):
         with tempfile.TemporaryDirectory() as tmp:
-            folder = write_cifar_folder(tmp)[0]
-            results = os.path.join(tmp, "results", "longtail.csv")
-            parent = subprocess.Popen([sys.executable, SCRIPT, "--grid", "micro", "--workers", "1", "--data-dir",
-                                       folder, "--results", results, "--set", "epochs=2"], cwd=tmp,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      env=environment(**{grids.TEST_GRIDS_VARIABLE: "1"}))
+            parent, results = start_micro_grid(tmp, 1, 2, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             workers = set()
             try:
                 deadline = time.monotonic() + 180
@@ -156,12 +161,8 @@ class KilledRunner(unittest.TestCase):
 
     def test_ctrl_c_ends_the_grid_and_its_workers_at_once(self):
         with tempfile.TemporaryDirectory() as tmp:
-            folder = write_cifar_folder(tmp)[0]
-            results = os.path.join(tmp, "results", "longtail.csv")
-            parent = subprocess.Popen([sys.executable, SCRIPT, "--grid", "micro", "--workers", "2", "--data-dir",
-                                       folder, "--results", results, "--set", "epochs=100000"], cwd=tmp,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env=environment(**{grids.TEST_GRIDS_VARIABLE: "1"}))
+            parent, results = start_micro_grid(tmp, 2, 100000, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                               text=True)
             try:
                 deadline = time.monotonic() + 180
                 while not glob.glob(os.path.join(tmp, "runs", "longtail", "*", "last.pth")):  # both train

@@ -33,13 +33,20 @@ def report_table(text, header, after=""):
 
 
 @unittest.skipUnless(os.path.exists(RESULTS), "no results/longtail.csv")
-class ShippedResults(unittest.TestCase):
+class GridAndReport(unittest.TestCase):
+    """The rows of one grid (GRID), their summary and REPORT.md's text."""
+    GRID = None
+
     @classmethod
     def setUpClass(cls):
-        cls.rows = longtail_plots.rows_of_grid(experiments.read_all(RESULTS), "cpu")
+        cls.rows = longtail_plots.rows_of_grid(experiments.read_all(RESULTS), cls.GRID)
         cls.summary = longtail_plots.summarise(cls.rows)
         with open(REPORT, encoding="utf-8") as f:
             cls.report = f.read()
+
+
+class ShippedResults(GridAndReport):
+    GRID = "cpu"
 
     def test_the_committed_tables_are_those_of_the_csv(self):
         with open(os.path.join(PART2, "results", "longtail_tables.md"), "rb") as f:
@@ -78,17 +85,10 @@ class ShippedResults(unittest.TestCase):
 
 
 
-@unittest.skipUnless(os.path.exists(RESULTS), "no results/longtail.csv")
-class ShippedResNet32Results(unittest.TestCase):
+class ShippedResNet32Results(GridAndReport):
     """REPORT's ResNet-32 tables are the resnet32-cpu grid's rows."""
+    GRID = "resnet32-cpu"
     LOSSES = {"CE": "CE", "CB softmax focal": "CB-Focal g=1", "CB sigmoid focal": "CB-Sigmoid g=1"}
-
-    @classmethod
-    def setUpClass(cls):
-        cls.rows = longtail_plots.rows_of_grid(experiments.read_all(RESULTS), "resnet32-cpu")
-        cls.summary = longtail_plots.summarise(cls.rows)
-        with open(REPORT, encoding="utf-8") as f:
-            cls.report = f.read()
 
     def test_the_seeds_and_means(self):
         table = report_table(self.report, "| loss (beta 0.9999, gamma 1) | seed 0 |")
