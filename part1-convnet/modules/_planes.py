@@ -31,6 +31,7 @@ class Planes:
         n, c, h, w = x_shape
         k, s, p = kernel_size, stride, padding
         self.x_shape, self.kernel_size, self.stride, self.padding = x_shape, k, s, p
+        self.key = (x_shape[1:], k, s, p)  # what decides where a sample's planes hold data (modules/_scratch.py)
         self.out_shape = (output_size(h + 2 * p, k, s, "Conv2D"), output_size(w + 2 * p, k, s, "Conv2D"))
         reach = (k - 1) // s  # phase pixels a kernel spans beyond its first, per axis
         self.height, self.width = self.out_shape[0] + reach, self.out_shape[1] + reach
@@ -56,16 +57,16 @@ class Planes:
                 cols_to, cols_from = _phase_slices(w, p, s, b, self.width)
                 yield a, b, rows_to, cols_to, rows_from, cols_from
 
-    def zeros(self, samples, dtype):
-        return np.zeros((self.stride ** 2, samples, self.row), dtype=dtype)
+    def shape(self, samples):
+        """The planes' array shape for `samples` samples: (s*s, samples, row)."""
+        return (self.stride ** 2, samples, self.row)
 
-    def scatter(self, x):
-        """x (N, C, H, W) -> its planes (s*s, N, row), zeros where the padding is."""
-        buffer = self.zeros(x.shape[0], x.dtype)
+    def scatter(self, x, buffer):
+        """Write x (n, C, H, W) into its planes, buffer (s*s, n, row); the padding's places are left as they are
+        (zero in a buffer that only this layout writes)."""
         phases = self._phases(buffer)
         for a, b, rows_to, cols_to, rows_from, cols_from in self._slices():
             phases[a, b, :, :, rows_to, cols_to] = x[:, :, rows_from, cols_from]
-        return buffer
 
     def gather(self, buffer, dx):
         """The inverse of scatter: planes (s*s, n, row) -> dx (n, C, H, W); input pixels that no window touches
@@ -74,11 +75,11 @@ class Planes:
         for a, b, rows_to, cols_to, rows_from, cols_from in self._slices():
             dx[:, :, rows_from, cols_from] = phases[a, b, :, :, rows_to, cols_to]
 
-    def im2col(self, planes, part, cols):
-        """cols (n_part, k*k, C*plane) = for each kernel offset, the run of samples `part` that it reads."""
+    def im2col(self, planes, cols):
+        """cols (n, k*k, C*plane) = for each kernel offset, the run of the planes (s*s, n, row) that it reads."""
         run = self.x_shape[1] * self.plane
         for index, (phase, distance) in enumerate(self.offsets):
-            cols[:, index] = planes[phase, part, distance:distance + run]
+            cols[:, index] = planes[phase, :, distance:distance + run]
 
     def col2im(self, dcols, dplanes):
         """Adjoint of im2col, in place: add each offset's run of dcols (n, k*k, C*plane) into dplanes (s*s, n,

@@ -5,22 +5,25 @@ With K = k*k*C (kernel offset, then channel), P the output pixels and cols_n (K,
     out_n = W (F, K) @ cols_n + b                        (forward)
     dW = sum_n dout_n (F, P) @ cols_n^T,  db = dout summed over n, y, x
     dcols_n = W^T @ dout_n (K, P),  dx_pad = col2im(dcols)   (im2col's adjoint: overlapping windows add up).
-The input is stored as modules/_planes.py lays it out, so that im2col and col2im are k*k long contiguous runs
-per sample; P then counts `width` columns per output row, the extra ones cut off (forward) or kept at zero
-(backward).
+Each chunk of samples is laid out as modules/_planes.py describes, so that im2col and col2im are k*k long
+contiguous runs per sample; P then counts `width` columns per output row, the extra ones cut off (forward) or kept
+at zero (backward).
 
-The batch goes through in chunks of samples, each thread reusing one set of chunk-sized buffers (columns,
-output or gradients) that stay in its cache. The plan (samples per chunk, threads, BLAS threads) changes only the
-speed and which one is fastest depends on the CPU and its BLAS (cache sizes, page-fault cost, how BLAS's own
-threads share the cores with ours), so it is timed on first use (modules/_autotune.py). Backward builds each chunk's
-columns again from the cached planes: in cache, that copy costs less than keeping and re-reading the whole
-batch's. dW is kept per sample and summed in sample order, whatever the plan.
+The batch goes through in chunks of samples, each thread reusing its own chunk-sized buffers (planes, columns,
+output or gradients) from call to call (modules/_scratch.py), so that they stay in its cache; only x, the output
+and the gradients pass through memory. The plan (samples per chunk, threads, BLAS threads) changes only the speed,
+and which one is fastest depends on the CPU and its BLAS (cache sizes, page-fault cost, how BLAS's own threads
+share the cores with ours), so it is timed on first use (modules/_autotune.py). Backward lays out each chunk and
+builds its columns again from the cached x: in cache, that costs less than keeping and re-reading the whole batch's
+(a padded, phase-split copy of x made outside the threads was a third of a strided layer's forward). dW is kept per
+sample and summed in sample order, whatever the plan.
 """
 import numpy as np
 
 from ._autotune import fastest
 from ._parallel import can_limit_blas, in_chunks, thread_count
 from ._planes import Planes
+from ._scratch import buffer
 from ._windows import check_nchw
 
 
@@ -76,11 +79,11 @@ class Conv2D:
         """x: (N, C, H, W) -> out: (N, F, H_out, W_out), H_out = (H + 2p - k) // s + 1."""
         check_nchw(x, self.in_channels, "Conv2D")
         layout = Planes(x.shape, self.kernel_size, self.stride, self.padding)
-        planes = layout.scatter(x)
         (h_out, w_out), f, n = layout.out_shape, self.out_channels, x.shape[0]
         weight = self._weight_matrix()
         dtype = np.result_type(x, weight)
         out = np.empty((n, f, h_out, w_out), dtype=dtype)
+        offsets = len(layout.offsets)
 
         # the bias as one more column of W, against a row of ones in the columns: the product adds it, so cutting
         # off the unused columns is a plain copy (a broadcast add over 32-pixel rows cost as much as the product)
@@ -88,55 +91,61 @@ class Conv2D:
 
         def convolve(plan):
             def convolve_chunks(parts):
-                cols = np.empty((plan[0], weight.shape[1] + 1, layout.plane), dtype=dtype)
+                chunk = plan[0]
+                planes = buffer(("planes", layout.key), layout.shape(chunk), x.dtype)
+                cols = buffer(("forward columns", layout.key), (chunk, weight.shape[1] + 1, layout.plane), dtype)
                 cols[:, -1] = 1
-                out_wide = np.empty((plan[0], f, layout.columns), dtype=dtype)
+                out_wide = buffer(("output", layout.key), (chunk, f, layout.columns), dtype)
                 for part in parts:
                     m = part.stop - part.start
-                    layout.im2col(planes, part, cols[:m, :-1].reshape(m, len(layout.offsets), -1))
+                    layout.scatter(x[part], planes[:, :m])
+                    layout.im2col(planes[:, :m], cols[:m, :-1].reshape(m, offsets, -1))
                     np.matmul(weight_and_bias, cols[:m, :, :layout.columns], out=out_wide[:m])
                     out[part] = out_wide[:m].reshape(m, f, h_out, -1)[..., :w_out]
             in_chunks(convolve_chunks, n, *plan)
             return out
 
         out = fastest(self._key("Conv2D.forward", x.shape, x.dtype), plans(n), convolve)
-        self.cache = (x.shape, planes)
+        self.cache = x
         return out
 
     def backward(self, dout):
         """dout: (N, F, H_out, W_out) -> dx (N, C, H, W), dw (F, C, k, k), db (F,)."""
-        x_shape, planes = self.cache
-        layout = Planes(x_shape, self.kernel_size, self.stride, self.padding)
-        (h_out, w_out), f, n = layout.out_shape, self.out_channels, x_shape[0]
+        x = self.cache
+        layout = Planes(x.shape, self.kernel_size, self.stride, self.padding)
+        (h_out, w_out), f, n = layout.out_shape, self.out_channels, x.shape[0]
         weight = self._weight_matrix()
         weight_t = np.ascontiguousarray(weight.T)  # (K, F)
         dtype = np.result_type(dout, weight)
+        offsets = len(layout.offsets)
 
         def gradients(plan):
             dw_per_sample = np.empty((n,) + weight.shape, dtype=dtype)
-            dx = np.zeros(x_shape, dtype=dtype)
+            dx = np.zeros(x.shape, dtype=dtype)  # pixels no window reads get no gradient
 
             def gradients_chunks(parts):
                 chunk = plan[0]
-                cols = np.empty((chunk, weight.shape[1], layout.plane), dtype=dtype)
-                # the columns past each output row and past the last row stay zero in these
-                dout_wide = np.zeros((chunk, f, h_out, layout.width), dtype=dtype)
-                dcols = np.zeros((chunk, weight.shape[1], layout.plane), dtype=dtype)
-                dplanes = layout.zeros(chunk, dtype)
+                planes = buffer(("planes", layout.key), layout.shape(chunk), x.dtype)
+                cols = buffer(("columns", layout.key), (chunk, weight.shape[1], layout.plane), dtype)
+                # the columns past each output row and past the last row stay zero in these two
+                dout_wide = buffer(("output gradient", layout.key), (chunk, f, h_out, layout.width), dtype)
+                dcols = buffer(("column gradient", layout.key), (chunk, weight.shape[1], layout.plane), dtype)
+                dplanes = buffer(("plane gradient", layout.key), layout.shape(chunk), dtype)
                 for part in parts:
                     m = part.stop - part.start
-                    layout.im2col(planes, part, cols[:m].reshape(m, len(layout.offsets), -1))
+                    layout.scatter(x[part], planes[:, :m])
+                    layout.im2col(planes[:, :m], cols[:m].reshape(m, offsets, -1))
                     dout_wide[:m, :, :, :w_out] = dout[part]
                     dout_cols = dout_wide[:m].reshape(m, f, -1)  # (m, F, P)
                     np.matmul(dout_cols, cols[:m, :, :layout.columns].transpose(0, 2, 1), out=dw_per_sample[part])
                     np.matmul(weight_t, dout_cols, out=dcols[:m, :, :layout.columns])
                     dplanes[:, :m] = 0
-                    layout.col2im(dcols[:m].reshape(m, len(layout.offsets), -1), dplanes[:, :m])
+                    layout.col2im(dcols[:m].reshape(m, offsets, -1), dplanes[:, :m])
                     layout.gather(dplanes[:, :m], dx[part])
             in_chunks(gradients_chunks, n, *plan)
             return dw_per_sample.sum(axis=0), dx  # summed in sample order, whatever the plan
 
-        dw, self.dx = fastest(self._key("Conv2D.backward", x_shape, dout.dtype), plans(n), gradients)
+        dw, self.dx = fastest(self._key("Conv2D.backward", x.shape, dout.dtype), plans(n), gradients)
         self.db = dout.sum(axis=(0, 2, 3))
         self.dw = np.ascontiguousarray(
             dw.reshape(f, self.kernel_size, self.kernel_size, self.in_channels).transpose(0, 3, 1, 2))

@@ -105,6 +105,23 @@ class TestConv2D(unittest.TestCase):
                     np.testing.assert_allclose(conv.dw, dw_ref, rtol=1e-12, atol=1e-12)
                     np.testing.assert_allclose(conv.db, db_ref, rtol=1e-12, atol=1e-12)
 
+    def test_layers_with_same_sized_buffers_do_not_read_each_others_data(self):
+        # 3x8x8 padded by 1 and 3x10x10 unpadded give planes of one shape, data where the other has padding;
+        # each thread keeps its work buffers between calls (modules/_scratch.py), so they must not be shared
+        rng = np.random.default_rng(3)
+        layers = [(make_conv(3, 2, 3, 1, 1, rng), rng.standard_normal((2, 3, 8, 8))),
+                  (make_conv(3, 2, 3, 1, 0, rng), rng.standard_normal((2, 3, 10, 10)))]
+        for round_ in range(2):
+            for conv, x in layers:
+                with self.subTest(round=round_, padding=conv.padding):
+                    out_ref = reference_layers.conv_forward(x, conv.weight, conv.bias, 1, conv.padding)
+                    np.testing.assert_allclose(conv.forward(x), out_ref, rtol=1e-12, atol=1e-12)
+                    dout = rng.standard_normal(out_ref.shape)
+                    conv.backward(dout)
+                    dx_ref, dw_ref, _ = reference_layers.conv_backward(x, conv.weight, 1, conv.padding, dout)
+                    np.testing.assert_allclose(conv.dx, dx_ref, rtol=1e-12, atol=1e-12)
+                    np.testing.assert_allclose(conv.dw, dw_ref, rtol=1e-12, atol=1e-12)
+
     def test_plans_without_threadpoolctl_keep_blas_threads(self):
         # threadpoolctl is optional: where it cannot be imported, no plan limits BLAS and the others remain
         script = ("import sys; sys.modules['threadpoolctl'] = None\n"
