@@ -5,6 +5,7 @@ With K = k*k*C (kernel offset, then channel), P the output pixels and cols_n (K,
     out_n = W (F, K) @ cols_n + b                        (forward)
     dW = sum_n dout_n (F, P) @ cols_n^T,  db = dout summed over n, y, x
     dcols_n = W^T @ dout_n (K, P),  dx_pad = col2im(dcols)   (im2col's adjoint: overlapping windows add up).
+b and db ride in the products: a row of ones under cols_n meets b as W's last column, and makes db dW's last.
 Each chunk of samples is laid out as modules/_planes.py describes, so that im2col and col2im are k*k long
 contiguous runs per sample; P then counts `width` columns per output row, the extra ones cut off (forward) or kept
 at zero (backward).
@@ -93,7 +94,7 @@ class Conv2D:
             def convolve_chunks(parts):
                 chunk = plan[0]
                 planes = buffer(("planes", layout.key), layout.shape(chunk), x.dtype)
-                cols = buffer(("forward columns", layout.key), (chunk, weight.shape[1] + 1, layout.plane), dtype)
+                cols = buffer(("columns", layout.key), (chunk, weight.shape[1] + 1, layout.plane), dtype)
                 cols[:, -1] = 1
                 out_wide = buffer(("output", layout.key), (chunk, f, layout.columns), dtype)
                 for part in parts:
@@ -120,13 +121,15 @@ class Conv2D:
         offsets = len(layout.offsets)
 
         def gradients(plan):
-            dw_per_sample = np.empty((n,) + weight.shape, dtype=dtype)
+            # the row of ones under the columns (as in forward) makes the last column of dW the bias gradient
+            dw_and_db_per_sample = np.empty((n, f, weight.shape[1] + 1), dtype=dtype)
             dx = np.zeros(x.shape, dtype=dtype)  # pixels no window reads get no gradient
 
             def gradients_chunks(parts):
                 chunk = plan[0]
                 planes = buffer(("planes", layout.key), layout.shape(chunk), x.dtype)
-                cols = buffer(("columns", layout.key), (chunk, weight.shape[1], layout.plane), dtype)
+                cols = buffer(("columns", layout.key), (chunk, weight.shape[1] + 1, layout.plane), dtype)
+                cols[:, -1] = 1
                 # the columns past each output row and past the last row stay zero in these two
                 dout_wide = buffer(("output gradient", layout.key), (chunk, f, h_out, layout.width), dtype)
                 dcols = buffer(("column gradient", layout.key), (chunk, weight.shape[1], layout.plane), dtype)
@@ -134,18 +137,19 @@ class Conv2D:
                 for part in parts:
                     m = part.stop - part.start
                     layout.scatter(x[part], planes[:, :m])
-                    layout.im2col(planes[:, :m], cols[:m].reshape(m, offsets, -1))
+                    layout.im2col(planes[:, :m], cols[:m, :-1].reshape(m, offsets, -1))
                     dout_wide[:m, :, :, :w_out] = dout[part]
                     dout_cols = dout_wide[:m].reshape(m, f, -1)  # (m, F, P)
-                    np.matmul(dout_cols, cols[:m, :, :layout.columns].transpose(0, 2, 1), out=dw_per_sample[part])
+                    np.matmul(dout_cols, cols[:m, :, :layout.columns].transpose(0, 2, 1),
+                              out=dw_and_db_per_sample[part])
                     np.matmul(weight_t, dout_cols, out=dcols[:m, :, :layout.columns])
                     dplanes[:, :m] = 0
                     layout.col2im(dcols[:m].reshape(m, offsets, -1), dplanes[:, :m])
                     layout.gather(dplanes[:, :m], dx[part])
             in_chunks(gradients_chunks, n, *plan)
-            return dw_per_sample.sum(axis=0), dx  # summed in sample order, whatever the plan
+            return dw_and_db_per_sample.sum(axis=0), dx  # summed in sample order, whatever the plan
 
-        dw, self.dx = fastest(self._key("Conv2D.backward", x.shape, dout.dtype), plans(n), gradients)
-        self.db = dout.sum(axis=(0, 2, 3))
+        dw_and_db, self.dx = fastest(self._key("Conv2D.backward", x.shape, dout.dtype), plans(n), gradients)
+        self.db = dw_and_db[:, -1].copy()
         self.dw = np.ascontiguousarray(
-            dw.reshape(f, self.kernel_size, self.kernel_size, self.in_channels).transpose(0, 3, 1, 2))
+            dw_and_db[:, :-1].reshape(f, self.kernel_size, self.kernel_size, self.in_channels).transpose(0, 3, 1, 2))
