@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from modules import Conv2D, MaxPooling
-from modules._autotune import winners
+from modules._autotune import deciding, winners
 from modules._parallel import set_thread_count
 from train import model_and_optimizer
 from trainer import ClassifierTrainer
@@ -73,7 +73,10 @@ def blas_libraries():
 
 def paired_times(ours, theirs, repeats):
     """Median seconds of each and the median of the per-turn ratios; the two take turns."""
-    ours(), theirs()  # warm-up: first-touch allocations, thread pools, modules/_autotune.py's choices
+    ours(), theirs()  # warm-up: first-touch allocations, thread pools
+    while deciding():  # modules/_autotune.py times its candidates in use: here, as the timed turns run them
+        time.sleep(SETTLE_SECONDS)
+        ours()
     times = []
     for _ in range(repeats):
         pair = []

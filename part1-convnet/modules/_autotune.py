@@ -1,42 +1,44 @@
-"""Choosing among equivalent ways to compute one result by timing them on first use, as cuDNN's benchmark mode does.
+"""Choosing among equivalent ways to compute one result by timing them in use, as cuDNN's benchmark mode does.
 
-Which way is fastest depends on the CPU (cache sizes, page-fault cost) and on the BLAS library, so no fixed rule
-can be right everywhere. The first call with a given key (the shapes, strides, dtype) runs every candidate once
-untimed (its first run allocates and maps its buffers, which later calls reuse), then ROUNDS times in turns, and
-keeps the one with the shortest run (other processes can only add time); later calls with that key run only the
-winner. Candidates must compute the same result: the tests check each against the plain computation."""
+Which way is fastest depends on the CPU (cache sizes, page-fault cost), on the BLAS library, and on what runs
+around the call: BLAS's worker threads spin for a while after a product (OpenBLAS's for about 0.1 s), so a way
+that leaves BLAS to one thread wins on a quiet machine and loses right after another layer's product. So the
+candidates are not timed back to back on the first call: the first calls with a given key (the shapes, strides,
+dtype) each run the next candidate, timed where the caller runs it, until every candidate has run ROUNDS times
+(its first run also allocates its buffers); from then on the one with the shortest run (other processes can
+only add time) is used. Candidates must compute the same result, so which one ran changes only the speed: the
+tests check each against the plain computation.
+"""
 import time
 
-ROUNDS = 3  # timed turns over the candidates on first use
-# BLAS worker threads spin for a while after a product (OpenBLAS for about 0.1 s) and would take cores from the
-# next candidate: each round starts after a pause as long as the previous round, up to this
-SETTLE_SECONDS = 0.1
+ROUNDS = 2  # runs of each candidate before choosing
 _winners = {}  # key -> the candidate that was fastest for it
+_trials = {}  # key -> {candidate: [shortest seconds so far, runs so far]}, for keys not yet decided
 _forced = None  # a candidate to use instead, whatever the key (tests use it to check each candidate)
 
 
 def fastest(key, candidates, compute):
-    """compute(candidate) for the candidate that is fastest for `key`; on the first call with this key, every
-    candidate is run once untimed and then timed ROUNDS times."""
+    """compute(candidate) for the candidate that is fastest for `key`, or, while that is not yet known, for the
+    next candidate to time."""
     if _forced is not None:
         return compute(_forced)
     if key in _winners:
         return compute(_winners[key])
-    shortest = dict.fromkeys(candidates, float("inf"))
-    round_start = time.perf_counter()
-    for candidate in candidates:
-        compute(candidate)
-    for _ in range(ROUNDS):
-        time.sleep(min(SETTLE_SECONDS, time.perf_counter() - round_start))
-        round_start = time.perf_counter()
-        for candidate in candidates:
-            start = time.perf_counter()
-            compute(candidate)
-            shortest[candidate] = min(shortest[candidate], time.perf_counter() - start)
-    _winners[key] = min(candidates, key=shortest.get)
-    # the winner runs once more, last, so that whatever follows is timed in the state it leaves (BLAS's threads
-    # spinning or asleep, caches), as it will be on later calls
-    return compute(_winners[key])
+    trial = _trials.setdefault(key, {candidate: [float("inf"), 0] for candidate in candidates})
+    candidate = min(trial, key=lambda c: trial[c][1])  # the first of those run least often, in the given order
+    start = time.perf_counter()
+    result = compute(candidate)
+    record = trial[candidate]
+    record[0], record[1] = min(record[0], time.perf_counter() - start), record[1] + 1
+    if all(runs >= ROUNDS for _, runs in trial.values()):
+        _winners[key] = min(trial, key=lambda c: trial[c][0])
+        del _trials[key]
+    return result
+
+
+def deciding():
+    """Whether some key is still timing its candidates (bench.py runs its layers until none is)."""
+    return bool(_trials)
 
 
 def winners():
@@ -45,7 +47,7 @@ def winners():
 
 
 def force(candidate):
-    """Use `candidate` for every key from now on (None: time and choose again); returns the previous setting."""
+    """Use `candidate` for every key from now on (None: the timed choice again); returns the previous setting."""
     global _forced
     previous, _forced = _forced, candidate
     return previous

@@ -14,10 +14,10 @@ The batch goes through in chunks of samples, each thread reusing its own chunk-s
 output or gradients) from call to call (modules/_scratch.py), so that they stay in its cache; only x, the output
 and the gradients pass through memory. The plan (samples per chunk, threads, BLAS threads) changes only the speed,
 and which one is fastest depends on the CPU and its BLAS (cache sizes, page-fault cost, how BLAS's own threads
-share the cores with ours), so it is timed on first use (modules/_autotune.py). Backward lays out each chunk and
-builds its columns again from the cached x: in cache, that costs less than keeping and re-reading the whole batch's
-(a padded, phase-split copy of x made outside the threads was a third of a strided layer's forward). dW is kept per
-sample and summed in sample order, whatever the plan.
+share the cores with ours), so the first calls time each (modules/_autotune.py). Backward lays out each chunk and
+builds its columns again from the cached x: in cache, that costs less than keeping and re-reading the whole
+batch's (a padded, phase-split copy of x made outside the threads was a third of a strided layer's forward).
+dW is kept per sample and summed in sample order, whatever the plan.
 """
 import numpy as np
 
@@ -37,16 +37,14 @@ def chunk_sizes(samples):
 
 
 def plans(samples):
-    """Candidate (samples per chunk, threads, BLAS threads): one thread, or every thread with a contiguous share
-    each. On several threads BLAS may also be held to one thread per product (if threadpoolctl is installed): its
-    own workers otherwise keep spinning after each product on the cores our other threads need. Those plans come
-    first, so that the tuner does not time them against the spinning workers (~0.1 s) of the others."""
+    """Candidate (samples per chunk, threads, BLAS threads): one thread with BLAS on its own threads, or every
+    thread with a contiguous share of the batch and BLAS held to one thread per product (if threadpoolctl can;
+    else BLAS keeps its count). The second keeps the cores busiest unless BLAS's workers are still spinning from
+    another layer's product (modules/_autotune.py), which the first does not mind."""
     threads = min(thread_count(), samples)
     ways = [(1, None)]
     if threads > 1:
-        ways.append((threads, None))
-        if can_limit_blas():
-            ways.insert(0, (threads, 1))
+        ways.insert(0, (threads, 1 if can_limit_blas() else None))
     return [(chunk, threads, blas) for threads, blas in ways for chunk in chunk_sizes(-(-samples // threads))]
 
 

@@ -88,7 +88,6 @@ class TestConv2D(unittest.TestCase):
         # modules/_autotune.py may pick any plan: each must give the plain computation's result.
         self.addCleanup(_autotune.force, _autotune.force(None))
         self.addCleanup(set_thread_count, thread_count())
-        set_thread_count(3)  # plans on one thread and on three, in unequal shares, with BLAS's threads and without
         rng = np.random.default_rng(2)
         for n, c, h, w, f, k, s, p in [(7, 3, 9, 11, 4, 4, 2, 1), (5, 2, 8, 8, 3, 3, 1, 1), (6, 3, 10, 7, 2, 5, 1, 2)]:
             conv = make_conv(c, f, k, s, p, rng)
@@ -96,7 +95,12 @@ class TestConv2D(unittest.TestCase):
             out_ref = reference_layers.conv_forward(x, conv.weight, conv.bias, s, p)
             dout = rng.standard_normal(out_ref.shape)
             dx_ref, dw_ref, db_ref = reference_layers.conv_backward(x, conv.weight, s, p, dout)
-            for plan in plans(n):
+            # one thread, and three in unequal shares with BLAS held to one thread and (without threadpoolctl) not
+            set_thread_count(1)
+            candidates = plans(n)
+            set_thread_count(3)
+            candidates += plans(n) + [(2, 3, None)]
+            for plan in candidates:
                 with self.subTest(shape=(n, c, h, w), f=f, k=k, s=s, p=p, plan=plan):
                     _autotune.force(plan)
                     np.testing.assert_allclose(conv.forward(x), out_ref, rtol=1e-12, atol=1e-12)
@@ -123,7 +127,7 @@ class TestConv2D(unittest.TestCase):
                     np.testing.assert_allclose(conv.dw, dw_ref, rtol=1e-12, atol=1e-12)
 
     def test_plans_without_threadpoolctl_keep_blas_threads(self):
-        # threadpoolctl is optional: where it cannot be imported, no plan limits BLAS and the others remain
+        # threadpoolctl is optional: where it cannot be imported, no plan limits BLAS and the threads still share
         script = ("import sys; sys.modules['threadpoolctl'] = None\n"
                   "from modules._parallel import set_thread_count\n"
                   "from modules.convolution import plans\n"
@@ -134,8 +138,9 @@ class TestConv2D(unittest.TestCase):
         self.assertEqual(result.stdout.strip(), "[(1, None), (2, None)]")
         self.addCleanup(set_thread_count, thread_count())
         set_thread_count(2)
-        expected = {(1, None), (2, None), (2, 1)} if can_limit_blas() else {(1, None), (2, None)}
-        self.assertEqual({plan[1:] for plan in plans(8)}, expected)
+        self.assertEqual({plan[1:] for plan in plans(8)}, {(1, None), (2, 1)} if can_limit_blas() else {(1, None), (2, None)})
+        set_thread_count(1)
+        self.assertEqual({plan[1:] for plan in plans(8)}, {(1, None)})
 
     @unittest.skipUnless(can_limit_blas(), "threadpoolctl is not installed")
     def test_blas_limit_lasts_only_for_the_call(self):
@@ -151,15 +156,19 @@ class TestConv2D(unittest.TestCase):
         conv.backward(conv.forward(np.random.default_rng(8).standard_normal((4, 2, 6, 5))))
         self.assertEqual(blas_threads(), before)
 
-    def test_choice_is_timed_once_per_shape(self):
+    def test_the_first_calls_time_each_plan_then_one_is_kept(self):
         conv = make_conv(2, 3, 3, 1, 1, np.random.default_rng(3))
         x = np.random.default_rng(4).standard_normal((4, 2, 6, 5))
-        first = conv.forward(x)
-        forward_keys = [key for key in _autotune.winners() if key[0] == "Conv2D.forward" and key[1] == (4, 2, 6, 5)]
-        self.assertEqual(len(forward_keys), 1)
-        self.assertIn(_autotune.winners()[forward_keys[0]], plans(4))
+        expected = reference_layers.conv_forward(x, conv.weight, conv.bias, 1, 1)
+
+        def forward_keys():
+            return [key for key in _autotune.winners() if key[0] == "Conv2D.forward" and key[1] == x.shape]
+        for call in range(len(plans(4)) * _autotune.ROUNDS):
+            self.assertEqual(forward_keys(), [], f"chosen before call {call + 1}")
+            np.testing.assert_allclose(conv.forward(x), expected, rtol=1e-12, atol=1e-12)
+        self.assertEqual(len(forward_keys()), 1)
+        self.assertIn(_autotune.winners()[forward_keys()[0]], plans(4))
         np.testing.assert_array_equal(conv.forward(x), conv.forward(x))
-        np.testing.assert_allclose(conv.forward(x), first, rtol=1e-13, atol=1e-13)
 
     def test_new_thread_count_is_timed_again(self):
         # a plan chosen for two threads may use both; after set_thread_count(1) it must be chosen again
@@ -168,7 +177,8 @@ class TestConv2D(unittest.TestCase):
         x = np.random.default_rng(6).standard_normal((4, 2, 7, 5))
         for threads in (2, 1):
             set_thread_count(threads)
-            conv.forward(x)
+            for _ in range(len(plans(4)) * _autotune.ROUNDS):
+                conv.forward(x)
         chosen = {key[-1]: plan for key, plan in _autotune.winners().items()
                   if key[0] == "Conv2D.forward" and key[1] == x.shape}
         self.assertEqual(set(chosen), {1, 2})
