@@ -4,16 +4,18 @@ Which way is fastest depends on the CPU (cache sizes, page-fault cost), on the B
 around the call: BLAS's worker threads spin for a while after a product (OpenBLAS's for about 0.1 s), so a way
 that leaves BLAS to one thread wins on a quiet machine and loses right after another layer's product. So the
 candidates are not timed back to back on the first call: the first calls with a given key (the shapes, strides,
-dtype) each run the next candidate, timed where the caller runs it, until every candidate has run ROUNDS times
-(its first run also allocates its buffers); from then on the one with the shortest run (other processes can
-only add time) is used. Candidates must compute the same result, so which one ran changes only the speed: the
-tests check each against the plain computation.
+dtype) each run the next candidate, timed where the caller runs it, until every candidate has run ROUNDS times;
+from then on the one with the shortest median run is used (the median passes over a first run that allocates
+the candidate's buffers, and over a run that another process slowed down or that found BLAS's workers awake by
+chance). Candidates must compute the same result, so which one ran changes only the speed: the tests check
+each against the plain computation.
 """
+import statistics
 import time
 
-ROUNDS = 2  # runs of each candidate before choosing
+ROUNDS = 3  # runs of each candidate before choosing
 _winners = {}  # key -> the candidate that was fastest for it
-_trials = {}  # key -> {candidate: [shortest seconds so far, runs so far]}, for keys not yet decided
+_trials = {}  # key -> {candidate: [seconds of each run so far]}, for keys not yet decided
 _forced = None  # a candidate to use instead, whatever the key (tests use it to check each candidate)
 
 
@@ -24,14 +26,13 @@ def fastest(key, candidates, compute):
         return compute(_forced)
     if key in _winners:
         return compute(_winners[key])
-    trial = _trials.setdefault(key, {candidate: [float("inf"), 0] for candidate in candidates})
-    candidate = min(trial, key=lambda c: trial[c][1])  # the first of those run least often, in the given order
+    trial = _trials.setdefault(key, {candidate: [] for candidate in candidates})
+    candidate = min(trial, key=lambda c: len(trial[c]))  # the first of those run least often, in the given order
     start = time.perf_counter()
     result = compute(candidate)
-    record = trial[candidate]
-    record[0], record[1] = min(record[0], time.perf_counter() - start), record[1] + 1
-    if all(runs >= ROUNDS for _, runs in trial.values()):
-        _winners[key] = min(trial, key=lambda c: trial[c][0])
+    trial[candidate].append(time.perf_counter() - start)
+    if all(len(seconds) >= ROUNDS for seconds in trial.values()):
+        _winners[key] = min(trial, key=lambda c: statistics.median(trial[c]))
         del _trials[key]
     return result
 
