@@ -21,7 +21,8 @@ import numpy as np
 
 PART = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OTHER_PART = os.path.join(os.path.dirname(PART), "part2-pytorch" if PART.endswith("part1-convnet") else "part1-convnet")
-SHARED_FILES = ["data/fetch_cifar10.py", "data/get_data.sh", "data/get_data.bat", "tests/test_fetch_script.py"]
+SHARED_FILES = ["data/fetch_cifar10.py", "data/get_data.sh", "data/get_data.bat", "data/cifar_batches.py",
+                "tests/test_fetch_script.py"]
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 
