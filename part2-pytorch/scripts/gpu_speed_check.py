@@ -1,0 +1,137 @@
+"""One GPU job for the fast training path, in the order of what matters most, each result in OUT at once:
+
+  1. the tests that need CUDA or touch the GPU paths (tests.test_speed_paths and the training/model tests)
+  2. bench.py --device cuda, ResNet-32 at batch 128 fp32 and 512 bf16 channels-last, without and with CUDA
+     graphs (--compile reduce-overhead), back to back: ours / ceiling is the goal (0.90 or more)
+  3. torchrun --nproc_per_node=1 (NCCL) against one plain process on a small synthetic CIFAR folder: the same
+     files, the same final accuracy
+  4. the whole part-2 suite, if time is left
+
+    python scripts/gpu_speed_check.py OUT [--seconds 600] [--bench-seconds 20] [--device cuda]   (from part2-pytorch/)
+
+It stops starting steps when less than a step's share of --seconds is left, and ends with a short table.
+Rehearse on a CPU: python scripts/gpu_speed_check.py /tmp/out --device cpu --bench-seconds 2 --seconds 300
+"""
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+PART2 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GPU_TESTS = ["tests.test_speed_paths", "tests.test_training", "tests.test_models", "tests.test_augmentation"]
+TORCHRUN_CONFIG = """
+Train: {batch_size: 64, learning_rate: 0.05, reg: 0.0005, epochs: 2, steps: [6, 8], warmup: 0, momentum: 0.9}
+network: {model: TwoLayerNet}
+data: {imbalance: regular, save_best: false, data_dir: cifar-10-batches-py}
+loss: {loss_type: CE}
+"""
+
+
+def run(command, log_path, seconds, cwd=PART2):
+    """Run command with its output to log_path; (exit status or 'timeout', wall seconds)."""
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        try:
+            status = subprocess.run(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=seconds).returncode
+        except subprocess.TimeoutExpired:
+            status = "timeout"
+    return status, time.perf_counter() - start
+
+
+def last_line(path, containing=""):
+    with open(path, errors="replace") as f:
+        lines = [line.rstrip() for line in f if containing in line and line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def torchrun_check(out, device, seconds):
+    """The same short TwoLayerNet run under torchrun (one process) and as a plain process; the rows to compare."""
+    sys.path.insert(0, PART2)
+    from tests.helpers import write_cifar_folder
+    folder = tempfile.mkdtemp(prefix="torchrun-check-")
+    write_cifar_folder(folder, train_per_class=200, test_per_class=50)
+    config = os.path.join(folder, "check.yaml")
+    with open(config, "w") as f:
+        f.write(TORCHRUN_CONFIG)
+    main = os.path.join(PART2, "main.py")
+    common = ["--config", config, "--device", device, "--seed", "0"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1", "--standalone", main]
+    results = {}
+    for name, command in (("plain", [sys.executable, main]), ("torchrun", torchrun)):
+        status, wall = run(command + common + ["--name", name], os.path.join(out, f"torchrun_{name}.log"),
+                           seconds / 2, cwd=folder)
+        run_folder = os.path.join(folder, "runs", name)
+        files = sorted(os.listdir(run_folder)) if os.path.isdir(run_folder) else []
+        metrics = os.path.join(run_folder, "metrics.csv")
+        final = "(no metrics.csv)"
+        if os.path.exists(metrics):
+            with open(metrics, newline="") as f:
+                row = list(csv.DictReader(f))[-1]
+            final = " ".join(f"{key} {value}" for key, value in row.items() if key in ("epoch", "train_loss", "test_acc"))
+        results[name] = (status, wall, files, final)
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", help="folder for the logs and the table")
+    parser.add_argument("--seconds", type=float, default=540, help="the whole job's budget")
+    parser.add_argument("--bench-seconds", type=float, default=20, help="bench.py's time per setting")
+    parser.add_argument("--device", default="cuda", help="cuda, or cpu for a rehearsal")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    deadline = time.perf_counter() + args.seconds
+    table = []
+
+    def note(step, status, wall, detail):
+        table.append(f"| {step} | {status} | {wall:.0f} s | {detail} |")
+        with open(os.path.join(args.out, "table.md"), "w") as f:  # rewritten after each step: a cut job keeps it
+            f.write("| step | status | wall | result |\n|---|---|---|---|\n" + "\n".join(table) + "\n")
+        print(table[-1], flush=True)
+
+    def left():
+        return deadline - time.perf_counter()
+
+    import torch
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    note("machine", "-", 0, f"python {platform.python_version()}, torch {torch.__version__}, {gpu}")
+
+    log = os.path.join(args.out, "gpu_tests.log")
+    status, wall = run([sys.executable, "-m", "unittest", "-v", *GPU_TESTS], log, min(240, left()))
+    note("GPU-path tests", status, wall, last_line(log, "Ran ") + "; " + last_line(log))
+
+    bench = [sys.executable, "bench.py", "--device", args.device, "--models", "ResNet-32", "--setting", "128",
+             "--setting", "512,amp,cl", "--seconds", str(args.bench_seconds)]
+    for mode in ("none", "reduce-overhead"):
+        if left() < 8 * args.bench_seconds:
+            note(f"bench, compile {mode}", "skipped", 0, "no time left")
+            continue
+        log = os.path.join(args.out, f"bench_{mode}.log")
+        status, wall = run(bench + ["--compile", mode], log, left())
+        rows = [line for line in open(log).read().splitlines() if line.startswith("ResNet-32")]
+        note(f"bench, compile {mode}", status, wall, "; ".join(" ".join(row.split()) for row in rows) or last_line(log))
+
+    if left() > 60:
+        start = time.perf_counter()
+        results = torchrun_check(args.out, args.device, min(240, left()))
+        same = results["plain"][2] == results["torchrun"][2] and results["plain"][3] == results["torchrun"][3]
+        detail = "; ".join(f"{name}: exit {status}, {wall:.0f} s, last row {final}"
+                           for name, (status, wall, _, final) in results.items())
+        note("torchrun vs plain", "same" if same else "DIFFER", time.perf_counter() - start, detail)
+    else:
+        note("torchrun vs plain", "skipped", 0, "no time left")
+
+    if left() > 120:
+        log = os.path.join(args.out, "unittest_all.log")
+        status, wall = run([sys.executable, "-m", "unittest"], log, left() - 10)
+        note("whole part-2 suite", status, wall, last_line(log, "Ran ") + "; " + last_line(log))
+    else:
+        note("whole part-2 suite", "skipped", 0, "no time left")
+
+
+if __name__ == "__main__":
+    main()
