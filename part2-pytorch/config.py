@@ -169,6 +169,9 @@ SETTINGS = {
     "loss_type": Setting("loss", Choice(tuple(LOSS_BUILDERS)),
                          help="CE, Focal (softmax focal) or SigmoidFocal (the paper's one-vs-all focal)"),
     "reweight": Setting("loss", Boolean(), False, help="weight classes by their effective number of samples"),
+    "reweight_from": Setting("loss", Integer(1), 1, help="with reweight, the first epoch whose loss weights the "
+                                                         "classes; the same loss unweighted before it (deferred "
+                                                         "re-weighting, Cao et al. 2019)"),
     "beta": Setting("loss", Number(0, 1), 0.9999, help="beta of the effective number of samples"),
     "gamma": Setting("loss", Number(0), None, help="focusing parameter of the focal losses (default: 1 for the "
                                                    "focal losses, as the kit, 0 for CE)"),
@@ -180,6 +183,9 @@ def _check_combinations(values, source):
     """Settings that are each allowed but not together."""
     if values["nesterov"] and values["momentum"] == 0:
         raise ConfigError(f"{source}: Train.nesterov = True needs Train.momentum > 0, got 0")
+    if values["reweight_from"] > 1 and not values["reweight"]:
+        raise ConfigError(f"{source}: loss.reweight_from = {values['reweight_from']} needs loss.reweight = True; "
+                          f"expected reweight_from 1 or reweight True")
     if values["label_smoothing"] and values["loss_type"] != "CE":
         raise ConfigError(f"{source}: loss.label_smoothing = {values['label_smoothing']!r} is not allowed with "
                           f"loss_type {values['loss_type']}; expected 0 or loss_type CE")
@@ -311,7 +317,9 @@ def resume_conflicts(saved, current):
     free = {"data_dir", "compile", "save_best", "overwrite_checkpoint", "test_every"}  # where data go, or speed
     if saved.get("lr_schedule") == "step":
         free.add("epochs")  # the step schedule does not depend on the length of the run
-    return [key for key in current if key not in free and saved.get(key) != current[key]]
+    # a setting added since the run was saved has its default there: the value the run was computed with
+    return [key for key in current if key not in free
+            and saved.get(key, SETTINGS[key].default if key in SETTINGS else None) != current[key]]
 
 
 def as_sections(values):

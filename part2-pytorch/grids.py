@@ -34,6 +34,8 @@ HEADLINE_LOSSES = (("CE", False, 0.0, 0.0), ("Focal", True, HEADLINE_BETA, 1.0))
 RESNET32_LOSSES = (  # the assignment's study: CE against the paper's best class-balanced losses at beta 0.9999
     ("CE", False, 0.0, 0.0), ("Focal", True, HEADLINE_BETA, 1.0), ("SigmoidFocal", True, HEADLINE_BETA, 1.0))
 
+DRW_LOSSES = (("Focal", True, HEADLINE_BETA, 1.0),)  # deferred re-weighting of the CB softmax focal loss
+
 
 class Grid(typing.NamedTuple):
     config: str  # the base config file
@@ -52,6 +54,8 @@ GRIDS = {
     "cpu": Grid(config_file("longtail_cpu.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
     "resnet32-cpu": Grid(config_file("longtail_resnet32_cpu.yaml"), (0.01,), (0, 1), RESNET32_LOSSES,
                          headline=RESNET32_LOSSES),  # every loss, every seed
+    "resnet32-cpu-drw": Grid(config_file("longtail_resnet32_cpu_drw.yaml"), (0.01,), (0, 1), DRW_LOSSES,
+                             headline=DRW_LOSSES),  # the same schedule, the weights for the last 10 epochs only
     "paper": Grid(config_file("longtail_paper.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
     "paper-resnet32": Grid(config_file("longtail_paper.yaml"), (0.01,), (0, 1, 2), RESNET32_LOSSES,
                            seed_major=True),  # one GPU job: seed 0 of the three losses first, then more seeds

@@ -112,10 +112,11 @@ def build_model(args, device):
     return model.to(device, memory_format=memory_format(args.channels_last))
 
 
-def build_criterion(args, cls_num_list):
-    """The configured loss. Equal class weights (a balanced training set) are no weights: the same loss, without
-    a weighted mean's rounding."""
-    weight = reweight(cls_num_list, args.beta) if args.reweight and len(set(cls_num_list)) > 1 else None
+def build_criterion(args, cls_num_list, weighted=True):
+    """The configured loss (without its class weights if not `weighted`). Equal class weights (a balanced training
+    set) are no weights: the same loss, without a weighted mean's rounding."""
+    weighted = weighted and args.reweight and len(set(cls_num_list)) > 1
+    weight = reweight(cls_num_list, args.beta) if weighted else None
     smoothing = {"label_smoothing": args.label_smoothing} if args.label_smoothing else {}  # CE only (config.py)
     return LOSS_BUILDERS[args.loss_type](weight, args.gamma, **smoothing)
 
@@ -224,7 +225,9 @@ def fit(args, device, run_name=None, echo=print, progress=False):
     cls_num_list = torch.bincount(train_batches.labels.cpu(), minlength=len(CLASS_NAMES)).tolist()
 
     model = build_model(args, device)
-    criterion = build_criterion(args, cls_num_list).to(device)
+    # deferred re-weighting: the unweighted loss for the epochs before reweight_from
+    criteria = {True: build_criterion(args, cls_num_list).to(device),
+                False: build_criterion(args, cls_num_list, weighted=False).to(device)}
     trained, tested, model = distributed_and_compiled(model, args, device)
     optimizer = sgd(model.parameters(), args.learning_rate, args.momentum, args.reg, args.nesterov)
 
@@ -268,7 +271,8 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                 set_learning_rate(optimizer, rate)
                 train_loss, train_accuracy = with_bar(
                     progress, train_batches, f"epoch {epoch}", device,
-                    lambda bar: train(trained, train_batches, criterion, optimizer, rate_at_batch, args.amp, bar))
+                    lambda bar: train(trained, train_batches, criteria[epoch >= args.reweight_from], optimizer,
+                                      rate_at_batch, args.amp, bar))
                 check_finite(train_loss, checkpointing.all_finite(model.state_dict()), run, epoch, args)
                 tested_now = epoch % args.test_every == 0 or epoch == args.epochs
                 if tested_now:

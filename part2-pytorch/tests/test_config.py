@@ -119,6 +119,13 @@ class Resuming(unittest.TestCase):
         linear = dict(saved, lr_schedule="linear")  # the linear schedule's rates depend on the number of epochs
         self.assertEqual(config.resume_conflicts(linear, dict(linear, epochs=20)), ["epochs"])
 
+    def test_a_run_saved_before_a_setting_existed_had_its_default(self):
+        saved = load_config(os.path.join(CONFIGS, "config_twolayer.yaml"))
+        older = {key: value for key, value in saved.items() if key != "reweight_from"}
+        self.assertEqual(config.resume_conflicts(older, saved), [])
+        self.assertEqual(config.resume_conflicts(older, dict(saved, reweight=True, reweight_from=3)),
+                         ["reweight", "reweight_from"])
+
 
 class BadConfigs(unittest.TestCase):
     def setUp(self):

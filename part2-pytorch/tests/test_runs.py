@@ -310,6 +310,31 @@ class TestEvery(Scratch):
         self.assertTrue(os.path.exists(self.run.path("runs", "tiny", "learning_curves.png")))
 
 
+class DeferredReweighting(Scratch):
+    def test_the_epochs_before_reweight_from_train_unweighted(self):
+        def train_losses(name, *settings):
+            # the step profile keeps 10 images of each of the last five classes (5000 * 0.002) of the tiny set
+            sets = [item for setting in ("imbalance=imbalance", "imb_type=step", "imb_factor=0.002", *settings)
+                    for item in ("--set", setting)]
+            status, _, err = self.run.main("--epochs", "2", "--name", name, *sets)
+            self.assertEqual(status, 0, err)
+            with open(self.run.path("runs", name, "metrics.csv"), newline="") as f:
+                return [float(row["train_loss"]) for row in csv.DictReader(f)]
+        plain = train_losses("plain")
+        deferred = train_losses("deferred", "reweight=true", "reweight_from=2")
+        weighted = train_losses("weighted", "reweight=true")
+        self.assertEqual(deferred[0], plain[0])  # epoch 1: the same unweighted loss, the same numbers
+        self.assertNotEqual(deferred[1], plain[1])
+        self.assertNotEqual(weighted[0], plain[0])
+
+    def test_reweight_from_without_reweight_is_one_line(self):
+        status, _, err = self.run.main("--set", "reweight_from=3")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("reweight_from = 3 needs loss.reweight = True", err)
+        self.assertFalse(os.path.exists(self.run.path("runs", "tiny")))
+
+
 class LearningCurves(unittest.TestCase):
     def test_labelled_axes_titled_by_run_and_model_and_whole_epochs(self):
         with tempfile.TemporaryDirectory() as folder:
