@@ -2,6 +2,7 @@
 
     python experiments.py --grid cpu            # the short CPU schedule (configs/longtail_cpu.yaml)
     python experiments.py --grid resnet32-cpu   # ResNet-32 at 100:1 on a CPU (configs/longtail_resnet32_cpu.yaml)
+    python experiments.py --grid resnet32-cpu-drw   # its CB focal runs, the weights for the last 10 epochs only
     python experiments.py --grid paper          # the paper's ResNet-32 schedule, for GPUs
     python experiments.py --grid paper-resnet32 # its 100:1 ResNet-32 study alone, seed 0 of each loss first
     python experiments.py --grid cpu --list     # what would run, and what is already done
