@@ -111,5 +111,19 @@ class ShippedResNet32Results(GridAndReport):
             self.assertEqual(cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], name)
 
 
+class ShippedDeferredReweightingResults(GridAndReport):
+    """REPORT's deferred re-weighting tables are the resnet32-cpu-drw grid's rows."""
+    GRID = "resnet32-cpu-drw"
+
+    def test_the_seeds_mean_and_per_class(self):
+        (name, seed_0, seed_1, mean, *_), = report_table(self.report, "| CB softmax focal, weights for the last 10")
+        seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows}
+        self.assertEqual((float(seed_0), float(seed_1)), (seeds["0"], seeds["1"]))
+        s = self.summary[(0.01, "CB-Focal g=1", 0.9999)]
+        self.assertEqual(mean, f"{s['acc']:.4f} ± {s['spread']:.4f}")
+        (_, *cells), = report_table(self.report, "| per class (mean of the two seeds) |")
+        self.assertEqual(cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"])
+
+
 if __name__ == "__main__":
     unittest.main()
