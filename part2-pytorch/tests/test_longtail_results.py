@@ -114,15 +114,23 @@ class ShippedResNet32Results(GridAndReport):
 class ShippedDeferredReweightingResults(GridAndReport):
     """REPORT's deferred re-weighting tables are the resnet32-cpu-drw grid's rows."""
     GRID = "resnet32-cpu-drw"
+    LOSSES = {"CB softmax focal": "CB-Focal g=1", "CB sigmoid focal": "CB-Sigmoid g=1"}
 
-    def test_the_seeds_mean_and_per_class(self):
-        (name, seed_0, seed_1, mean, *_), = report_table(self.report, "| CB softmax focal, weights for the last 10")
-        seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows}
-        self.assertEqual((float(seed_0), float(seed_1)), (seeds["0"], seeds["1"]))
-        s = self.summary[(0.01, "CB-Focal g=1", 0.9999)]
-        self.assertEqual(mean, f"{s['acc']:.4f} ± {s['spread']:.4f}")
-        (_, *cells), = report_table(self.report, "| per class (mean of the two seeds) |")
-        self.assertEqual(cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"])
+    def label(self, name):
+        return next(label for prefix, label in self.LOSSES.items() if name.startswith(prefix))
+
+    def test_the_seeds_means_and_per_class(self):
+        table = report_table(self.report, "| loss, weights for the last 10 of 50 epochs |")
+        per_class = report_table(self.report, "| per class, weights deferred (mean of the two seeds) |")
+        self.assertEqual([self.label(row[0]) for row in table], list(self.LOSSES.values()))
+        self.assertEqual([self.label(row[0]) for row in per_class], list(self.LOSSES.values()))
+        for (name, seed_0, seed_1, mean, *_), (_, *cells) in zip(table, per_class):
+            label = self.label(name)
+            seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows if longtail_plots.loss_label(row) == label}
+            self.assertEqual((float(seed_0), float(seed_1)), (seeds["0"], seeds["1"]), name)
+            s = self.summary[(0.01, label, 0.9999)]
+            self.assertEqual(mean, f"{s['acc']:.4f} ± {s['spread']:.4f}", name)
+            self.assertEqual(cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], name)
 
 
 if __name__ == "__main__":
