@@ -52,6 +52,12 @@ class ShippedConfigs(unittest.TestCase):
     def test_my_model_config_loads(self):
         self.assertEqual(self.load("config_mymodel.yaml")["model"], "MyModel")
 
+    def test_my_model_gpu_config_is_the_fast_path_on_the_balanced_set(self):
+        values = self.load("config_mymodel_gpu.yaml")
+        expected = dict(model="MyModel-GPU", imbalance="regular", amp="auto", channels_last=True,
+                        compile="reduce-overhead", lr_schedule="linear", loss_type="CE", label_smoothing=0.2)
+        self.assertEqual({key: values[key] for key in expected}, expected)
+
     def test_every_setting_is_filled_and_the_layout_round_trips(self):
         values = self.load("config_twolayer.yaml")
         self.assertEqual(set(values), set(config.SETTINGS))

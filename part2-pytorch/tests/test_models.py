@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import checkpointing
 import models
 from models import MODEL_BUILDERS, MyModel, TwoLayerNet, VanillaCNN
 from models.resnet import PadShortcut
@@ -97,6 +98,48 @@ class Architectures(unittest.TestCase):
             torch.testing.assert_close(net(x), expected)
             torch.testing.assert_close(net(x.flip(3)), net(x))  # a mirror pair gets the same prediction
             self.assertFalse(torch.allclose(net.logits(x), net(x)))
+
+    def test_my_model_shifted_views_are_one_pixel_shifts_of_the_image_and_its_mirror(self):
+        net = MyModel(shifted_views=True).eval()
+        net.logits = lambda x: x[:, 0, 1, 1:2]  # "logits": the pixel at row 1, column 1 (a view's position)
+        x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+        plane = x[:, 0]
+        # unshifted (1, 1) and its mirror (1, 2); shifted up-left: (0, 0) and mirrored (0, 3); down-right (2, 2)
+        # and mirrored (2, 1): the unshifted pair weighs 1/4 each, each shifted view 1/8
+        expected = ((plane[:, 1, 1] + plane[:, 1, 2]) / 4
+                    + (plane[:, 0, 0] + plane[:, 0, 3] + plane[:, 2, 2] + plane[:, 2, 1]) / 8)
+        torch.testing.assert_close(net(x)[:, 0], expected)
+        net.train()
+        torch.testing.assert_close(net(x)[:, 0], plane[:, 1, 1])  # training: the image alone
+
+    def test_my_model_reflects_at_the_border_for_a_shifted_view(self):
+        net = MyModel(shifted_views=True).eval()
+        net.logits = lambda x: x[:, 0, 0, 0:1]  # the top-left pixel
+        x = torch.randn(2, 3, 4, 4)
+        plane = x[:, 0]
+        # up-left shift: reflection puts pixel (1, 1) at the corner; mirrored: (1, 2); down-right: (1, 1) again,
+        # mirrored: (1, 2)
+        expected = (plane[:, 0, 0] + plane[:, 0, 3]) / 4 + (2 * plane[:, 1, 1] + 2 * plane[:, 1, 2]) / 8
+        torch.testing.assert_close(net(x)[:, 0], expected)
+
+    def test_my_model_widths(self):
+        torch.manual_seed(0)
+        net = MyModel(widths=(8, 16, 32))
+        self.assertEqual([stage.refine[0].out_channels for stage in net.stages], [16, 32])
+        self.assertEqual(tuple(net(torch.randn(2, 3, 32, 32)).shape), (2, 10))
+        self.assertEqual([name for name, _ in MyModel().state_dict().items()][:3],
+                         ["stem.0.weight", "stem.1.weight", "stem.1.bias"])  # the shipped checkpoint's keys
+        for widths in ((8,), (8, 0), (8, 16.5), "16"):
+            with self.subTest(widths=widths), self.assertRaises(ValueError):
+                MyModel(widths=widths)
+
+    def test_the_gpu_variant_is_my_model_at_other_widths_and_a_checkpoint_tells_them_apart(self):
+        gpu, cpu = MODEL_BUILDERS["MyModel-GPU"](), MODEL_BUILDERS["MyModel"]()
+        self.assertIsInstance(gpu, MyModel)
+        self.assertTrue(gpu.shifted_views)
+        self.assertFalse(cpu.shifted_views)
+        self.assertEqual(checkpointing.models_fitting(gpu.state_dict()), ["MyModel-GPU"])
+        self.assertEqual(checkpointing.models_fitting(cpu.state_dict()), ["MyModel"])
 
 
 if __name__ == "__main__":
