@@ -1,0 +1,125 @@
+"""scripts/mymodel_record.py: its timed runs train exactly what main.py trains, and its verdicts."""
+import contextlib
+import csv
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from tests.helpers import PART2, ScratchRun, write_cifar_folder
+
+sys.path.insert(0, os.path.join(PART2, "scripts"))
+import mymodel_record  # noqa: E402
+
+CONFIG = """
+Train: {batch_size: 50, learning_rate: 0.1, reg: 0.0005, epochs: 2, steps: [6, 8], warmup: 1, momentum: 0.9,
+        nesterov: true, lr_schedule: linear}
+network: {model: MyModel}
+data: {imbalance: regular, save_best: false, data_dir: cifar-10-batches-py, crop_padding: 2}
+loss: {loss_type: CE, label_smoothing: 0.2}
+"""
+
+
+def last_row(scratch, name):
+    with open(scratch.path("runs", name, "metrics.csv"), newline="") as f:
+        return list(csv.DictReader(f))[-1]
+
+
+class RecordRuns(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.scratch = ScratchRun(CONFIG)
+        for seed, epochs in ((0, 1), (1, 2)):
+            status, _, err = cls.scratch.main("--seed", str(seed), "--epochs", str(epochs), "--name", f"s{seed}e{epochs}")
+            assert status == 0, err
+        cls.status, cls.out, cls.err = cls.record("--seeds", "2", "--epochs", "1", "2", "--out", "out")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.scratch.close()
+
+    @classmethod
+    def record(cls, *arguments):
+        out, err = io.StringIO(), io.StringIO()
+        here = os.getcwd()
+        os.chdir(cls.scratch.folder)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    status = mymodel_record.main(["--config", cls.scratch.config, "--device", "cpu", *arguments])
+                except SystemExit as stop:
+                    status = stop.code
+        finally:
+            os.chdir(here)
+        return status, out.getvalue(), err.getvalue()
+
+    def rows(self):
+        with open(self.scratch.path("out", "record.csv"), newline="") as f:
+            return {(int(row["epochs"]), int(row["seed"])): row for row in csv.DictReader(f)}
+
+    def test_each_timed_run_is_the_main_py_run_of_its_seed_and_length(self):
+        self.assertEqual(self.status, 0, self.err)
+        rows = self.rows()
+        self.assertEqual(sorted(rows), [(1, 0), (1, 1), (2, 0), (2, 1)])
+        for seed, epochs in ((0, 1), (1, 2)):  # (0, 1) is also the warm-up's seed and length: nothing carries over
+            expected = last_row(self.scratch, f"s{seed}e{epochs}")
+            self.assertAlmostEqual(float(rows[epochs, seed]["test_acc"]), float(expected["test_acc"]), places=4)
+            self.assertAlmostEqual(float(rows[epochs, seed]["train_loss"]), float(expected["train_loss"]), places=4)
+        self.assertNotEqual(rows[2, 0]["train_loss"], rows[2, 1]["train_loss"])  # the seed changes the run
+        for row in rows.values():
+            self.assertGreater(float(row["train_seconds"]), 0)
+
+    def test_the_table_has_a_row_per_run_length(self):
+        with open(self.scratch.path("out", "record.md")) as f:
+            table = f.read()
+        self.assertIn("warm-up", table)
+        self.assertRegex(table, r"\| 1 \| 2 \| 0\.\d{4} ± 0\.\d{4} \|")
+        self.assertRegex(table, r"\| 2 \| 2 \| 0\.\d{4} ± 0\.\d{4} \|")
+        self.assertIn(table, self.out)
+
+    def test_no_run_past_the_budget(self):
+        status, out, _ = self.record("--seeds", "1", "--seconds", "0")
+        self.assertEqual(status, 1)
+        self.assertIn("no run finished", out)
+
+    def test_bad_input_is_one_line_and_status_2(self):
+        for arguments, message in ((["--set", "batch_size=0"], "batch_size"),
+                                   (["--set", "data_dir=missing"], "missing"),
+                                   (["--seeds", "0"], "--seeds")):
+            status, out, err = self.record(*arguments)
+            self.assertEqual(status, 2, arguments)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+            self.assertIn(message, err)
+
+
+class GpuJobRecordStep(unittest.TestCase):
+    def test_the_gpu_job_runs_the_record_and_tables_it(self):
+        with tempfile.TemporaryDirectory() as folder:
+            data, _, _ = write_cifar_folder(os.path.join(folder, "data"), train_per_class=10, test_per_class=5)
+            out = os.path.join(folder, "out")
+            command = [sys.executable, os.path.join(PART2, "scripts", "gpu_speed_check.py"), out, "--device", "cpu",
+                       "--steps", "record", "--record-epochs", "1", "--record-seeds", "2", "--data-dir", data]
+            done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+            self.assertEqual(done.returncode, 0, done.stderr)
+            with open(os.path.join(out, "table.md")) as f:
+                record_row = [line for line in f if line.startswith("| MyModel record | 0 |")]
+            self.assertEqual(len(record_row), 1, done.stdout)
+            self.assertRegex(record_row[0], r"warm-up [\d.]+ s; 1 epochs x 2: accuracy 0\.\d{4} ± 0\.\d{4}, ")
+            with open(os.path.join(out, "record.csv"), newline="") as f:
+                self.assertEqual(len(list(csv.DictReader(f))), 2)
+
+
+class Verdicts(unittest.TestCase):
+    def test_a_point_beats_the_records_it_is_both_faster_and_more_accurate_than(self):
+        self.assertEqual(mymodel_record.verdict(0.95, 2.0), "beats airbench94, airbench95, airbench96")
+        self.assertEqual(mymodel_record.verdict(0.925, 4.0), "beats airbench95")  # not 93.3%
+        self.assertEqual(mymodel_record.verdict(0.935, 12.0), "beats airbench96")
+        self.assertEqual(mymodel_record.verdict(0.915, 6.0), "90.8% in under 10 s")
+        self.assertEqual(mymodel_record.verdict(0.915, 10.0), "below the goal")
+        self.assertEqual(mymodel_record.verdict(0.900, 1.0), "below the goal")
+
+
+if __name__ == "__main__":
+    unittest.main()
