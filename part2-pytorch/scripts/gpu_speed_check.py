@@ -1,16 +1,21 @@
 """One GPU job for the fast training path, in the order of what matters most, each result in OUT at once:
 
-  1. the tests that need CUDA or touch the GPU paths (tests.test_speed_paths and the training/model tests)
-  2. bench.py --device cuda, ResNet-32 at batch 128 fp32 and 512 bf16 channels-last, without and with CUDA
-     graphs (--compile reduce-overhead), back to back: ours / ceiling is the goal (0.90 or more)
-  3. torchrun --nproc_per_node=1 (NCCL) against one plain process on a small synthetic CIFAR folder: the same
-     files, the same final accuracy
-  4. the whole part-2 suite, if time is left
+  tests     the tests that need CUDA or touch the GPU paths (tests.test_speed_paths and the training/model tests)
+  bench     bench.py --device cuda, ResNet-32 at batch 128 fp32 and 512 bf16 channels-last, without and with CUDA
+            graphs (--compile reduce-overhead), back to back: ours / ceiling is the goal (0.90 or more)
+  record    scripts/mymodel_record.py: MyModel's GPU recipe over 5 seeds at the config's length and a shorter
+            one, timed as the speed records are (needs the real CIFAR-10 batches in --data-dir)
+  torchrun  torchrun --nproc_per_node=1 (NCCL) against one plain process on a small synthetic CIFAR folder: the
+            same files, the same final accuracy
+  suite     the whole part-2 suite, if time is left
 
-    python scripts/gpu_speed_check.py OUT [--seconds 600] [--bench-seconds 20] [--device cuda]   (from part2-pytorch/)
+    python scripts/gpu_speed_check.py OUT [--steps STEP ...] [--seconds 540] [--bench-seconds 20] [--device cuda]
 
-It stops starting steps when less than a step's share of --seconds is left, and ends with a short table.
-Rehearse on a CPU: python scripts/gpu_speed_check.py /tmp/out --device cpu --bench-seconds 2 --seconds 300
+from part2-pytorch/. It stops starting steps when less than a step's share of --seconds is left, and ends with
+a short table (OUT/table.md). scripts/gpu_job.sh runs it in the three device calls that carry the CIFAR-10
+batches (over the upload limit in one). Rehearse on a CPU:
+    python scripts/gpu_speed_check.py /tmp/out --device cpu --bench-seconds 2 --seconds 400 --record-epochs 2 1 \\
+        --data-dir SYNTHETIC   (a folder of small batch files: tests.helpers.write_cifar_folder)
 """
 import argparse
 import csv
@@ -76,11 +81,80 @@ def torchrun_check(out, device, seconds):
     return results
 
 
+def tests_step(args, note, left):
+    log = os.path.join(args.out, "gpu_tests.log")
+    status, wall = run([sys.executable, "-m", "unittest", "-v", *GPU_TESTS], log, min(240, left()))
+    note("GPU-path tests", status, wall, last_line(log, "Ran ") + "; " + last_line(log))
+
+
+def bench_step(args, note, left):
+    bench = [sys.executable, "bench.py", "--device", args.device, "--models", "ResNet-32", "--setting", "128",
+             "--setting", "512,amp,cl", "--seconds", str(args.bench_seconds)]
+    for mode in ("none", "reduce-overhead"):
+        if left() < 8 * args.bench_seconds:
+            note(f"bench, compile {mode}", "skipped", 0, "no time left")
+            continue
+        log = os.path.join(args.out, f"bench_{mode}.log")
+        status, wall = run(bench + ["--compile", mode], log, left())
+        rows = [line for line in open(log).read().splitlines() if line.startswith("ResNet-32")]
+        note(f"bench, compile {mode}", status, wall, "; ".join(" ".join(row.split()) for row in rows) or last_line(log))
+
+
+def record_step(args, note, left):
+    if not os.path.exists(os.path.join(PART2, args.data_dir, "data_batch_5")):
+        return note("MyModel record", "skipped", 0, f"no CIFAR-10 batches in {args.data_dir}")
+    if left() < 120:
+        return note("MyModel record", "skipped", 0, "no time left")
+    budget = left() - (90 if "torchrun" in args.steps else 10)  # leaves torchrun its turn
+    log = os.path.join(args.out, "record.log")
+    record = [sys.executable, os.path.join("scripts", "mymodel_record.py"), "--device", args.device, "--out",
+              args.out, "--seconds", str(budget), "--seeds", str(args.record_seeds),
+              "--epochs", *map(str, args.record_epochs), "--set", f"data_dir={args.data_dir}"]
+    if args.device == "cpu":  # a rehearsal: the compiler and CUDA graphs are the GPU's
+        record += ["--set", "compile=none"]
+    status, wall = run(record, log, budget + 60)
+    lines = open(log).read().splitlines()
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")]
+    runs = [f"{c[0]} epochs x {c[1]}: accuracy {c[2]}, {c[3]} s ({c[4]})" for c in cells if c[0].isdigit()]
+    warmup = next((line.split(": ", 1)[-1] for line in lines if "warm-up" in line), "")
+    note("MyModel record", status, wall, "; ".join([warmup, *runs]) if runs else last_line(log))
+
+
+def torchrun_step(args, note, left):
+    if left() < 60:
+        return note("torchrun vs plain", "skipped", 0, "no time left")
+    start = time.perf_counter()
+    results = torchrun_check(args.out, args.device, min(240, left()))
+    same = results["plain"][2] == results["torchrun"][2] and results["plain"][3] == results["torchrun"][3]
+    detail = "; ".join(f"{name}: exit {status}, {wall:.0f} s, last row {final}"
+                       for name, (status, wall, _, final) in results.items())
+    note("torchrun vs plain", "same" if same else "DIFFER", time.perf_counter() - start, detail)
+
+
+def suite_step(args, note, left):
+    if left() < 120:
+        return note("whole part-2 suite", "skipped", 0, "no time left")
+    log = os.path.join(args.out, "unittest_all.log")
+    status, wall = run([sys.executable, "-m", "unittest"], log, left() - 10)
+    note("whole part-2 suite", status, wall, last_line(log, "Ran ") + "; " + last_line(log))
+
+
+STEPS = {"tests": tests_step, "bench": bench_step, "record": record_step, "torchrun": torchrun_step,
+         "suite": suite_step}
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="folder for the logs and the table")
+    parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
+                        help="the steps to run (always in the order above; default: all)")
     parser.add_argument("--seconds", type=float, default=540, help="the whole job's budget")
     parser.add_argument("--bench-seconds", type=float, default=20, help="bench.py's time per setting")
+    parser.add_argument("--record-epochs", type=int, nargs="+", default=[16, 12],
+                        help="run lengths of the record step (default: 16 12)")
+    parser.add_argument("--record-seeds", type=int, default=5, help="seeds per run length (default: 5)")
+    parser.add_argument("--data-dir", default="data/cifar-10-batches-py", help="the real CIFAR-10 batches")
     parser.add_argument("--device", default="cuda", help="cuda, or cpu for a rehearsal")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -93,44 +167,12 @@ def main():
             f.write("| step | status | wall | result |\n|---|---|---|---|\n" + "\n".join(table) + "\n")
         print(table[-1], flush=True)
 
-    def left():
-        return deadline - time.perf_counter()
-
     import torch
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
     note("machine", "-", 0, f"python {platform.python_version()}, torch {torch.__version__}, {gpu}")
-
-    log = os.path.join(args.out, "gpu_tests.log")
-    status, wall = run([sys.executable, "-m", "unittest", "-v", *GPU_TESTS], log, min(240, left()))
-    note("GPU-path tests", status, wall, last_line(log, "Ran ") + "; " + last_line(log))
-
-    bench = [sys.executable, "bench.py", "--device", args.device, "--models", "ResNet-32", "--setting", "128",
-             "--setting", "512,amp,cl", "--seconds", str(args.bench_seconds)]
-    for mode in ("none", "reduce-overhead"):
-        if left() < 8 * args.bench_seconds:
-            note(f"bench, compile {mode}", "skipped", 0, "no time left")
-            continue
-        log = os.path.join(args.out, f"bench_{mode}.log")
-        status, wall = run(bench + ["--compile", mode], log, left())
-        rows = [line for line in open(log).read().splitlines() if line.startswith("ResNet-32")]
-        note(f"bench, compile {mode}", status, wall, "; ".join(" ".join(row.split()) for row in rows) or last_line(log))
-
-    if left() > 60:
-        start = time.perf_counter()
-        results = torchrun_check(args.out, args.device, min(240, left()))
-        same = results["plain"][2] == results["torchrun"][2] and results["plain"][3] == results["torchrun"][3]
-        detail = "; ".join(f"{name}: exit {status}, {wall:.0f} s, last row {final}"
-                           for name, (status, wall, _, final) in results.items())
-        note("torchrun vs plain", "same" if same else "DIFFER", time.perf_counter() - start, detail)
-    else:
-        note("torchrun vs plain", "skipped", 0, "no time left")
-
-    if left() > 120:
-        log = os.path.join(args.out, "unittest_all.log")
-        status, wall = run([sys.executable, "-m", "unittest"], log, left() - 10)
-        note("whole part-2 suite", status, wall, last_line(log, "Ran ") + "; " + last_line(log))
-    else:
-        note("whole part-2 suite", "skipped", 0, "no time left")
+    for name, step in STEPS.items():
+        if name in args.steps:
+            step(args, note, lambda: deadline - time.perf_counter())
 
 
 if __name__ == "__main__":

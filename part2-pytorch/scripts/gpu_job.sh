@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Issue 18's GPU job in three device calls, made back to back (a machine keeps /tmp only while warm): each
+# carries a third of the packed CIFAR-10 batches (.pack/record1..3, under the 64 MiB upload limit beside the
+# project) and runs a part of scripts/gpu_speed_check.py while the data gather in /tmp/stage.
+#
+#   bash part2-pytorch/scripts/gpu_job.sh pack ARCHIVE   here, once: pack and split the batches into .pack/
+#   bash part2-pytorch/scripts/gpu_job.sh 1 $OUT         device call 1 (carry .pack/record1): the GPU-path tests
+#   bash part2-pytorch/scripts/gpu_job.sh 2 $OUT         device call 2 (carry .pack/record2): the bench
+#   bash part2-pytorch/scripts/gpu_job.sh 3 $OUT         device call 3 (carry .pack/record3): record, torchrun
+#
+# (from the repository's root). Each call writes OUT/table.md; call 3 also OUT/record.csv and OUT/record.md.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+stage=/tmp/stage
+case "${1:-}" in
+pack)
+    packed=$(mktemp -d)
+    python3 "$root/../shared/tools/cifar_pack.py" pack "$2" "$packed" || exit 2
+    rm -rf "$root/.pack/record1" "$root/.pack/record2" "$root/.pack/record3"
+    mkdir -p "$root/.pack/record1" "$root/.pack/record2" "$root/.pack/record3"
+    cp "$root/../shared/tools/cifar_pack.py" "$root/.pack/record1/"
+    mv "$packed"/data_batch_1.* "$packed"/data_batch_2.* "$root/.pack/record1/"
+    mv "$packed"/data_batch_3.* "$packed"/data_batch_4.* "$root/.pack/record2/"
+    mv "$packed"/* "$root/.pack/record3/"
+    du -sh "$root"/.pack/record*
+    ;;
+1|2|3)
+    out=$2
+    mkdir -p "$stage" && cp "$root/.pack/record$1"/* "$stage/" || exit 2
+    cd "$root/part2-pytorch" || exit 2
+    case $1 in
+    1) python3 scripts/gpu_speed_check.py "$out" --steps tests --seconds 240 ;;
+    2) python3 scripts/gpu_speed_check.py "$out" --steps bench --seconds 200 ;;
+    3) python3 "$stage/cifar_pack.py" unpack "$stage" data || exit 2
+       python3 scripts/gpu_speed_check.py "$out" --steps record torchrun --seconds 420 ;;
+    esac
+    ;;
+*)
+    echo "usage: gpu_job.sh pack ARCHIVE | gpu_job.sh 1|2|3 OUT" >&2
+    exit 2
+    ;;
+esac
