@@ -327,6 +327,11 @@ def main(argv=None):
     except (config.ConfigError, checkpointing.CheckpointError, DataError, RunBusy, FileNotFoundError) as error:
         print(f"main.py: error: {error}", file=sys.stderr)
         return 2
+    except torch._dynamo.exc.BackendCompilerFailed as error:  # raised at the first step that compiles
+        reason = str(error).strip().splitlines()[0][:200]
+        print(f"main.py: error: torch.compile cannot compile here ({reason}); train with --compile none",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:
         raise  # the reader of our output went away: see cli.quiet_when_the_pipe_closes
     except OSError as error:  # a full or read-only disk, a folder where a file should be

@@ -87,8 +87,9 @@ loss: {loss_type: CE}
         self._temporary.cleanup()
 
 
-def start_main(arguments, cwd=PART2):
-    """Start `python main.py *arguments` (one CPU thread: the tests run side by side); returns the Popen."""
-    environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+def start_main(arguments, cwd=PART2, environment=()):
+    """Start `python main.py *arguments` (one CPU thread: the tests run side by side) with these extra
+    `environment` variables; returns the Popen."""
+    environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", **dict(environment))
     return subprocess.Popen([sys.executable, os.path.join(PART2, "main.py"), *arguments], cwd=cwd,
                             env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

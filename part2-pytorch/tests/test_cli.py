@@ -37,6 +37,11 @@ class BadInput(unittest.TestCase):
         root = os.path.dirname(PART2)  # the repository: the kit's paths are relative to part2-pytorch/, not here
         processes["from the root"] = start_main(["--config", os.path.relpath(GOOD, root)], cwd=root)
         processes["help"] = start_main(["--help"], cwd=cls.folder.name)
+        # torch.compile where inductor finds no C++ compiler (a laptop without build tools)
+        cls.compile_folder = os.path.join(cls.folder.name, "compile")
+        data, _, _ = write_cifar_folder(cls.compile_folder)
+        processes["no compiler"] = start_main(["--config", GOOD, "--data-dir", data, "--compile", "default"],
+                                              cwd=cls.compile_folder, environment={"CXX": "/no/such/compiler"})
         cls.results = {}
         for name, process in processes.items():
             out, err = process.communicate(timeout=120)
@@ -90,6 +95,13 @@ class BadInput(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
         self.assertFalse(os.path.exists(os.path.join(self.folder.name, "checkpoints")))
 
+    def test_a_compiler_missing_for_torch_compile_is_one_line_and_saves_nothing(self):
+        self.assert_one_line_error("no compiler", "torch.compile", "--compile none")
+        run = os.path.join(self.compile_folder, "runs", "config_twolayer")
+        self.assertFalse(os.path.exists(os.path.join(run, "last.pth")))
+        checkpoints = os.path.join(self.compile_folder, "checkpoints")
+        self.assertEqual([name for name in os.listdir(checkpoints) if name.endswith(".pth")], [])
+
     def test_run_from_the_repository_root_says_where_to_run(self):
         self.assert_one_line_error("from the root", "run main.py from its own folder", "cd part2-pytorch")
         self.assertFalse(os.path.exists(os.path.join(os.path.dirname(PART2), "runs")))
@@ -104,7 +116,8 @@ class BadInput(unittest.TestCase):
 
 
 class HelpOnly(unittest.TestCase):
-    SCRIPTS = ("main.py", "experiments.py", "bench.py", "collect_submission.py", "data/fetch_cifar10.py")
+    SCRIPTS = ("main.py", "experiments.py", "bench.py", "collect_submission.py", "data/fetch_cifar10.py",
+               "scripts/mymodel_record.py", "scripts/gpu_speed_check.py")
 
     def test_every_script_answers_help_and_runs_nothing(self):
         def snapshot():
