@@ -96,6 +96,10 @@ class Recorder:
         return seconds, accuracy(confusion), loss
 
 
+def spread(values):
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def summary_table(rows, recorder, device_name):
     lines = [f"Device: {device_name}, torch {torch.__version__}. Data to the device {recorder.data_seconds:.1f} s; "
              f"warm-up (compilation, graphs, one epoch and a test pass) {recorder.warmup_seconds:.1f} s, not "
@@ -105,7 +109,6 @@ def summary_table(rows, recorder, device_name):
     for epochs in dict.fromkeys(row["epochs"] for row in rows):
         mine = [row for row in rows if row["epochs"] == epochs]
         accuracies, seconds = [row["test_acc"] for row in mine], [row["train_seconds"] for row in mine]
-        spread = (lambda values: statistics.stdev(values) if len(values) > 1 else 0.0)
         lines.append(f"| {epochs} | {len(mine)} | {statistics.mean(accuracies):.4f} ± {spread(accuracies):.4f} | "
                      f"{statistics.mean(seconds):.2f} ± {spread(seconds):.2f} | "
                      f"{verdict(statistics.mean(accuracies), statistics.mean(seconds))} |")
