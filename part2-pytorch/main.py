@@ -16,6 +16,7 @@ import re
 import sys
 import time
 
+import numpy as np
 import torch
 
 import checkpointing
@@ -23,7 +24,7 @@ import cli
 import config
 import distributed
 import files
-from data import CLASS_NAMES, IMBALANCECIFAR10, Cifar, DataError, DeviceBatches
+from data import CLASS_NAMES, IMBALANCECIFAR10, Cifar, DataError, DeviceBatches, normalise
 from device import bf16_is_faster, choose_device, compiled, memory_format
 from losses import LOSS_BUILDERS, init_prior_bias, reweight
 from metrics import accuracy, per_class_accuracy
@@ -35,6 +36,7 @@ from runlog import RunBusy, RunLog, format_header, format_per_class, format_row
 from training import learning_rate_at, linear_learning_rate_at, set_learning_rate, sgd, train, validate
 
 TEST_BATCH = 500  # evaluation needs no small batches: larger ones keep a GPU busy
+STEM_IMAGES = 5000  # enough 2x2 patches (4.8 million) for a steady 12x12 covariance
 RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*(/[A-Za-z0-9_][A-Za-z0-9_.=-]*)*")
 
 
@@ -110,6 +112,12 @@ def build_model(args, device):
                                      f"initialisation; {args.model} has none, use CE or Focal")
         init_prior_bias(output_layer)
     return model.to(device, memory_format=memory_format(args.channels_last))
+
+
+def stem_images(train_set, device, layout):
+    """The first STEM_IMAGES training images, normalised, on `device`: what a whitened stem is fitted to."""
+    images = torch.from_numpy(np.ascontiguousarray(train_set.data[:STEM_IMAGES])).permute(0, 3, 1, 2)
+    return normalise(images.to(device), layout)
 
 
 def build_criterion(args, cls_num_list, weighted=True):
@@ -225,6 +233,8 @@ def fit(args, device, run_name=None, echo=print, progress=False):
     cls_num_list = torch.bincount(train_batches.labels.cpu(), minlength=len(CLASS_NAMES)).tolist()
 
     model = build_model(args, device)
+    if getattr(model, "whitened_stem", False):  # MyModel-GPU: the stem's filters come from the data
+        model.fit_stem(stem_images(train_set, device, layout))
     # deferred re-weighting: the unweighted loss for the epochs before reweight_from
     criteria = {True: build_criterion(args, cls_num_list).to(device),
                 False: build_criterion(args, cls_num_list, weighted=False).to(device)}

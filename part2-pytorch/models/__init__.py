@@ -8,7 +8,8 @@ MODEL_BUILDERS = {
     "TwoLayerNet": lambda: TwoLayerNet(3072, 256, 10),
     "VanillaCNN": VanillaCNN,
     "MyModel": MyModel,
-    "MyModel-GPU": lambda: MyModel(widths=(24, 64, 256, 256), shifted_views=True),  # configs/config_mymodel_gpu.yaml
+    "MyModel-GPU": lambda: MyModel(widths=(24, 64, 256, 256), shifted_views=True, whitened_stem=True),  # its config:
+    # configs/config_mymodel_gpu.yaml
     "ResNet-20": resnet20,
     "ResNet-32": resnet32,
     "ResNet-44": resnet44,

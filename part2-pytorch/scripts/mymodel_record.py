@@ -29,7 +29,8 @@ import config  # noqa: E402
 import files  # noqa: E402
 from data import CLASS_NAMES, Cifar, DataError, DeviceBatches  # noqa: E402
 from device import bf16_is_faster, choose_device, memory_format  # noqa: E402
-from main import TEST_BATCH, build_criterion, build_model, distributed_and_compiled, epoch_schedule  # noqa: E402
+from main import (TEST_BATCH, build_criterion, build_model, distributed_and_compiled, epoch_schedule,  # noqa: E402
+                  stem_images)
 from metrics import accuracy  # noqa: E402
 from training import set_learning_rate, sgd, train, validate  # noqa: E402
 
@@ -61,16 +62,19 @@ class Recorder:
         started = time.perf_counter()
         layout = memory_format(args.channels_last)
         self.generator = torch.Generator(device=device)
-        self.train_batches = DeviceBatches(Cifar(args.data_dir, train=True), args.batch_size, device, train=True,
-                                           generator=self.generator, crop_padding=args.crop_padding,
-                                           memory_format=layout)
+        train_set = Cifar(args.data_dir, train=True)
+        self.train_batches = DeviceBatches(train_set, args.batch_size, device, train=True, generator=self.generator,
+                                           crop_padding=args.crop_padding, memory_format=layout)
         self.test_batches = DeviceBatches(Cifar(args.data_dir, train=False), max(args.batch_size, TEST_BATCH),
                                           device, train=False, memory_format=layout)
+        model = build_model(args, device)
+        whitened = getattr(model, "whitened_stem", False)  # its stem is fitted to images, as main.py fits it
+        self.stem_images = stem_images(train_set, device, layout) if whitened else None
         synchronize(device)
         self.data_seconds = time.perf_counter() - started
         counts = torch.bincount(self.train_batches.labels.cpu(), minlength=len(CLASS_NAMES)).tolist()
         self.criterion = build_criterion(args, counts).to(device)
-        self.trained, self.tested, self.model = distributed_and_compiled(build_model(args, device), args, device)
+        self.trained, self.tested, self.model = distributed_and_compiled(model, args, device)
         started = time.perf_counter()
         self.run(seed=0, epochs=1, schedule_epochs=args.epochs)  # compiles every shape a timed run meets
         self.warmup_seconds = time.perf_counter() - started
@@ -86,6 +90,8 @@ class Recorder:
         optimizer = sgd(self.model.parameters(), args.learning_rate, args.momentum, args.reg, args.nesterov)
         synchronize(self.device)
         started = time.perf_counter()
+        if self.stem_images is not None:  # part of training, as in main.py
+            self.model.fit_stem(self.stem_images)
         for epoch in range(1, epochs + 1):
             rate, rate_at_batch = epoch_schedule(schedule, epoch, len(self.train_batches))
             set_learning_rate(optimizer, rate)

@@ -133,11 +133,44 @@ class Architectures(unittest.TestCase):
             with self.subTest(widths=widths), self.assertRaises(ValueError):
                 MyModel(widths=widths)
 
+    def test_a_whitened_stem_whitens_the_patches_it_was_fitted_to_and_stays_fixed(self):
+        torch.manual_seed(0)
+        base = torch.randn(200, 3, 8, 8)
+        images = base + 0.8 * base.roll(1, dims=3) + 0.5 * base[:, :1]  # neighbours and channels correlated
+        net = MyModel(widths=(24, 16, 16), whitened_stem=True)
+        self.assertTrue(net.stem.conv.weight.requires_grad)  # a learned conv until it is fitted
+        net.fit_stem(images)
+        weight = net.stem.conv.weight
+        self.assertTrue(torch.equal(weight[12:], -weight[:12]))
+        self.assertFalse(weight.requires_grad)
+        features = F.conv2d(images, weight).permute(0, 2, 3, 1).reshape(-1, 24)[:, :12].double()
+        features = features - features.mean(dim=0)
+        covariance = features.T @ features / len(features)
+        # unit variance but for eps (5e-4) against eigenvalues from about 0.1 to 5; uncorrelated
+        torch.testing.assert_close(covariance, torch.diag(covariance.diagonal()), atol=1e-5, rtol=0)
+        self.assertTrue(((covariance.diagonal() > 0.99) & (covariance.diagonal() <= 1)).all(), covariance.diagonal())
+        before = weight.clone()
+        optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=1.0)
+        net(images[:4]).sum().backward()
+        optimizer.step()
+        self.assertTrue(torch.equal(net.stem.conv.weight, before))
+        self.assertEqual(tuple(net.eval()(images[:2]).shape), (2, 10))
+        for channels in (7, 26):
+            with self.subTest(channels=channels), self.assertRaises(ValueError):
+                MyModel(widths=(channels, 16), whitened_stem=True)
+
+    def test_fit_stem_leaves_a_learned_stem_alone(self):
+        net = MyModel()
+        before = {key: value.clone() for key, value in net.state_dict().items()}
+        net.fit_stem(torch.randn(10, 3, 32, 32))
+        for key, value in net.state_dict().items():
+            self.assertTrue(torch.equal(value, before[key]), key)
+
     def test_the_gpu_variant_is_my_model_at_other_widths_and_a_checkpoint_tells_them_apart(self):
         gpu, cpu = MODEL_BUILDERS["MyModel-GPU"](), MODEL_BUILDERS["MyModel"]()
         self.assertIsInstance(gpu, MyModel)
-        self.assertTrue(gpu.shifted_views)
-        self.assertFalse(cpu.shifted_views)
+        self.assertTrue(gpu.shifted_views and gpu.whitened_stem)
+        self.assertFalse(cpu.shifted_views or cpu.whitened_stem)
         self.assertEqual(checkpointing.models_fitting(gpu.state_dict()), ["MyModel-GPU"])
         self.assertEqual(checkpointing.models_fitting(cpu.state_dict()), ["MyModel"])
 

@@ -11,7 +11,8 @@ import torch
 
 import files
 import main
-from data import CLASS_NAMES
+from data import CLASS_NAMES, Cifar, normalise
+from models import MyModel
 from runlog import RunLog
 from tests.helpers import ScratchRun
 
@@ -333,6 +334,23 @@ class DeferredReweighting(Scratch):
         one_line(self, err)
         self.assertIn("reweight_from = 3 needs loss.reweight = True", err)
         self.assertFalse(os.path.exists(self.run.path("runs", "tiny")))
+
+
+class WhitenedStem(Scratch):
+    def test_the_stem_is_fitted_to_the_first_training_images_and_training_and_resuming_keep_it(self):
+        arguments = ("--set", "model=MyModel-GPU", "--batch-size", "50", "--name", "gpu")
+        status, _, err = self.run.main("--epochs", "1", *arguments)
+        self.assertEqual(status, 0, err)
+        images = Cifar(self.run.path("cifar-10-batches-py"), train=True).data[:main.STEM_IMAGES]
+        expected = MyModel(widths=(24, 8), whitened_stem=True)
+        expected.fit_stem(normalise(torch.from_numpy(images).permute(0, 3, 1, 2)))
+        first = load(self.run.path("runs", "gpu", "last.pth"))["model"]
+        status, _, err = self.run.main("--epochs", "2", "--resume", *arguments)
+        self.assertEqual(status, 0, err)
+        second = load(self.run.path("runs", "gpu", "last.pth"))["model"]
+        for saved in (first, second):
+            torch.testing.assert_close(saved["stem.conv.weight"], expected.stem.conv.weight, rtol=1e-5, atol=1e-6)
+        self.assertFalse(torch.equal(first["stem.conv.bias"], second["stem.conv.bias"]))  # its bias trains
 
 
 class LearningCurves(unittest.TestCase):
