@@ -9,6 +9,9 @@
 #   bash part2-pytorch/scripts/gpu_job.sh 3 $OUT         device call 3 (carry .pack/record3): record, torchrun
 #
 # (from the repository's root). Each call writes OUT/table.md; call 3 also OUT/record.csv and OUT/record.md.
+# The budgets (150 + 200 + 360 s, a machine's start and the uploads beside them) fit a 15-minute lease: make
+# each call with timeout_s 60 s above its budget, back to back. Arguments after OUT go to gpu_speed_check.py: a rehearsal on a CPU adds --device cpu --bench-seconds 2
+# --record-epochs 1 --record-seeds 1.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stage=/tmp/stage
@@ -25,14 +28,15 @@ pack)
     du -sh "$root"/.pack/record*
     ;;
 1|2|3)
-    out=$2
-    mkdir -p "$stage" && cp "$root/.pack/record$1"/* "$stage/" || exit 2
+    part=$1 out=$2
+    shift 2
+    mkdir -p "$stage" && cp "$root/.pack/record$part"/* "$stage/" || exit 2
     cd "$root/part2-pytorch" || exit 2
-    case $1 in
-    1) python3 scripts/gpu_speed_check.py "$out" --steps tests --seconds 240 ;;
-    2) python3 scripts/gpu_speed_check.py "$out" --steps bench --seconds 200 ;;
+    case $part in
+    1) python3 scripts/gpu_speed_check.py "$out" --steps tests --seconds 150 "$@" ;;
+    2) python3 scripts/gpu_speed_check.py "$out" --steps bench --seconds 200 "$@" ;;
     3) python3 "$stage/cifar_pack.py" unpack "$stage" data || exit 2
-       python3 scripts/gpu_speed_check.py "$out" --steps record torchrun --seconds 420 ;;
+       python3 scripts/gpu_speed_check.py "$out" --steps record torchrun --seconds 360 "$@" ;;
     esac
     ;;
 *)
