@@ -10,8 +10,9 @@
 #
 # (from the repository's root). Each call writes OUT/table.md; call 3 also OUT/record.csv and OUT/record.md.
 # The budgets (150 + 200 + 360 s, a machine's start and the uploads beside them) fit a 15-minute lease: make
-# each call with timeout_s 60 s above its budget, back to back. Arguments after OUT go to gpu_speed_check.py: a rehearsal on a CPU adds --device cpu --bench-seconds 2
-# --record-epochs 1 --record-seeds 1.
+# each call with timeout_s 60 s above its budget, back to back. Arguments after OUT go to gpu_speed_check.py:
+# a rehearsal on a CPU adds --device cpu --bench-seconds 2 --record-epochs 1 --record-seeds 1 (and, for call 3,
+# --data-dir with a small synthetic folder).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stage=/tmp/stage
