@@ -3,8 +3,8 @@
   tests     the tests that need CUDA or touch the GPU paths (tests.test_speed_paths and the training/model tests)
   bench     bench.py --device cuda, ResNet-32 at batch 128 fp32 and 512 bf16 channels-last, without and with CUDA
             graphs (--compile reduce-overhead), back to back: ours / ceiling is the goal (0.90 or more)
-  record    scripts/mymodel_record.py: MyModel's GPU recipe over 5 seeds at the config's length and a shorter
-            one, timed as the speed records are (needs the real CIFAR-10 batches in --data-dir)
+  record    scripts/mymodel_record.py: MyModel's GPU recipe over 5 seeds at the config's 16 epochs, then at 12
+            and 20, timed as the speed records are (needs the real CIFAR-10 batches in --data-dir)
   torchrun  torchrun --nproc_per_node=1 (NCCL) against one plain process on a small synthetic CIFAR folder: the
             same files, the same final accuracy
   suite     the whole part-2 suite, if time is left
@@ -151,8 +151,8 @@ def main():
                         help="the steps to run (always in the order above; default: all)")
     parser.add_argument("--seconds", type=float, default=540, help="the whole job's budget")
     parser.add_argument("--bench-seconds", type=float, default=20, help="bench.py's time per setting")
-    parser.add_argument("--record-epochs", type=int, nargs="+", default=[16, 12],
-                        help="run lengths of the record step (default: 16 12)")
+    parser.add_argument("--record-epochs", type=int, nargs="+", default=[16, 12, 20],
+                        help="run lengths of the record step, in this order (default: 16 12 20)")
     parser.add_argument("--record-seeds", type=int, default=5, help="seeds per run length (default: 5)")
     parser.add_argument("--data-dir", default="data/cifar-10-batches-py", help="the real CIFAR-10 batches")
     parser.add_argument("--device", default="cuda", help="cuda, or cpu for a rehearsal")
