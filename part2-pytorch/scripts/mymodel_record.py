@@ -139,9 +139,10 @@ def parse_arguments(argv):
     parser.add_argument("--epochs", type=int, nargs="+", help="run lengths in epochs (default: the config's)")
     parser.add_argument("--device", default="auto", help="auto (default), cuda, cuda:N, mps or cpu")
     parser.add_argument("--out", help="folder for record.csv and record.md")
-    parser.add_argument("--seconds", type=float, default=float("inf"), help="start no run that would end past this many seconds "
-                        "from the start (default: no limit)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting of the config (repeatable)")
+    parser.add_argument("--seconds", type=float, default=float("inf"),
+                        help="start no run that would end past this many seconds from the start (default: no limit)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the config (repeatable)")
     args = parser.parse_args(argv)
     if args.seeds < 1 or any(epochs < 1 for epochs in args.epochs or []):
         parser.error("--seeds and --epochs must be at least 1")

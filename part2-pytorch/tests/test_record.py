@@ -32,7 +32,8 @@ class RecordRuns(unittest.TestCase):
     def setUpClass(cls):
         cls.scratch = ScratchRun(CONFIG)
         for seed, epochs in ((0, 1), (1, 2)):
-            status, _, err = cls.scratch.main("--seed", str(seed), "--epochs", str(epochs), "--name", f"s{seed}e{epochs}")
+            status, _, err = cls.scratch.main("--seed", str(seed), "--epochs", str(epochs),
+                                              "--name", f"s{seed}e{epochs}")
             assert status == 0, err
         cls.status, cls.out, cls.err = cls.record("--seeds", "2", "--epochs", "1", "2", "--out", "out")
 
