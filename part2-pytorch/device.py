@@ -1,5 +1,6 @@
 """The device a run trains on (the best available unless the command line names one), and how the model runs
 there: its memory layout, bf16 autocast or not (amp: auto measures it) and torch.compile mode."""
+import sys
 import time
 
 import torch
@@ -34,6 +35,15 @@ def compiled(model, mode):
     if mode == "none":
         return model
     return torch.compile(model, mode=None if mode == "default" else mode)
+
+
+def compile_failure(error):
+    """One line for an error of torch.compile that cannot compile here (no C++ compiler, say), raised at the
+    first call that compiles; None for any other error. Looked up, not imported: torch._dynamo takes 1 s to load."""
+    dynamo_errors = sys.modules.get("torch._dynamo.exc")
+    if dynamo_errors is None or not isinstance(error, dynamo_errors.BackendCompilerFailed):
+        return None
+    return f"torch.compile cannot compile here ({str(error).strip().splitlines()[0][:200]})"
 
 
 def bf16_is_faster(device):

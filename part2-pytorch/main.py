@@ -25,7 +25,7 @@ import config
 import distributed
 import files
 from data import CLASS_NAMES, IMBALANCECIFAR10, Cifar, DataError, DeviceBatches, normalise
-from device import bf16_is_faster, choose_device, compiled, memory_format
+from device import bf16_is_faster, choose_device, compile_failure, compiled, memory_format
 from losses import LOSS_BUILDERS, init_prior_bias, reweight
 from metrics import accuracy, per_class_accuracy
 from models import MODEL_BUILDERS
@@ -337,10 +337,10 @@ def main(argv=None):
     except (config.ConfigError, checkpointing.CheckpointError, DataError, RunBusy, FileNotFoundError) as error:
         print(f"main.py: error: {error}", file=sys.stderr)
         return 2
-    except torch._dynamo.exc.BackendCompilerFailed as error:  # raised at the first step that compiles
-        reason = str(error).strip().splitlines()[0][:200]
-        print(f"main.py: error: torch.compile cannot compile here ({reason}); train with --compile none",
-              file=sys.stderr)
+    except RuntimeError as error:
+        if compile_failure(error) is None:
+            raise
+        print(f"main.py: error: {compile_failure(error)}; train with --compile none", file=sys.stderr)
         return 2
     except BrokenPipeError:
         raise  # the reader of our output went away: see cli.quiet_when_the_pipe_closes

@@ -28,7 +28,7 @@ import cli  # noqa: E402
 import config  # noqa: E402
 import files  # noqa: E402
 from data import CLASS_NAMES, Cifar, DataError, DeviceBatches  # noqa: E402
-from device import bf16_is_faster, choose_device, memory_format  # noqa: E402
+from device import bf16_is_faster, choose_device, compile_failure, memory_format  # noqa: E402
 from main import (TEST_BATCH, build_criterion, build_model, distributed_and_compiled, epoch_schedule,  # noqa: E402
                   stem_images)
 from metrics import accuracy  # noqa: E402
@@ -164,10 +164,11 @@ def main(argv=None):
     except (config.ConfigError, DataError, FileNotFoundError, ValueError) as error:
         print(f"mymodel_record.py: error: {error}", file=sys.stderr)
         return 2
-    except torch._dynamo.exc.BackendCompilerFailed as error:  # in the warm-up, before any timed run
-        reason = str(error).strip().splitlines()[0][:200]
-        print(f"mymodel_record.py: error: torch.compile cannot compile here ({reason}); run with --set "
-              f"compile=none", file=sys.stderr)
+    except RuntimeError as error:  # torch.compile failing in the warm-up, before any timed run
+        if compile_failure(error) is None:
+            raise
+        print(f"mymodel_record.py: error: {compile_failure(error)}; run with --set compile=none",
+              file=sys.stderr)
         return 2
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     print(f"{args.model} on {device_name}, amp {args.amp}, compile {args.compile}: data {recorder.data_seconds:.1f} s, "
