@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from data.device_batches import FLIP_MODES
 from losses import LOSS_BUILDERS
 from models import MODEL_BUILDERS
 
@@ -143,6 +144,9 @@ SETTINGS = {
     "lr_schedule": Setting("Train", Choice(("step", "linear")), "step",
                            help="step: the kit's warm-up and steps, per epoch; linear: warm-up, then a linear "
                                 "decay to zero at the last epoch, updated every batch"),
+    "lookahead": Setting("Train", Boolean(), False,
+                         help="average the weights over the last steps (slow weights pulled toward the trained "
+                              "ones every 5 steps, ever more as the run ends); the run ends on the average"),
     "amp": Setting("Train", BooleanOrAuto(), False,
                    help="bfloat16 autocast for forward and loss (mixed precision; fastest on recent GPUs and on "
                         "CPUs with bf16 matrix units); auto: where a short timing at the start finds it faster"),
@@ -165,6 +169,9 @@ SETTINGS = {
     "imb_factor": Setting("data", Number(0, 1, low_included=False, high_included=True), 0.01,
                           help="rarest class count / commonest class count"),
     "crop_padding": Setting("data", Integer(0), 4, help="zero padding of the random training crop (the kit: 4)"),
+    "flips": Setting("data", Choice(FLIP_MODES), "random",
+                     help="random: mirror each training image with probability 1/2 (the kit); alternate: mirror "
+                          "each image every other epoch, from a random start per image"),
     "data_dir": Setting("data", Text(), "data/cifar-10-batches-py", help="folder of the CIFAR-10 python batches"),
     "loss_type": Setting("loss", Choice(tuple(LOSS_BUILDERS)),
                          help="CE, Focal (softmax focal) or SigmoidFocal (the paper's one-vs-all focal)"),
@@ -315,8 +322,8 @@ def run_arguments(path, overrides=(), *, seed=0, device=None, name=None, resume=
 def resume_conflicts(saved, current):
     """Keys whose value in `current` would change what the epochs finished under `saved` computed."""
     free = {"data_dir", "compile", "save_best", "overwrite_checkpoint", "test_every"}  # where data go, or speed
-    if saved.get("lr_schedule") == "step":
-        free.add("epochs")  # the step schedule does not depend on the length of the run
+    if saved.get("lr_schedule") == "step" and not saved.get("lookahead"):
+        free.add("epochs")  # the step schedule does not depend on the length of the run; lookahead's does
     # a setting added since the run was saved has its default there: the value the run was computed with
     return [key for key in current if key not in free
             and saved.get(key, SETTINGS[key].default if key in SETTINGS else None) != current[key]]

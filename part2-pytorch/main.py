@@ -33,7 +33,7 @@ from progress import batch_bar
 from run_state import (Diverged, Interrupted, check_finite, checkpoint_note, graded_checkpoint, interruption_note,
                        resumed_state, run_settings)
 from runlog import RunBusy, RunLog, format_header, format_per_class, format_row
-from training import learning_rate_at, linear_learning_rate_at, set_learning_rate, sgd, train, validate
+from training import Lookahead, learning_rate_at, linear_learning_rate_at, set_learning_rate, sgd, train, validate
 
 TEST_BATCH = 500  # evaluation needs no small batches: larger ones keep a GPU busy
 STEM_IMAGES = 5000  # enough 2x2 patches (4.8 million) for a steady 12x12 covariance
@@ -227,7 +227,7 @@ def fit(args, device, run_name=None, echo=print, progress=False):
     train_set, test_set = load_training_set(args), Cifar(args.data_dir, train=False)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     train_batches = DeviceBatches(train_set, args.batch_size, device, train=True, generator=generator,
-                                  crop_padding=args.crop_padding, memory_format=layout)
+                                  crop_padding=args.crop_padding, memory_format=layout, flips=args.flips)
     test_batches = DeviceBatches(test_set, max(args.batch_size, TEST_BATCH), device, train=False,
                                  memory_format=layout)
     cls_num_list = torch.bincount(train_batches.labels.cpu(), minlength=len(CLASS_NAMES)).tolist()
@@ -240,6 +240,7 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                 False: build_criterion(args, cls_num_list, weighted=False).to(device)}
     trained, tested, model = distributed_and_compiled(model, args, device)
     optimizer = sgd(model.parameters(), args.learning_rate, args.momentum, args.reg, args.nesterov)
+    averaging = Lookahead(optimizer, len(train_batches), args.epochs) if args.lookahead else None
 
     def score(state_dict):  # the test accuracy of some weights: the graded checkpoint's measure
         scored = MODEL_BUILDERS[args.model]()
@@ -279,10 +280,13 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                 started = time.perf_counter()
                 rate, rate_at_batch = epoch_schedule(args, epoch, len(train_batches))
                 set_learning_rate(optimizer, rate)
+                train_batches.set_epoch(epoch)
                 train_loss, train_accuracy = with_bar(
                     progress, train_batches, f"epoch {epoch}", device,
                     lambda bar: train(trained, train_batches, criteria[epoch >= args.reweight_from], optimizer,
-                                      rate_at_batch, args.amp, bar))
+                                      rate_at_batch, args.amp, bar, averaging and averaging.after_step(epoch)))
+                if averaging and epoch == args.epochs:
+                    averaging.finish()
                 check_finite(train_loss, checkpointing.all_finite(model.state_dict()), run, epoch, args)
                 tested_now = epoch % args.test_every == 0 or epoch == args.epochs
                 if tested_now:

@@ -15,6 +15,8 @@ import torch
 import distributed
 from .augment import CROP_PADDING, Crops, normalise, random_offsets_and_flips
 
+FLIP_MODES = ("random", "alternate")
+
 
 class DeviceBatches:
     """Iterates batches of a dataset's `data` and `targets`: images float32 (B, 3, 32, 32) in `memory_format`
@@ -22,14 +24,20 @@ class DeviceBatches:
 
     With `train` false a batch is (images, labels). With `train` true the order is reshuffled every pass and the
     images augmented (random crop with `crop_padding`, flip), using `generator` (a torch.Generator on `device`)
-    so that runs repeat and resumed runs continue the same random stream; a batch is then (images, labels,
+    so that runs repeat and resumed runs continue the same random stream. `flips` "random" mirrors each image with
+    probability 1/2 in every pass; "alternate" mirrors each image in every other pass, starting from a random
+    choice per image fixed by the generator's seed (short runs see both views of every image within two passes
+    instead of by chance; from the CIFAR-10 speed records); set_epoch(e) says which pass comes next, as on
+    resuming. A training batch is (images, labels,
     loss_scale): this rank's share of the global batch times the number of ranks. A local mean loss multiplied
     by it and averaged over ranks (as DDP averages gradients) is the global mean even when the last batch does
     not split evenly; it is 1 in a single process.
     """
 
     def __init__(self, dataset, batch_size, device, train, generator=None, crop_padding=CROP_PADDING,
-                 memory_format=torch.contiguous_format):
+                 memory_format=torch.contiguous_format, flips="random"):
+        if flips not in FLIP_MODES:
+            raise ValueError(f"flips must be one of {', '.join(FLIP_MODES)}, got {flips!r}")
         images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2).to(device)  # HWC -> CHW
         # Training batches are cut from padded copies and their mirror images; test batches are the images.
         self.crops = Crops(images, crop_padding, memory_format) if train else None
@@ -39,6 +47,20 @@ class DeviceBatches:
         self.train = train
         self.generator = generator
         self.memory_format = memory_format
+        self.flips, self.epoch = flips, 1
+
+    def set_epoch(self, epoch):
+        """The next training pass is epoch `epoch` (1 is the first); each pass counts on from there."""
+        self.epoch = epoch
+
+    def _first_flips(self, device):
+        """The "alternate" mode's mirroring in odd epochs: per image, from the generator's seed alone, so a
+        resumed run or a reseeded generator gets it back."""
+        seed = self.generator.initial_seed() if self.generator is not None else torch.initial_seed()
+        if getattr(self, "_first", (None,))[0] != seed:
+            drawn = torch.rand(len(self.labels), generator=torch.Generator(device).manual_seed(seed), device=device)
+            self._first = seed, drawn < 0.5
+        return self._first[1]
 
     def _images_per_pass(self):
         count = len(self.labels)
@@ -66,8 +88,11 @@ class DeviceBatches:
         # The crop positions and labels of the whole pass are computed at once, leaving a slice, one crop and the
         # normalisation per batch. The random numbers are drawn batch by batch, so every run repeats exactly.
         draws = [random_offsets_and_flips(size, self.generator, self.crops.padding, order.device) for size in sizes]
-        starts = self.crops.starts(order, torch.cat([offsets for offsets, _ in draws]),
-                                   torch.cat([flips for _, flips in draws]))
+        flips = torch.cat([flips for _, flips in draws])
+        if self.flips == "alternate":  # the random flips are drawn all the same: the stream stays as it was
+            flips = self._first_flips(order.device).index_select(0, order) ^ (self.epoch % 2 == 0)
+        self.epoch += 1
+        starts = self.crops.starts(order, torch.cat([offsets for offsets, _ in draws]), flips)
         labels = self.labels.index_select(0, order)
         for start, size in zip(range(0, count, self.batch_size), sizes):
             mine = distributed.shard(size)

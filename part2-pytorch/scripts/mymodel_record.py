@@ -32,7 +32,7 @@ from device import bf16_is_faster, choose_device, compile_failure, memory_format
 from main import (TEST_BATCH, build_criterion, build_model, distributed_and_compiled, epoch_schedule,  # noqa: E402
                   stem_images)
 from metrics import accuracy  # noqa: E402
-from training import set_learning_rate, sgd, train, validate  # noqa: E402
+from training import Lookahead, set_learning_rate, sgd, train, validate  # noqa: E402
 
 # (name, test accuracy, training seconds): airbench measured on our CIFAR-10 copy on one H200, torch 2.11
 RECORDS = [("airbench94", 0.908, 2.43), ("airbench95", 0.921, 4.97), ("airbench96", 0.933, 19.9)]
@@ -64,7 +64,8 @@ class Recorder:
         self.generator = torch.Generator(device=device)
         train_set = Cifar(args.data_dir, train=True)
         self.train_batches = DeviceBatches(train_set, args.batch_size, device, train=True, generator=self.generator,
-                                           crop_padding=args.crop_padding, memory_format=layout)
+                                           crop_padding=args.crop_padding, memory_format=layout,
+                                           flips=args.flips)
         self.test_batches = DeviceBatches(Cifar(args.data_dir, train=False), max(args.batch_size, TEST_BATCH),
                                           device, train=False, memory_format=layout)
         model = build_model(args, device)
@@ -88,6 +89,7 @@ class Recorder:
         self.generator.manual_seed(seed)
         schedule = argparse.Namespace(**{**vars(args), "epochs": schedule_epochs or epochs})
         optimizer = sgd(self.model.parameters(), args.learning_rate, args.momentum, args.reg, args.nesterov)
+        averaging = Lookahead(optimizer, len(self.train_batches), schedule.epochs) if args.lookahead else None
         synchronize(self.device)
         started = time.perf_counter()
         if self.stem_images is not None:  # part of training, as in main.py
@@ -95,7 +97,11 @@ class Recorder:
         for epoch in range(1, epochs + 1):
             rate, rate_at_batch = epoch_schedule(schedule, epoch, len(self.train_batches))
             set_learning_rate(optimizer, rate)
-            loss, _ = train(self.trained, self.train_batches, self.criterion, optimizer, rate_at_batch, args.amp)
+            self.train_batches.set_epoch(epoch)
+            loss, _ = train(self.trained, self.train_batches, self.criterion, optimizer, rate_at_batch, args.amp,
+                            after_step=averaging and averaging.after_step(epoch))
+        if averaging and epochs == schedule.epochs:
+            averaging.finish()
         synchronize(self.device)
         seconds = time.perf_counter() - started
         confusion = validate(self.tested, self.test_batches, len(CLASS_NAMES), args.amp)

@@ -187,6 +187,48 @@ class DeviceBatchesTest(unittest.TestCase):
         torch.testing.assert_close(channels_last, plain, atol=0, rtol=0)
         self.assertEqual(labels.tolist(), same_labels.tolist())
 
+    def test_alternate_flips_mirror_each_image_in_every_other_pass_from_a_seeded_start(self):
+        dataset = Synthetic(200)
+        originals = torch.from_numpy(dataset.data).permute(0, 3, 1, 2)
+
+        def mirrored_per_pass(seed, passes, first_epoch=1):
+            batches = DeviceBatches(dataset, 64, "cpu", train=True, generator=torch.Generator().manual_seed(seed),
+                                    crop_padding=0, flips="alternate")  # no shifts: each image or its mirror
+            batches.set_epoch(first_epoch)
+            result = []
+            for _ in range(passes):
+                mirrored = torch.zeros(200, dtype=torch.bool)
+                for images, labels, _ in batches:
+                    plain = normalise(originals[labels])
+                    self.assertTrue(all(torch.equal(image, plain[i]) or torch.equal(image, plain[i].flip(2))
+                                        for i, image in enumerate(images)))
+                    mirrored[labels] = torch.tensor([not torch.equal(image, plain[i])
+                                                     for i, image in enumerate(images)])
+                result.append(mirrored)
+            return result
+
+        first, second, third, fourth = mirrored_per_pass(5, 4)
+        self.assertTrue(torch.equal(second, ~first) and torch.equal(third, first) and torch.equal(fourth, ~first))
+        self.assertLess(abs(int(first.sum()) - 100), 30)  # a random half to start from
+        # a resumed run (set_epoch) and a reseeded generator get the same start back; another seed another one
+        self.assertTrue(torch.equal(mirrored_per_pass(5, 1, first_epoch=4)[0], fourth))
+        self.assertFalse(torch.equal(mirrored_per_pass(6, 1)[0], first))
+
+    def test_alternate_flips_leave_the_order_and_the_random_stream_as_they_were(self):
+        def labels_and_state(flips):
+            generator = torch.Generator().manual_seed(2)
+            batches = DeviceBatches(Synthetic(50), 16, "cpu", train=True, generator=generator, flips=flips)
+            labels = [labels.tolist() for _ in range(2) for _, labels, _ in batches]
+            return labels, generator.get_state()
+        (random_labels, random_state), (alternate_labels, alternate_state) = map(labels_and_state,
+                                                                                 ("random", "alternate"))
+        self.assertEqual(random_labels, alternate_labels)
+        self.assertTrue(torch.equal(random_state, alternate_state))
+
+    def test_an_unknown_flip_mode_is_refused(self):
+        with self.assertRaises(ValueError):
+            DeviceBatches(Synthetic(10), 4, "cpu", train=True, flips="sometimes")
+
     def test_a_lone_trailing_sample_is_left_for_another_epoch(self):
         batches = DeviceBatches(Synthetic(33), 16, "cpu", train=True, generator=torch.Generator().manual_seed(0))
         self.assertEqual([len(labels) for _, labels, _ in batches], [16, 16])

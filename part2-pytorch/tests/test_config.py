@@ -183,6 +183,8 @@ class BadConfigs(unittest.TestCase):
             ("save_best: true", "save_best: true, imb_type: linear", ["data.imb_type", "'linear'", "exp, step"]),
             ("warmup: 0", "warmup: 0, lr_schedule: cosine", ["Train.lr_schedule", "'cosine'", "step, linear"]),
             ("save_best: true", "save_best: true, crop_padding: -1", ["data.crop_padding", "-1", ">= 0"]),
+            ("save_best: true", "save_best: true, flips: sometimes", ["data.flips", "'sometimes'", "random, alternate"]),
+            ("warmup: 0", "warmup: 0, lookahead: 5", ["Train.lookahead", "5", "true or false"]),
             ("loss_type: CE", "loss_type: CE, label_smoothing: 1.0", ["loss.label_smoothing", "1.0", "[0, 1)"]),
             ("model: TwoLayerNet", "model: TwoLayerNet, channels_last: 2", ["network.channels_last", "true or false"]),
             ("warmup: 0", "warmup: 0, amp: maybe", ["Train.amp", "'maybe'", "true, false or auto"]),

@@ -15,9 +15,9 @@ import mymodel_record  # noqa: E402
 
 CONFIG = """
 Train: {batch_size: 50, learning_rate: 0.1, reg: 0.0005, epochs: 2, steps: [6, 8], warmup: 1, momentum: 0.9,
-        nesterov: true, lr_schedule: linear}
+        nesterov: true, lr_schedule: linear, lookahead: true}
 network: {model: MyModel-GPU}  # the whitened stem is fitted in the timed run, as main.py fits it
-data: {imbalance: regular, save_best: false, data_dir: cifar-10-batches-py, crop_padding: 2}
+data: {imbalance: regular, save_best: false, data_dir: cifar-10-batches-py, crop_padding: 2, flips: alternate}
 loss: {loss_type: CE, label_smoothing: 0.2}
 """
 

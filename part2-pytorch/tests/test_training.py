@@ -1,19 +1,22 @@
 """Training on a tiny synthetic CIFAR folder: the loss goes down, and main.py's runs, checkpoints, resume and
 evaluate work end to end (main.main run in-process, in a scratch folder)."""
+import copy
 import csv
 import os
 import re
 import unittest
+from unittest import mock
 
 import torch
 import torch.nn.functional as F
 
 import checkpointing
+import main
 from config import load_config
 from data import Cifar, DeviceBatches
-from models import TwoLayerNet
+from models import TwoLayerNet, VanillaCNN
 from tests.helpers import ScratchRun
-from training import sgd, train
+from training import Lookahead, sgd, train
 
 
 def read_metrics(run, config_name="tiny"):
@@ -71,6 +74,46 @@ class FusedSgd(unittest.TestCase):
                 runs.append(list(model.parameters()))
             for ours, reference in zip(*runs):
                 torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-14)
+
+
+class WeightAveraging(unittest.TestCase):
+    def test_every_fifth_step_pulls_the_slow_weights_by_the_cubic_schedule_and_finish_ends_on_them(self):
+        weight = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+        optimizer = sgd([weight], 1.0)
+        averaging = Lookahead(optimizer, steps_per_epoch=5, epochs=2)
+        seen = []
+        for epoch in (1, 2):
+            for batch in range(5):
+                weight.grad = -torch.ones(2, dtype=torch.float64)  # each step adds 1
+                optimizer.step()
+                averaging.after_step(epoch)(batch)
+                seen.append(weight[0].item())
+        # step 5: the slow weights start at 5 (decay 0.774 / 8 pulls them nowhere); step 10: 5 + (1 - 0.774) * 5
+        self.assertEqual(seen[:5], [1, 2, 3, 4, 5])
+        self.assertEqual(seen[5:9], [6, 7, 8, 9])
+        self.assertAlmostEqual(seen[9], 5 + (1 - 0.95 ** 5) * 5, places=12)
+        weight.data.fill_(100)
+        averaging.finish()
+        self.assertAlmostEqual(weight[0].item(), seen[9], places=12)
+
+    def test_the_slow_weights_travel_in_the_optimisers_state(self):
+        def steps(optimizer, weight, averaging, first, last):
+            for step in range(first, last):
+                weight.grad = torch.full_like(weight, float(step % 3) - 1)
+                optimizer.step()
+                averaging.step(step + 1)
+        straight = torch.nn.Parameter(torch.arange(3.0, dtype=torch.float64))
+        optimizer = sgd([straight], 0.5, momentum=0.9)
+        averaging = Lookahead(optimizer, steps_per_epoch=4, epochs=5)
+        steps(optimizer, straight, averaging, 0, 12)
+        saved, weights = copy.deepcopy(optimizer.state_dict()), straight.detach().clone()  # as on disk
+        steps(optimizer, straight, averaging, 12, 20)
+        resumed = torch.nn.Parameter(weights)
+        optimizer = sgd([resumed], 0.5, momentum=0.9)
+        optimizer.load_state_dict(saved)
+        steps(optimizer, resumed, Lookahead(optimizer, steps_per_epoch=4, epochs=5), 12, 20)
+        self.assertTrue(torch.equal(resumed, straight))
+        self.assertIn("slow", saved["state"][0])
 
 
 class MainRuns(unittest.TestCase):
@@ -159,6 +202,43 @@ class Repeatability(unittest.TestCase):
         self.assertEqual([[row[c] for c in columns] for row in read_metrics(straight)],
                          [[row[c] for c in columns] for row in read_metrics(interrupted)])
         self.assertEqual([float(row["lr"]) for row in read_metrics(straight)], [0.01, 0.001, 0.0001])
+
+    def test_resume_continues_alternate_flips_and_lookahead_exactly(self):
+        straight, interrupted = ScratchRun(), ScratchRun()
+        self.addCleanup(straight.close)
+        self.addCleanup(interrupted.close)
+        arguments = ("--model", "VanillaCNN", "--lr-schedule", "linear", "--flips", "alternate", "--lookahead",
+                     "--batch-size", "20", "--epochs", "3")  # 5 steps an epoch: lookahead pulls in every epoch
+        self.assertEqual(straight.main(*arguments)[0], 0)
+        calls, real_train = [], main.train
+
+        def stopped_in_the_second_epoch(*args, **kwargs):  # an even epoch: its flips are the first ones mirrored
+            calls.append(1)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return real_train(*args, **kwargs)
+        with mock.patch.object(main, "train", stopped_in_the_second_epoch):
+            self.assertEqual(interrupted.main(*arguments)[0], 130)
+        self.assertEqual(interrupted.main(*arguments, "--resume")[0], 0)
+        last_straight = load_state(straight.path("runs", "tiny", "last.pth"))
+        last_resumed = load_state(interrupted.path("runs", "tiny", "last.pth"))
+        assert_same_weights(self, last_straight["model"], last_resumed["model"])
+        slow = [{index: state["slow"] for index, state in last["optimizer"]["state"].items()}
+                for last in (last_straight, last_resumed)]
+        assert_same_weights(self, *slow)
+        names = [name for name, _ in VanillaCNN().named_parameters()]  # the optimiser's order
+        for index, name in enumerate(names):  # the run ends on the average
+            self.assertTrue(torch.equal(last_straight["model"][name], slow[0][index]), name)
+        self.assertEqual([row["train_loss"] for row in read_metrics(straight)],
+                         [row["train_loss"] for row in read_metrics(interrupted)])
+
+    def test_lookahead_runs_keep_their_length_on_resume(self):
+        run = ScratchRun()
+        self.addCleanup(run.close)
+        self.assertEqual(run.main("--lookahead", "--epochs", "1")[0], 0)
+        status, _, err = run.main("--lookahead", "--epochs", "2", "--resume")
+        self.assertEqual(status, 2)
+        self.assertIn("epochs", err)
 
     def test_a_different_seed_gives_different_weights(self):
         first, second = ScratchRun(), ScratchRun()
