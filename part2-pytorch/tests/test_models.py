@@ -173,6 +173,9 @@ class Architectures(unittest.TestCase):
         self.assertFalse(cpu.shifted_views or cpu.whitened_stem)
         self.assertEqual(checkpointing.models_fitting(gpu.state_dict()), ["MyModel-GPU"])
         self.assertEqual(checkpointing.models_fitting(cpu.state_dict()), ["MyModel"])
+        wide = MODEL_BUILDERS["MyModel-GPU-wide"]()
+        self.assertEqual([stage.refine[0].out_channels for stage in wide.stages], [128, 384, 384])
+        self.assertEqual(checkpointing.models_fitting(wide.state_dict()), ["MyModel-GPU-wide"])
 
 
 if __name__ == "__main__":
