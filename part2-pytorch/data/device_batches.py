@@ -48,6 +48,7 @@ class DeviceBatches:
         self.generator = generator
         self.memory_format = memory_format
         self.flips, self.epoch = flips, 1
+        self._first = (None, None)  # (seed, the alternate mode's odd-epoch flips for it)
 
     def set_epoch(self, epoch):
         """The next training pass is epoch `epoch` (1 is the first); each pass counts on from there."""
@@ -57,7 +58,7 @@ class DeviceBatches:
         """The "alternate" mode's mirroring in odd epochs: per image, from the generator's seed alone, so a
         resumed run or a reseeded generator gets it back."""
         seed = self.generator.initial_seed() if self.generator is not None else torch.initial_seed()
-        if getattr(self, "_first", (None,))[0] != seed:
+        if self._first[0] != seed:
             drawn = torch.rand(len(self.labels), generator=torch.Generator(device).manual_seed(seed), device=device)
             self._first = seed, drawn < 0.5
         return self._first[1]
@@ -88,9 +89,10 @@ class DeviceBatches:
         # The crop positions and labels of the whole pass are computed at once, leaving a slice, one crop and the
         # normalisation per batch. The random numbers are drawn batch by batch, so every run repeats exactly.
         draws = [random_offsets_and_flips(size, self.generator, self.crops.padding, order.device) for size in sizes]
-        flips = torch.cat([flips for _, flips in draws])
-        if self.flips == "alternate":  # the random flips are drawn all the same: the stream stays as it was
+        if self.flips == "alternate":  # the random flips above are drawn all the same: the stream stays as it was
             flips = self._first_flips(order.device).index_select(0, order) ^ (self.epoch % 2 == 0)
+        else:
+            flips = torch.cat([flips for _, flips in draws])
         self.epoch += 1
         starts = self.crops.starts(order, torch.cat([offsets for offsets, _ in draws]), flips)
         labels = self.labels.index_select(0, order)
