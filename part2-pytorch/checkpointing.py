@@ -7,6 +7,8 @@ belong to the same epoch. Everything is read with weights_only=True: a checkpoin
 """
 import math
 import os
+import re
+import warnings
 
 import torch
 
@@ -33,14 +35,24 @@ def all_finite(state_dict):
     return all(torch.isfinite(tensor).all() for tensor in state_dict.values() if tensor.is_floating_point())
 
 
+def _why_unreadable(error):
+    """Why torch.load refused a file, in a line, without torch's advice to load it with weights_only=False."""
+    refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+    if refused:
+        return (f"it holds a {refused.group(1)} object, and checkpoints are read with weights_only=True so that "
+                f"no file runs code; save tensors only, e.g. torch.save(model.state_dict(), path)")
+    return f"not a file written by torch.save, or a damaged one ({type(error).__name__}); train again or copy it anew"
+
+
 def _read(path):
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols on the way to refusing a file
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except Exception as error:  # torch.load raises many kinds: unpickling, zip, weights-only refusals
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise CheckpointError(f"cannot read checkpoint {path}: {reason}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {_why_unreadable(error)}") from None
 
 
 def _shapes(state_dict):

@@ -171,9 +171,12 @@ def check_working_folder(paths):
 
 def model_of_checkpoint(state, path):
     fitting = checkpointing.models_fitting(state)
-    if len(fitting) != 1:
-        fits = " and ".join(fitting) if fitting else "none of " + ", ".join(MODEL_BUILDERS)
-        raise checkpointing.CheckpointError(f"checkpoint {path} fits {fits}; name the model with --model")
+    if not fitting:  # naming a model would not help
+        raise checkpointing.CheckpointError(f"checkpoint {path} fits none of the kit's models "
+                                            f"({', '.join(MODEL_BUILDERS)}): its weights come from another network")
+    if len(fitting) > 1:
+        raise checkpointing.CheckpointError(f"checkpoint {path} fits {' and '.join(fitting)}; "
+                                            f"name the model with --model")
     return fitting[0]
 
 

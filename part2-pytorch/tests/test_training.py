@@ -172,13 +172,28 @@ class MainRuns(unittest.TestCase):
         self.assertIn("does not fit model VanillaCNN; it fits TwoLayerNet", err)
         self.assertEqual(len(err.strip().splitlines()), 1)
 
-    def test_unreadable_checkpoints(self):
-        with open(self.scratch.path("broken.pth"), "wb") as f:
-            f.write(b"not a checkpoint")
-        for path, message in (("broken.pth", "cannot read checkpoint"), ("absent.pth", "does not exist")):
+    def test_unreadable_checkpoints_say_why_in_one_line(self):
+        def write(name, data):
+            with open(self.scratch.path(name), "wb") as f:
+                f.write(data)
+        write("text.pth", b"not a checkpoint\n")
+        write("empty.pth", b"")
+        torch.save({"fc1.weight": torch.zeros(2)}, self.scratch.path("whole.pth"))
+        with open(self.scratch.path("whole.pth"), "rb") as f:
+            write("truncated.pth", f.read()[:300])
+        torch.save({"fc1.weight": torch.zeros(2), "note": Noted()}, self.scratch.path("object.pth"))
+        not_saved = "not a file written by torch.save, or a damaged one"
+        for path, message in (("text.pth", not_saved), ("empty.pth", not_saved), ("truncated.pth", not_saved),
+                              ("object.pth", f"it holds a {__name__}.Noted object"),
+                              ("whole.pth", "does not fit model TwoLayerNet; it fits none of TwoLayerNet, "),
+                              ("absent.pth", "does not exist")):
             status, _, err = self.scratch.main("--evaluate", path)
-            self.assertEqual(status, 2)
+            self.assertEqual(status, 2, path)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
             self.assertIn(message, err)
+            self.assertNotIn("weights_only` set to `False", err)  # torch's advice to turn the safety off
+        with self.assertRaisesRegex(checkpointing.CheckpointError, "fits none of the kit's models .*another network"):
+            main.model_of_checkpoint({"fc1.weight": torch.zeros(2)}, "whole.pth")  # --evaluate without --model
 
 
 class Repeatability(unittest.TestCase):
@@ -266,6 +281,10 @@ class LongTailedRun(unittest.TestCase):
         self.assertEqual((status, err), (0, ""))
         self.assertIn("per class [30, 30, 30, 30, 30, 30, 30, 30, 19, 10]", out)  # 5000 * 0.002^(i/9), capped at 30
         self.assertEqual(len(read_metrics(run)), 1)
+
+
+class Noted:
+    """A plain object: torch.save keeps it, a weights-only load refuses it."""
 
 
 class Unsaveable:
