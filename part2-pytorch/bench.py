@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+import cli
 from config import COMPILE_MODES
 from data import DeviceBatches
 from data.augment import normalise
@@ -187,14 +188,14 @@ def measure(model_name, device, setting, seconds, compile_mode, image_count=CIFA
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.CommandLineParser(prog="bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=tuple(MODEL_BUILDERS))
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--setting", action="append", type=parse_setting, metavar="BATCH[,amp][,cl]",
                         help="batch size, bf16 autocast, channels-last (repeatable)")
     parser.add_argument("--compile", choices=COMPILE_MODES, default="none", help="torch.compile every model")
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per model and setting, warm-up aside")
-    parser.add_argument("--images", type=int, default=CIFAR10_TRAINING_IMAGES, help="size of the random dataset")
+    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True), default=3.0, help="time per model and setting, warm-up aside")
+    parser.add_argument("--images", type=cli.number_at_least(1), default=CIFAR10_TRAINING_IMAGES, help="size of the random dataset")
     parser.add_argument("--same-optimizer", action="store_true",
                         help="the bare loop also uses main.py's fused SGD: ours / bare is then the data pipeline alone")
     args = parser.parse_args()

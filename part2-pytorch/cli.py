@@ -1,5 +1,5 @@
-"""What the command lines (main.py, experiments.py) share: one-line errors with a did-you-mean, defaults in
---help, the check that a script runs from its own folder, and a quiet end when the reader of the output leaves."""
+"""What the command lines (main.py, experiments.py, bench.py, the scripts) share: one-line errors with a
+did-you-mean, defaults in --help, numbers checked as they are read, the check that a script runs from its own folder, and a quiet end when the reader of the output leaves."""
 import argparse
 import difflib
 import os
@@ -24,6 +24,20 @@ class CommandLineParser(argparse.ArgumentParser):
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     pass
+
+
+def number_at_least(minimum, kind=int, above=False):
+    """An argparse type: text read as `kind` (int or float; NaN refused) that is >= minimum (> with above)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value != value or value < minimum or (above and value == minimum):
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} {'above' if above else 'at least'} {minimum}")
+        return value
+    return parse
 
 
 def wrong_folder(script, paths=()):

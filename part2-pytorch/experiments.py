@@ -254,7 +254,7 @@ def build_parser():
     parser = cli.CommandLineParser(prog="experiments.py", description=__doc__.split("\n\n")[0],
                                    allow_abbrev=False, formatter_class=cli.HelpFormatter)
     parser.add_argument("--grid", choices=sorted(available_grids()), help="the grid to run (None: plot only)")
-    parser.add_argument("--workers", type=int, default=0,
+    parser.add_argument("--workers", type=cli.number_at_least(0), default=0,
                         help="parallel runs, spread over the GPUs in turn (0: one per GPU, or 2 on CPU); "
                              "more workers than GPUs put several small runs on each GPU")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -27,6 +27,11 @@ import tempfile
 import time
 
 PART2 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, PART2)
+
+import cli  # noqa: E402
+import files  # noqa: E402
+
 GPU_TESTS = ["tests.test_speed_paths", "tests.test_training", "tests.test_models", "tests.test_augmentation"]
 TORCHRUN_CONFIG = """
 Train: {batch_size: 64, learning_rate: 0.05, reg: 0.0005, epochs: 2, steps: [6, 8], warmup: 0, momentum: 0.9}
@@ -55,7 +60,6 @@ def last_line(path, containing=""):
 
 def torchrun_check(out, device, seconds):
     """The same short TwoLayerNet run under torchrun (one process) and as a plain process; the rows to compare."""
-    sys.path.insert(0, PART2)
     from tests.helpers import write_cifar_folder
     folder = tempfile.mkdtemp(prefix="torchrun-check-")
     write_cifar_folder(folder, train_per_class=200, test_per_class=50)
@@ -144,16 +148,16 @@ STEPS = {"tests": tests_step, "bench": bench_step, "record": record_step, "torch
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.CommandLineParser(prog="gpu_speed_check.py", description=__doc__.splitlines()[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="folder for the logs and the table")
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
                         help="the steps to run (always in the order above; default: all)")
-    parser.add_argument("--seconds", type=float, default=540, help="the whole job's budget")
-    parser.add_argument("--bench-seconds", type=float, default=20, help="bench.py's time per setting")
-    parser.add_argument("--record-epochs", type=int, nargs="+", default=[16, 12, 20],
+    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True), default=540, help="the whole job's budget")
+    parser.add_argument("--bench-seconds", type=cli.number_at_least(0, float, above=True), default=20, help="bench.py's time per setting")
+    parser.add_argument("--record-epochs", type=cli.number_at_least(1), nargs="+", default=[16, 12, 20],
                         help="run lengths of the record step, in this order (default: 16 12 20)")
-    parser.add_argument("--record-seeds", type=int, default=5, help="seeds per run length (default: 5)")
+    parser.add_argument("--record-seeds", type=cli.number_at_least(1), default=5, help="seeds per run length (default: 5)")
     parser.add_argument("--data-dir", default="data/cifar-10-batches-py", help="the real CIFAR-10 batches")
     parser.add_argument("--device", default="cuda", help="cuda, or cpu for a rehearsal")
     args = parser.parse_args()
@@ -163,8 +167,8 @@ def main():
 
     def note(step, status, wall, detail):
         table.append(f"| {step} | {status} | {wall:.0f} s | {detail} |")
-        with open(os.path.join(args.out, "table.md"), "w") as f:  # rewritten after each step: a cut job keeps it
-            f.write("| step | status | wall | result |\n|---|---|---|---|\n" + "\n".join(table) + "\n")
+        text = "| step | status | wall | result |\n|---|---|---|---|\n" + "\n".join(table) + "\n"
+        files.write_atomically(os.path.join(args.out, "table.md"), lambda f: f.write(text), "w")  # after each step
         print(table[-1], flush=True)
 
     import torch

@@ -141,18 +141,15 @@ def parse_arguments(argv):
     parser = cli.CommandLineParser(prog="mymodel_record.py", description=__doc__.splitlines()[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/config_mymodel_gpu.yaml", help="the recipe (default: %(default)s)")
-    parser.add_argument("--seeds", type=int, default=5, help="runs per run length: seeds 0..N-1 (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, nargs="+", help="run lengths in epochs (default: the config's)")
+    parser.add_argument("--seeds", type=cli.number_at_least(1), default=5, help="runs per run length: seeds 0..N-1 (default: %(default)s)")
+    parser.add_argument("--epochs", type=cli.number_at_least(1), nargs="+", help="run lengths in epochs (default: the config's)")
     parser.add_argument("--device", default="auto", help="auto (default), cuda, cuda:N, mps or cpu")
     parser.add_argument("--out", help="folder for record.csv and record.md")
-    parser.add_argument("--seconds", type=float, default=float("inf"),
+    parser.add_argument("--seconds", type=cli.number_at_least(0, float), default=float("inf"),
                         help="start no run that would end past this many seconds from the start (default: no limit)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a setting of the config (repeatable)")
-    args = parser.parse_args(argv)
-    if args.seeds < 1 or any(epochs < 1 for epochs in args.epochs or []):
-        parser.error("--seeds and --epochs must be at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 
 Each case is a separate process (a fresh Python and torch), all started together to share the wait.
 """
+import argparse
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import unittest
 
 import torch
 
+import cli
 from tests.helpers import PART2, ScratchRun, start_main, write_cifar_folder
 
 GOOD = os.path.join(PART2, "configs", "config_twolayer.yaml")
@@ -134,6 +136,31 @@ class HelpOnly(unittest.TestCase):
                 self.assertEqual((process.returncode, err), (0, ""))
                 self.assertTrue(out.startswith("usage: "), out)
         self.assertEqual(snapshot(), before)
+
+
+class NumbersOnTheCommandLine(unittest.TestCase):
+    def test_a_number_is_checked_as_it_is_read(self):
+        count, seconds = cli.number_at_least(1), cli.number_at_least(0, float, above=True)
+        self.assertEqual((count("3"), seconds("0.5"), seconds("inf")), (3, 0.5, float("inf")))
+        for parse, text in ((count, "0"), (count, "1.5"), (count, "x"), (seconds, "0"), (seconds, "-1"),
+                            (seconds, "nan")):
+            with self.subTest(text=text), self.assertRaises(argparse.ArgumentTypeError):
+                parse(text)
+
+    def test_every_script_refuses_a_bad_number_in_one_line_before_it_starts(self):
+        snapshot = sorted(os.listdir(PART2))
+        environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        for command in (["bench.py", "--seconds", "0"], ["bench.py", "--images", "0"],
+                        ["experiments.py", "--grid", "cpu", "--workers", "-1"],
+                        ["scripts/mymodel_record.py", "--seeds", "0"], ["scripts/mymodel_record.py", "--seconds", "nan"],
+                        ["scripts/gpu_speed_check.py", "out", "--record-seeds", "0"]):
+            with self.subTest(command=command):
+                done = subprocess.run([sys.executable, *command], cwd=PART2, env=environment, capture_output=True,
+                                      text=True, timeout=120)
+                self.assertEqual((done.returncode, done.stdout), (2, ""))
+                self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+                self.assertIn(f"argument {command[-2]}: {command[-1]!r} is not", done.stderr)
+        self.assertEqual(sorted(os.listdir(PART2)), snapshot)
 
 
 class TwoRunsAtOnce(unittest.TestCase):
