@@ -132,10 +132,22 @@ def train_py_seconds():
     return time.perf_counter() - start
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def count(text):
+    """An argparse type: an integer >= 1, or a one-line error naming the value."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer at least 1")
+    return int(text)
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20, help="timed turns of each; medians are printed")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+    parser = OneLineErrors(prog="bench.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=count, default=20, help="timed turns of each; medians are printed")
+    parser.add_argument("--threads", type=count, default=torch.get_num_threads(),
                         help="threads of PyTorch and of our max-pooling (modules/_parallel.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

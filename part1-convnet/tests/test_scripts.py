@@ -1,4 +1,5 @@
-"""Every part-1 script answers --help without running: nothing trained, timed, fetched or written."""
+"""Every part-1 script answers --help without running (nothing trained, timed, fetched or written), and bench.py
+refuses bad counts in one line."""
 import os
 import subprocess
 import sys
@@ -21,6 +22,18 @@ class HelpOnly(unittest.TestCase):
                 self.assertEqual((result.returncode, result.stderr), (0, ""))
                 self.assertTrue(result.stdout.startswith("usage: "), result.stdout)
         self.assertEqual(snapshot(), before)
+
+
+class BadCounts(unittest.TestCase):
+    def test_bench_refuses_a_bad_count_in_one_line_before_timing_anything(self):
+        for flag, text in (("--repeats", "0"), ("--threads", "-1"), ("--repeats", "x")):
+            with self.subTest(flag=flag, text=text):
+                result = subprocess.run([sys.executable, os.path.join(PART1, "bench.py"), flag, text], cwd=PART1,
+                                        env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"), capture_output=True,
+                                        text=True, timeout=120)
+                self.assertEqual((result.returncode, result.stdout), (2, ""))
+                self.assertEqual(result.stderr, f"bench.py: error: argument {flag}: {text!r} is not an integer "
+                                                f"at least 1\n")
 
 
 if __name__ == "__main__":
