@@ -246,7 +246,32 @@ def _read_yaml(path):
         raise ConfigError(f"{path}: not valid YAML{where}: {shown(problem)[1:-1]}") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping of the sections {', '.join(SECTIONS)}, got {shown(document)}")
+    repeated = _repeated_key(text.decode("utf-8"))
+    if repeated:  # YAML would keep the last silently: a second Train section would drop the first's keys
+        key, line = repeated
+        raise ConfigError(f"{path}: {shown(key)} is given twice (the second time at line {line}); keep one")
     return document
+
+
+def _repeated_key(text):
+    """(key, line) of the first key that a mapping of the YAML `text` holds twice, else None (nodes only: the
+    composer builds no objects)."""
+    nodes, visited = [yaml.compose(text, Loader=yaml.SafeLoader)], set()
+    while nodes:
+        node = nodes.pop()
+        if id(node) in visited:  # an alias repeats its anchor's node: each node once, or a YAML bomb takes ages
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key in (key for key, _ in node.value if isinstance(key, yaml.ScalarNode)):
+                if key.value in seen:
+                    return key.value, key.start_mark.line + 1
+                seen.add(key.value)
+            nodes.extend(value for _, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            nodes.extend(node.value)
+    return None
 
 
 def parse_value(text):

@@ -228,6 +228,14 @@ class BadConfigs(unittest.TestCase):
         self.assert_error(self.write("Train: " + "[" * 40000 + "]" * 40000 + "\n"), "larger than 64 KiB")
         self.assert_error(self.write("Train: " + "[" * 5000 + "]" * 5000 + "\n"), "nested too deeply")
 
+    def test_a_key_given_twice_in_one_mapping_is_refused_not_overwritten(self):
+        self.assert_error(self.with_change("reg: 0.0005,", "reg: 0.0005, reg: 0.5,"), "'reg' is given twice",
+                          "line 2", "keep one")
+        self.assert_error(self.write(VALID + "Train: {epochs: 3}\n"), "'Train' is given twice", "line 6")
+        self.assert_error(self.write(VALID.replace("loss_type: CE", "loss_type: CE, 'loss_type': Focal")),
+                          "'loss_type' is given twice", "line 5")
+        self.assertEqual(load_config(self.write(VALID + "# Train: {epochs: 3}\n"))["epochs"], 10)  # a comment
+
     def test_missing_required_key(self):
         self.assert_error(self.with_change(" momentum: 0.9", ""), "missing required key Train.momentum", "[0, 1)")
         self.assert_error(self.with_change("network: {model: TwoLayerNet}", ""), "network.model")
