@@ -38,6 +38,7 @@ from training import Lookahead, learning_rate_at, linear_learning_rate_at, set_l
 TEST_BATCH = 500  # evaluation needs no small batches: larger ones keep a GPU busy
 STEM_IMAGES = 5000  # enough 2x2 patches (4.8 million) for a steady 12x12 covariance
 RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*(/[A-Za-z0-9_][A-Za-z0-9_.=-]*)*")
+WINDOWS_DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)  # not folders there
 
 
 class Override(argparse.Action):
@@ -59,9 +60,14 @@ def device_argument(name):
 
 
 def run_name_argument(name):
-    if not RUN_NAME.fullmatch(name) or ".." in name.split("/"):
+    if not RUN_NAME.fullmatch(name):
         raise argparse.ArgumentTypeError(f"{name!r} is not a run name; use letters, digits, '_', '-', '.', '=' "
                                          "(and '/' between folder names)")
+    for part in name.split("/"):  # names that would fail or alias another folder on Windows, for every user
+        if WINDOWS_DEVICE.fullmatch(part) or part.endswith("."):
+            raise argparse.ArgumentTypeError(f"{name!r} is not a run name on every system: Windows keeps CON, PRN, "
+                                             f"AUX, NUL, COM0-9 and LPT0-9 for devices and drops a final '.'; "
+                                             f"choose another")
     return name
 
 

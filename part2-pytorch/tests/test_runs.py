@@ -135,9 +135,14 @@ class RunFolders(Scratch):
     def test_named_runs_have_their_own_folders(self):
         self.assertEqual(self.run.main("--epochs", "1", "--name", "first/try")[0], 0)
         self.assertEqual(epochs_in(self.run, "first/try"), [1])
-        status, _, err = self.run.main("--name", "../outside")
-        self.assertEqual(status, 2)
-        self.assertIn("not a run name", err)
+        before = sorted(os.listdir(self.run.path("runs")))
+        for name in ("../outside", "first/../../outside", "/tmp/outside", "a b", "", "con", "first/Nul.txt",
+                     "lpt1", "try."):
+            status, _, err = self.run.main("--name", name)
+            self.assertEqual(status, 2, name)
+            self.assertIn(f"{name!r} is not a run name", err)
+        self.assertEqual(sorted(os.listdir(self.run.path("runs"))), before)
+        self.assertNotIn("outside", os.listdir(self.run.folder))
 
     def test_a_folder_in_use_is_refused_and_left_alone(self):
         self.assertEqual(self.run.main("--epochs", "1")[0], 0)
