@@ -194,8 +194,10 @@ def main():
     parser.add_argument("--setting", action="append", type=parse_setting, metavar="BATCH[,amp][,cl]",
                         help="batch size, bf16 autocast, channels-last (repeatable)")
     parser.add_argument("--compile", choices=COMPILE_MODES, default="none", help="torch.compile every model")
-    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True), default=3.0, help="time per model and setting, warm-up aside")
-    parser.add_argument("--images", type=cli.number_at_least(1), default=CIFAR10_TRAINING_IMAGES, help="size of the random dataset")
+    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True), default=3.0,
+                        help="time per model and setting, warm-up aside")
+    parser.add_argument("--images", type=cli.number_at_least(1), default=CIFAR10_TRAINING_IMAGES,
+                        help="size of the random dataset")
     parser.add_argument("--same-optimizer", action="store_true",
                         help="the bare loop also uses main.py's fused SGD: ours / bare is then the data pipeline alone")
     args = parser.parse_args()

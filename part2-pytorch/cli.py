@@ -1,5 +1,6 @@
 """What the command lines (main.py, experiments.py, bench.py, the scripts) share: one-line errors with a
-did-you-mean, defaults in --help, numbers checked as they are read, the check that a script runs from its own folder, and a quiet end when the reader of the output leaves."""
+did-you-mean, defaults in --help, numbers checked as they are read, the check that a script runs from its own
+folder, and a quiet end when the reader of the output leaves."""
 import argparse
 import difflib
 import os

@@ -153,11 +153,14 @@ def main():
     parser.add_argument("out", help="folder for the logs and the table")
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
                         help="the steps to run (always in the order above; default: all)")
-    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True), default=540, help="the whole job's budget")
-    parser.add_argument("--bench-seconds", type=cli.number_at_least(0, float, above=True), default=20, help="bench.py's time per setting")
+    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True), default=540,
+                        help="the whole job's budget")
+    parser.add_argument("--bench-seconds", type=cli.number_at_least(0, float, above=True), default=20,
+                        help="bench.py's time per setting")
     parser.add_argument("--record-epochs", type=cli.number_at_least(1), nargs="+", default=[16, 12, 20],
                         help="run lengths of the record step, in this order (default: 16 12 20)")
-    parser.add_argument("--record-seeds", type=cli.number_at_least(1), default=5, help="seeds per run length (default: 5)")
+    parser.add_argument("--record-seeds", type=cli.number_at_least(1), default=5,
+                        help="seeds per run length (default: 5)")
     parser.add_argument("--data-dir", default="data/cifar-10-batches-py", help="the real CIFAR-10 batches")
     parser.add_argument("--device", default="cuda", help="cuda, or cpu for a rehearsal")
     args = parser.parse_args()

@@ -141,8 +141,10 @@ def parse_arguments(argv):
     parser = cli.CommandLineParser(prog="mymodel_record.py", description=__doc__.splitlines()[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/config_mymodel_gpu.yaml", help="the recipe (default: %(default)s)")
-    parser.add_argument("--seeds", type=cli.number_at_least(1), default=5, help="runs per run length: seeds 0..N-1 (default: %(default)s)")
-    parser.add_argument("--epochs", type=cli.number_at_least(1), nargs="+", help="run lengths in epochs (default: the config's)")
+    parser.add_argument("--seeds", type=cli.number_at_least(1), default=5,
+                        help="runs per run length: seeds 0..N-1 (default: %(default)s)")
+    parser.add_argument("--epochs", type=cli.number_at_least(1), nargs="+",
+                        help="run lengths in epochs (default: the config's)")
     parser.add_argument("--device", default="auto", help="auto (default), cuda, cuda:N, mps or cpu")
     parser.add_argument("--out", help="folder for record.csv and record.md")
     parser.add_argument("--seconds", type=cli.number_at_least(0, float), default=float("inf"),

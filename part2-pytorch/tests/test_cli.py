@@ -152,7 +152,8 @@ class NumbersOnTheCommandLine(unittest.TestCase):
         environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         for command in (["bench.py", "--seconds", "0"], ["bench.py", "--images", "0"],
                         ["experiments.py", "--grid", "cpu", "--workers", "-1"],
-                        ["scripts/mymodel_record.py", "--seeds", "0"], ["scripts/mymodel_record.py", "--seconds", "nan"],
+                        ["scripts/mymodel_record.py", "--seeds", "0"],
+                        ["scripts/mymodel_record.py", "--seconds", "nan"],
                         ["scripts/gpu_speed_check.py", "out", "--record-seeds", "0"]):
             with self.subTest(command=command):
                 done = subprocess.run([sys.executable, *command], cwd=PART2, env=environment, capture_output=True,
