@@ -8,11 +8,11 @@
 #   bash part2-pytorch/scripts/gpu_job.sh 2 $OUT         device call 2 (carry .pack/record2): the bench
 #   bash part2-pytorch/scripts/gpu_job.sh 3 $OUT         device call 3 (carry .pack/record3): record, torchrun
 #
-# (from the repository's root). Each call writes OUT/table.md; call 3 also OUT/record.csv and OUT/record.md.
-# The budgets (150 + 200 + 360 s, a machine's start and the uploads beside them) fit a 15-minute lease: make
-# each call with timeout_s 60 s above its budget, back to back. Arguments after OUT go to gpu_speed_check.py:
-# a rehearsal on a CPU adds --device cpu --bench-seconds 2 --record-epochs 1 --record-seeds 1 (and, for call 3,
-# --data-dir with a small synthetic folder).
+# (from the repository's root). Each call writes OUT/table.md; call 3 also OUT/record_MODEL/record.csv and
+# record.md for each model timed. The budgets (150 + 200 + 360 s, a machine's start and the uploads beside them)
+# fit a 15-minute lease: make each call with timeout_s 60 s above its budget, back to back. Arguments after OUT
+# go to gpu_speed_check.py: a rehearsal on a CPU adds --device cpu --bench-seconds 2 --record MyModel-GPU:1
+# --record-seeds 1 (and, for call 3, --data-dir with a small synthetic folder).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stage=/tmp/stage

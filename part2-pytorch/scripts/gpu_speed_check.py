@@ -3,8 +3,9 @@
   tests     the tests that need CUDA or touch the GPU paths (tests.test_speed_paths and the training/model tests)
   bench     bench.py --device cuda, ResNet-32 at batch 128 fp32 and 512 bf16 channels-last, without and with CUDA
             graphs (--compile reduce-overhead), back to back: ours / ceiling is the goal (0.90 or more)
-  record    scripts/mymodel_record.py: MyModel's GPU recipe over 5 seeds at the config's 16 epochs, then at 12
-            and 20, timed as the speed records are (needs the real CIFAR-10 batches in --data-dir)
+  record    scripts/mymodel_record.py: MyModel's GPU recipe over 5 seeds a run length, timed as the speed records
+            are, model by model (--record: MyModel-GPU-wide at 10 and 12 epochs, then MyModel-GPU at 16, 12, 20),
+            each into OUT/record_MODEL/ (needs the real CIFAR-10 batches in --data-dir)
   torchrun  torchrun --nproc_per_node=1 (NCCL) against one plain process on a small synthetic CIFAR folder: the
             same files, the same final accuracy
   suite     the whole part-2 suite, if time is left
@@ -14,7 +15,7 @@
 from part2-pytorch/. It stops starting steps when less than a step's share of --seconds is left, and ends with
 a short table (OUT/table.md). scripts/gpu_job.sh runs it in the three device calls that carry the CIFAR-10
 batches (over the upload limit in one). Rehearse on a CPU:
-    python scripts/gpu_speed_check.py /tmp/out --device cpu --bench-seconds 2 --seconds 400 --record-epochs 2 1 \\
+    python scripts/gpu_speed_check.py /tmp/out --device cpu --bench-seconds 2 --seconds 400 --record MyModel-GPU:2,1 \\
         --data-dir SYNTHETIC   (a folder of small batch files: tests.helpers.write_cifar_folder)
 """
 import argparse
@@ -107,21 +108,36 @@ def bench_step(args, note, left):
 def record_step(args, note, left):
     if not os.path.exists(os.path.join(PART2, args.data_dir, "data_batch_5")):
         return note("MyModel record", "skipped", 0, f"no CIFAR-10 batches in {args.data_dir}")
-    if left() < 120:
-        return note("MyModel record", "skipped", 0, "no time left")
-    budget = left() - (90 if "torchrun" in args.steps else 10)  # leaves torchrun its turn
-    log = os.path.join(args.out, "record.log")
-    record = [sys.executable, os.path.join("scripts", "mymodel_record.py"), "--device", args.device, "--out",
-              args.out, "--seconds", str(budget), "--seeds", str(args.record_seeds),
-              "--epochs", *map(str, args.record_epochs), "--set", f"data_dir={args.data_dir}"]
-    if args.device == "cpu":  # a rehearsal: the compiler and CUDA graphs are the GPU's
-        record += ["--set", "compile=none"]
-    status, wall = run(record, log, budget + 60)
-    lines = open(log).read().splitlines()
-    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")]
-    runs = [f"{c[0]} epochs x {c[1]}: accuracy {c[2]}, {c[3]} s ({c[4]})" for c in cells if c[0].isdigit()]
-    warmup = next((line.split(": ", 1)[-1] for line in lines if "warm-up" in line), "")
-    note("MyModel record", status, wall, "; ".join([warmup, *runs]) if runs else last_line(log))
+    for model, epochs in args.record:  # the first model may use the whole budget; the next gets what is left
+        step = f"record {model}"
+        if left() < 120:
+            note(step, "skipped", 0, "no time left")
+            continue
+        budget = left() - (90 if "torchrun" in args.steps else 10)  # leaves torchrun its turn
+        out = os.path.join(args.out, f"record_{model}")
+        log = os.path.join(args.out, f"record_{model}.log")
+        record = [sys.executable, os.path.join("scripts", "mymodel_record.py"), "--device", args.device, "--out",
+                  out, "--seconds", str(budget), "--seeds", str(args.record_seeds), "--epochs", *map(str, epochs),
+                  "--set", f"model={model}", "--set", f"data_dir={args.data_dir}"]
+        if args.device == "cpu":  # a rehearsal: the compiler and CUDA graphs are the GPU's
+            record += ["--set", "compile=none"]
+        status, wall = run(record, log, budget + 60)
+        lines = open(log).read().splitlines()
+        cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")]
+        runs = [f"{c[0]} epochs x {c[1]}: accuracy {c[2]}, {c[3]} s ({c[4]})" for c in cells if c[0].isdigit()]
+        warmup = next((line.split(": ", 1)[-1] for line in lines if "warm-up" in line), "")
+        note(step, status, wall, "; ".join([warmup, *runs]) if runs else last_line(log))
+
+
+def record_argument(text):
+    """'MODEL:E,E,...' -> (MODEL, [E, ...]): a model of MODEL_BUILDERS and its run lengths."""
+    from models import MODEL_BUILDERS
+    model, _, lengths = text.partition(":")
+    epochs = [cli.number_at_least(1)(length) for length in lengths.split(",")] if lengths else []
+    if model not in MODEL_BUILDERS or not epochs:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MODEL:EPOCHS[,EPOCHS...] with a model of "
+                                         f"{', '.join(MODEL_BUILDERS)}, e.g. MyModel-GPU:16,12")
+    return model, epochs
 
 
 def torchrun_step(args, note, left):
@@ -157,8 +173,10 @@ def main():
                         help="the whole job's budget")
     parser.add_argument("--bench-seconds", type=cli.number_at_least(0, float, above=True), default=20,
                         help="bench.py's time per setting")
-    parser.add_argument("--record-epochs", type=cli.number_at_least(1), nargs="+", default=[16, 12, 20],
-                        help="run lengths of the record step, in this order (default: 16 12 20)")
+    parser.add_argument("--record", type=record_argument, nargs="+", metavar="MODEL:EPOCHS[,EPOCHS...]",
+                        default=[("MyModel-GPU-wide", [10, 12]), ("MyModel-GPU", [16, 12, 20])],
+                        help="the record step's models and run lengths, in this order "
+                             "(default: MyModel-GPU-wide:10,12 MyModel-GPU:16,12,20)")
     parser.add_argument("--record-seeds", type=cli.number_at_least(1), default=5,
                         help="seeds per run length (default: 5)")
     parser.add_argument("--data-dir", default="data/cifar-10-batches-py", help="the real CIFAR-10 batches")

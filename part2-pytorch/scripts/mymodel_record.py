@@ -113,7 +113,7 @@ def spread(values):
 
 
 def summary_table(rows, recorder, device_name):
-    lines = [f"Device: {device_name}, torch {torch.__version__}. Data to the device {recorder.data_seconds:.1f} s; "
+    lines = [f"{recorder.args.model} on {device_name}, torch {torch.__version__}. Data to the device {recorder.data_seconds:.1f} s; "
              f"warm-up (compilation, graphs, one epoch and a test pass) {recorder.warmup_seconds:.1f} s, not "
              f"counted below.", "",
              "| epochs | runs | test accuracy (mean ± sd) | training seconds (mean ± sd) | against the record |",

@@ -75,6 +75,7 @@ class RecordRuns(unittest.TestCase):
     def test_the_table_has_a_row_per_run_length(self):
         with open(self.scratch.path("out", "record.md")) as f:
             table = f.read()
+        self.assertTrue(table.startswith("MyModel-GPU on cpu, torch "), table)  # the tiny config's model
         self.assertIn("warm-up", table)
         self.assertRegex(table, r"\| 1 \| 2 \| 0\.\d{4} ± 0\.\d{4} \|")
         self.assertRegex(table, r"\| 2 \| 2 \| 0\.\d{4} ± 0\.\d{4} \|")
@@ -101,15 +102,31 @@ class GpuJobRecordStep(unittest.TestCase):
             data, _, _ = write_cifar_folder(os.path.join(folder, "data"), train_per_class=10, test_per_class=5)
             out = os.path.join(folder, "out")
             command = [sys.executable, os.path.join(PART2, "scripts", "gpu_speed_check.py"), out, "--device", "cpu",
-                       "--steps", "record", "--record-epochs", "1", "--record-seeds", "2", "--data-dir", data]
+                       "--steps", "record", "--record", "MyModel-GPU:1", "VanillaCNN:2,1", "--record-seeds", "2",
+                       "--data-dir", data]
             done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
             self.assertEqual(done.returncode, 0, done.stderr)
             with open(os.path.join(out, "table.md")) as f:
-                record_row = [line for line in f if line.startswith("| MyModel record | 0 |")]
-            self.assertEqual(len(record_row), 1, done.stdout)
-            self.assertRegex(record_row[0], r"warm-up [\d.]+ s; 1 epochs x 2: accuracy 0\.\d{4} ± 0\.\d{4}, ")
-            with open(os.path.join(out, "record.csv"), newline="") as f:
-                self.assertEqual(len(list(csv.DictReader(f))), 2)
+                table = f.read()
+            for model, lengths in (("MyModel-GPU", [1]), ("VanillaCNN", [2, 1])):
+                row = [line for line in table.splitlines() if line.startswith(f"| record {model} | 0 |")]
+                self.assertEqual(len(row), 1, done.stdout)
+                runs = "; ".join(rf"{e} epochs x 2: accuracy 0\.\d{{4}} ± 0\.\d{{4}}, [^;]*" for e in lengths)
+                self.assertRegex(row[0], rf"warm-up [\d.]+ s; {runs} \|$")
+                with open(os.path.join(out, f"record_{model}", "record.csv"), newline="") as f:
+                    rows = list(csv.DictReader(f))
+                self.assertEqual([int(row["epochs"]) for row in rows], [e for e in lengths for _ in range(2)])
+                with open(os.path.join(out, f"record_{model}", "record.md")) as f:
+                    self.assertIn(f"{model} on", f.read())
+
+    def test_a_bad_record_spec_is_one_line(self):
+        for spec in ("Nope:10", "MyModel-GPU", "MyModel-GPU:0", "MyModel-GPU:10,x"):
+            done = subprocess.run([sys.executable, os.path.join(PART2, "scripts", "gpu_speed_check.py"), "out",
+                                   "--record", spec], capture_output=True, text=True, cwd=PART2)
+            self.assertEqual((done.returncode, done.stdout), (2, ""), spec)
+            self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+            self.assertIn("argument --record:", done.stderr)
+            self.assertFalse(os.path.exists(os.path.join(PART2, "out")))
 
 
 class Verdicts(unittest.TestCase):
