@@ -4,8 +4,8 @@
   bench     bench.py --device cuda, ResNet-32 at batch 128 fp32 and 512 bf16 channels-last, without and with CUDA
             graphs (--compile reduce-overhead), back to back: ours / ceiling is the goal (0.90 or more)
   record    scripts/mymodel_record.py: MyModel's GPU recipe over 5 seeds a run length, timed as the speed records
-            are, model by model (--record: MyModel-GPU-wide at 10 and 12 epochs, then MyModel-GPU at 16, 12, 20),
-            each into OUT/record_MODEL/ (needs the real CIFAR-10 batches in --data-dir)
+            are, model by model (--record: MyModel-GPU at 16, 20 and 24 epochs, then MyModel-GPU-wide at 12 and
+            16), each into OUT/record_MODEL/ (needs the real CIFAR-10 batches in --data-dir)
   torchrun  torchrun --nproc_per_node=1 (NCCL) against one plain process on a small synthetic CIFAR folder: the
             same files, the same final accuracy
   suite     the whole part-2 suite, if time is left
@@ -174,9 +174,9 @@ def main():
     parser.add_argument("--bench-seconds", type=cli.number_at_least(0, float, above=True), default=20,
                         help="bench.py's time per setting")
     parser.add_argument("--record", type=record_argument, nargs="+", metavar="MODEL:EPOCHS[,EPOCHS...]",
-                        default=[("MyModel-GPU-wide", [10, 12]), ("MyModel-GPU", [16, 12, 20])],
+                        default=[("MyModel-GPU", [16, 20, 24]), ("MyModel-GPU-wide", [12, 16])],
                         help="the record step's models and run lengths, in this order "
-                             "(default: MyModel-GPU-wide:10,12 MyModel-GPU:16,12,20)")
+                             "(default: MyModel-GPU:16,20,24 MyModel-GPU-wide:12,16)")
     parser.add_argument("--record-seeds", type=cli.number_at_least(1), default=5,
                         help="seeds per run length (default: 5)")
     parser.add_argument("--data-dir", default="data/cifar-10-batches-py", help="the real CIFAR-10 batches")
