@@ -2,10 +2,15 @@
 
 The kit asks for configs/ losses/ checkpoints/ models/ main.py; the modules main.py imports come too, and the
 data package without the dataset, so that the unpacked zip runs. Python's zipfile: no `zip` program needed.
+A relative ZIP is taken from this folder (as collect_submission.sh runs it). The zip is written atomically, and
+only over an earlier zip: a mistyped name never replaces another file.
 """
-import argparse
 import os
+import sys
 import zipfile
+
+import cli
+import files as atomic_files
 
 FOLDERS = ("configs", "losses", "checkpoints", "models", "data")
 FILES = ("main.py", "cli.py", "config.py", "checkpointing.py", "device.py", "distributed.py", "files.py", "metrics.py",
@@ -28,17 +33,44 @@ def submission_files(root="."):
     return files
 
 
+def target_problem(target):
+    """Why the zip cannot go to `target` (None when it can): a name that is no zip's, a folder, another kind of
+    file that it would replace, or a folder that does not exist."""
+    if not target.lower().endswith(".zip"):
+        return f"{target}: the submission is a zip; give a name ending in .zip"
+    if os.path.isdir(target):
+        return f"{target} is a folder; give the zip's file name"
+    if os.path.exists(target) and not zipfile.is_zipfile(target):
+        return f"{target} exists and is not a zip; it is left as it is: give another name"
+    if not os.path.isdir(os.path.dirname(os.path.abspath(target))):
+        return f"{target}: folder {os.path.dirname(target)} does not exist"
+    return None
+
+
 def main():
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("zip", nargs="?", default="part2_submission.zip", help="the zip to write (default: %(default)s)")
+    parser = cli.CommandLineParser(prog="collect_submission.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("zip", nargs="?", default="part2_submission.zip",
+                        help="the zip to write, relative to this folder (default: %(default)s)")
     target = parser.parse_args().zip
-    files = submission_files()
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            archive.write(path)
+    problem = target_problem(target)
+    if problem:
+        print(f"collect_submission.py: error: {problem}", file=sys.stderr)
+        return 2
+    files = [path for path in submission_files() if os.path.abspath(path) != os.path.abspath(target)]
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path)
+    try:
+        atomic_files.write_atomically(target, write)
+    except OSError as error:
+        print(f"collect_submission.py: error: cannot write {target}: {error.strerror or error}", file=sys.stderr)
+        return 2
     print(f"wrote {target} ({len(files)} files)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -45,6 +45,32 @@ class CollectSubmission(unittest.TestCase):
             self.assertEqual(help_run.returncode, 0, help_run.stderr)
             self.assertIn("--config", help_run.stdout)
 
+    def test_a_bad_target_is_one_line_and_no_other_file_is_replaced(self):
+        with tempfile.TemporaryDirectory() as folder:
+            notes, zipped = os.path.join(folder, "notes.zip"), os.path.join(folder, "old.zip")
+            with open(notes, "w") as f:
+                f.write("my notes, named .zip by mistake\n")
+            with zipfile.ZipFile(zipped, "w") as archive:
+                archive.writestr("stale.txt", "an earlier zip")
+            os.mkdir(os.path.join(folder, "folder.zip"))
+            for target, message in ((os.path.join(folder, "README.md"), "give a name ending in .zip"),
+                                    (notes, "exists and is not a zip"),
+                                    (os.path.join(folder, "folder.zip"), "is a folder"),
+                                    (os.path.join(folder, "absent", "x.zip"), "does not exist")):
+                result = subprocess.run([sys.executable, os.path.join(PART2, "collect_submission.py"), target],
+                                        capture_output=True, text=True)
+                self.assertEqual((result.returncode, result.stdout), (2, ""), target)
+                self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+                self.assertIn(message, result.stderr)
+            with open(notes) as f:
+                self.assertEqual(f.read(), "my notes, named .zip by mistake\n")
+            self.assertEqual(sorted(os.listdir(folder)), ["folder.zip", "notes.zip", "old.zip"])
+            subprocess.run([sys.executable, os.path.join(PART2, "collect_submission.py"), zipped], check=True,
+                           capture_output=True)  # an earlier zip is replaced
+            with zipfile.ZipFile(zipped) as archive:
+                self.assertIn("main.py", archive.namelist())
+                self.assertNotIn("stale.txt", archive.namelist())
+
 
 if __name__ == "__main__":
     unittest.main()
