@@ -10,7 +10,7 @@ import sys
 import zipfile
 
 import cli
-import files as atomic_files
+import files
 
 FOLDERS = ("configs", "losses", "checkpoints", "models", "data")
 FILES = ("main.py", "cli.py", "config.py", "checkpointing.py", "device.py", "distributed.py", "files.py", "metrics.py",
@@ -24,13 +24,13 @@ def _wanted(name):
 
 def submission_files(root="."):
     """Paths relative to `root` of every file the zip holds."""
-    files = list(FILES)
+    paths = list(FILES)
     for folder in FOLDERS:
         for parent, subfolders, names in os.walk(os.path.join(root, folder)):
             subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_FOLDERS and _wanted(name))
             relative = os.path.relpath(parent, root)
-            files += [os.path.join(relative, name) for name in sorted(names) if _wanted(name)]
-    return files
+            paths += [os.path.join(relative, name) for name in sorted(names) if _wanted(name)]
+    return paths
 
 
 def target_problem(target):
@@ -57,18 +57,18 @@ def main():
     if problem:
         print(f"collect_submission.py: error: {problem}", file=sys.stderr)
         return 2
-    files = [path for path in submission_files() if os.path.abspath(path) != os.path.abspath(target)]
+    paths = [path for path in submission_files() if os.path.abspath(path) != os.path.abspath(target)]
 
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in files:
+            for path in paths:
                 archive.write(path)
     try:
-        atomic_files.write_atomically(target, write)
+        files.write_atomically(target, write)
     except OSError as error:
         print(f"collect_submission.py: error: cannot write {target}: {error.strerror or error}", file=sys.stderr)
         return 2
-    print(f"wrote {target} ({len(files)} files)")
+    print(f"wrote {target} ({len(paths)} files)")
     return 0
 
 
