@@ -179,15 +179,16 @@ def run_and_record(results, run, *arguments):
     return row
 
 
-def worker_devices(workers):
-    """The device of each worker: GPUs in turn when there are any, else the CPU with the cores shared out."""
+def worker_devices(workers, runs):
+    """The device and thread count of each worker for `runs` runs: GPUs in turn when there are any, else the CPU
+    with the cores shared out. Never more workers than runs, so that one run left to do gets every core."""
     import torch
 
     if torch.cuda.is_available():
         count = torch.cuda.device_count()
-        workers = workers or count
+        workers = min(workers or count, runs)
         return [(f"cuda:{w % count}", 1) for w in range(workers)]
-    workers = workers or 2
+    workers = min(workers or 2, runs)
     return [("cpu", max(1, (os.cpu_count() or 1) // workers))] * workers
 
 
@@ -202,7 +203,7 @@ def run_grid(name, workers, data_dir, results, extra=(), shard=(1, 1)):
     if not todo:
         return
     base_config = available_grids()[name].config
-    devices = worker_devices(workers)
+    devices = worker_devices(workers, len(todo))
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds thread pools or CUDA
     pool = concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context, initializer=exit_with_parent)
     try:

@@ -180,6 +180,25 @@ class Files(unittest.TestCase):
         self.assertEqual(seeds, sorted(f"{name}{i}" for name in "ab" for i in range(25)))
 
 
+class Workers(unittest.TestCase):
+    """How the runs are spread: never more workers than runs, the cores shared out among the workers."""
+
+    @mock.patch("torch.cuda.is_available", return_value=False)
+    @mock.patch("os.cpu_count", return_value=8)
+    def test_cpu_workers_share_the_cores_and_a_lone_run_gets_them_all(self, *_):
+        self.assertEqual(experiments.worker_devices(0, 5), [("cpu", 4)] * 2)  # the default: two
+        self.assertEqual(experiments.worker_devices(0, 1), [("cpu", 8)])
+        self.assertEqual(experiments.worker_devices(4, 3), [("cpu", 2)] * 3)
+        self.assertEqual(experiments.worker_devices(16, 40), [("cpu", 1)] * 16)
+
+    @mock.patch("torch.cuda.is_available", return_value=True)
+    @mock.patch("torch.cuda.device_count", return_value=2)
+    def test_gpu_workers_take_the_gpus_in_turn(self, *_):
+        self.assertEqual(experiments.worker_devices(0, 5), [("cuda:0", 1), ("cuda:1", 1)])
+        self.assertEqual(experiments.worker_devices(0, 1), [("cuda:0", 1)])
+        self.assertEqual(experiments.worker_devices(5, 3), [("cuda:0", 1), ("cuda:1", 1), ("cuda:0", 1)])
+
+
 @mock.patch.dict(os.environ, {grids.TEST_GRIDS_VARIABLE: "1"})
 class MicroGrid(unittest.TestCase):
     """The runner on two runs of tiny synthetic data, in a worker process: it writes rows, then skips them."""
