@@ -52,9 +52,9 @@ def config_file(name):
 
 GRIDS = {
     "cpu": Grid(config_file("longtail_cpu.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
-    "resnet32-cpu": Grid(config_file("longtail_resnet32_cpu.yaml"), (0.01,), (0, 1), RESNET32_LOSSES,
+    "resnet32-cpu": Grid(config_file("longtail_resnet32_cpu.yaml"), (0.01,), (0, 1, 2), RESNET32_LOSSES,
                          headline=RESNET32_LOSSES),  # every loss, every seed
-    "resnet32-cpu-drw": Grid(config_file("longtail_resnet32_cpu_drw.yaml"), (0.01,), (0, 1), DRW_LOSSES,
+    "resnet32-cpu-drw": Grid(config_file("longtail_resnet32_cpu_drw.yaml"), (0.01,), (0, 1, 2), DRW_LOSSES,
                              headline=DRW_LOSSES),  # the same schedule, the weights for the last 10 epochs only
     "paper": Grid(config_file("longtail_paper.yaml"), (0.01, 0.1), (0, 1, 2), losses_of_grid()),
     "paper-resnet32": Grid(config_file("longtail_paper.yaml"), (0.01,), (0, 1, 2), RESNET32_LOSSES,

@@ -18,18 +18,27 @@ REPORT_LOSSES = {  # REPORT's name of a loss -> longtail_plots.loss_label
 }
 
 
-def report_table(text, header, after=""):
+def cells(line):
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def report_table(text, header, after="", with_header=False):
     """The rows (lists of cells) of the first markdown table whose header line starts with `header`, below the
-    first line that starts with `after`; header left out."""
+    first line that starts with `after`; the header row first when with_header, else left out."""
     lines = text.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith(after))
     start = next(i for i, line in enumerate(lines) if i >= first and line.startswith(header))
-    rows = []
+    rows = [cells(lines[start])] if with_header else []
     for line in lines[start + 2:]:
         if not line.startswith("|"):
             break
-        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+        rows.append(cells(line))
     return rows
+
+
+def seed_columns(header):
+    """{seed as in the CSV ('0', '1', ...): column index} of a table's 'seed N' columns."""
+    return {name.split()[1]: i for i, name in enumerate(header) if name.startswith("seed ")}
 
 
 @unittest.skipUnless(os.path.exists(RESULTS), "no results/longtail.csv")
@@ -91,15 +100,18 @@ class ShippedResNet32Results(GridAndReport):
     LOSSES = {"CE": "CE", "CB softmax focal": "CB-Focal g=1", "CB sigmoid focal": "CB-Sigmoid g=1"}
 
     def test_the_seeds_and_means(self):
-        table = report_table(self.report, "| loss (beta 0.9999, gamma 1) | seed 0 |")
+        header, *table = report_table(self.report, "| loss (beta 0.9999, gamma 1) | seed 0 |", with_header=True)
+        columns, mean_column = seed_columns(header), header.index("mean ± spread")
         self.assertEqual(len(table), 3)
-        for name, seed_0, seed_1, mean, *_ in table:
+        for row_cells in table:
+            name = row_cells[0]
             label = next(label for prefix, label in self.LOSSES.items() if name.startswith(prefix))
             key = (0.01, label, 0.0 if label == "CE" else 0.9999)
-            seeds = {row["seed"]: row["test_acc"] for row in self.rows if longtail_plots.loss_label(row) == label}
-            self.assertEqual((seed_0, seed_1), (seeds["0"], seeds["1"]), name)
+            seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows
+                     if longtail_plots.loss_label(row) == label}
+            self.assertEqual({seed: float(row_cells[i]) for seed, i in columns.items()}, seeds, name)
             s = self.summary[key]
-            self.assertEqual(mean, f"{s['acc']:.4f} ± {s['spread']:.4f}", name)
+            self.assertEqual(row_cells[mean_column], f"{s['acc']:.4f} ± {s['spread']:.4f}", name)
 
     def test_the_per_class_means(self):
         counts, *table = report_table(self.report, "| loss | plane |", after="### ResNet-32 at 100:1")
@@ -120,17 +132,21 @@ class ShippedDeferredReweightingResults(GridAndReport):
         return next(label for prefix, label in self.LOSSES.items() if name.startswith(prefix))
 
     def test_the_seeds_means_and_per_class(self):
-        table = report_table(self.report, "| loss, weights for the last 10 of 50 epochs |")
-        per_class = report_table(self.report, "| per class, weights deferred (mean of the two seeds) |")
+        header, *table = report_table(self.report, "| loss, weights for the last 10 of 50 epochs |",
+                                      with_header=True)
+        per_class = report_table(self.report, "| per class, weights deferred (mean of the seeds) |")
+        columns, mean_column = seed_columns(header), header.index("mean ± spread")
         self.assertEqual([self.label(row[0]) for row in table], list(self.LOSSES.values()))
         self.assertEqual([self.label(row[0]) for row in per_class], list(self.LOSSES.values()))
-        for (name, seed_0, seed_1, mean, *_), (_, *cells) in zip(table, per_class):
+        for row_cells, (_, *per_class_cells) in zip(table, per_class):
+            name = row_cells[0]
             label = self.label(name)
-            seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows if longtail_plots.loss_label(row) == label}
-            self.assertEqual((float(seed_0), float(seed_1)), (seeds["0"], seeds["1"]), name)
+            seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows
+                     if longtail_plots.loss_label(row) == label}
+            self.assertEqual({seed: float(row_cells[i]) for seed, i in columns.items()}, seeds, name)
             s = self.summary[(0.01, label, 0.9999)]
-            self.assertEqual(mean, f"{s['acc']:.4f} ± {s['spread']:.4f}", name)
-            self.assertEqual(cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], name)
+            self.assertEqual(row_cells[mean_column], f"{s['acc']:.4f} ± {s['spread']:.4f}", name)
+            self.assertEqual(per_class_cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], name)
 
 
 if __name__ == "__main__":
