@@ -14,8 +14,8 @@ before it reports back, so neither an interrupted grid nor a killed runner loses
 row is there is skipped when the grid runs again. A row records what ran: the key columns hold the values the
 run resolved after --set, and `overrides` lists every setting that --set changed from the grid's config.
 Runs are spread over --workers processes: one per visible GPU by default, else two CPU processes sharing the
-cores; a worker whose runner dies exits at once. Accuracies are those of the last epoch on the balanced test set
-(no selection on the test set).
+cores (a run left alone at the end takes them all from its next epoch on); a worker whose runner dies exits at
+once. Accuracies are those of the last epoch on the balanced test set (no selection on the test set).
 """
 import argparse
 import concurrent.futures
@@ -143,6 +143,11 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     from metrics import accuracy, per_class_accuracy
 
     torch.set_num_threads(threads)
+    on_cpu = torch.device(device_name).type == "cpu"
+
+    def each_line(line):  # main.fit's console lines, one per epoch among them
+        if on_cpu:
+            take_free_cores(threads)
     overrides = [("imb_factor", run["imb_factor"]), ("loss_type", run["loss_type"]), ("reweight", run["reweight"]),
                  ("beta", run["beta"]), ("gamma", run["gamma"]), ("save_best", False)]
     if data_dir:
@@ -151,7 +156,8 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     args = config.run_arguments(base_config, overrides, seed=run["seed"], device=torch.device(device_name))
     name = run_folder(run)
     started = time.perf_counter()
-    final = main.fit(args, args.device, run_name=name, echo=lambda line: None)["final"]
+    with counted_run():
+        final = main.fit(args, args.device, run_name=name, echo=each_line)["final"]
     row = dict(run, test_acc=round(accuracy(final), 4), seconds=round(time.perf_counter() - started, 1))
     row.update({column: round(float(value), 4) for column, value in zip(CLASS_COLUMNS, per_class_accuracy(final))})
     return row
@@ -164,11 +170,45 @@ def _exit_when_parent_ends(sentinel):
 
 
 def exit_with_parent():
-    """Worker initializer: a thread that ends the worker as soon as its parent is gone (killed, say), instead of
-    training on, holding gigabytes, for a result nobody would collect. The parent's sentinel becomes ready when
-    it dies, on POSIX (a pipe at EOF) and on Windows (a process handle) alike."""
+    """A thread that ends this worker as soon as its parent is gone (killed, say), instead of training on,
+    holding gigabytes, for a result nobody would collect. The parent's sentinel becomes ready when it dies, on
+    POSIX (a pipe at EOF) and on Windows (a process handle) alike."""
     parent = multiprocessing.parent_process()
     threading.Thread(target=_exit_when_parent_ends, args=(parent.sentinel,), daemon=True).start()
+
+
+_runs_in_progress = None  # in a worker: the pool's count of runs training now, shared by all its workers
+
+
+def start_worker(runs_in_progress):
+    """Worker initializer: end with the parent; keep the shared count of runs in progress."""
+    global _runs_in_progress
+    _runs_in_progress = runs_in_progress
+    exit_with_parent()
+
+
+@contextlib.contextmanager
+def counted_run():
+    """Count this worker's run in the shared count while it trains (no count outside a pool: nothing to do)."""
+    if _runs_in_progress is None:
+        yield
+        return
+    with _runs_in_progress.get_lock():
+        _runs_in_progress.value += 1
+    try:
+        yield
+    finally:
+        with _runs_in_progress.get_lock():
+            _runs_in_progress.value -= 1
+
+
+def take_free_cores(threads):
+    """Train on `threads` threads, or on more when fewer runs are in progress than when the pool started: a run
+    left at a grid's end takes over the cores of the runs that have finished."""
+    import torch
+
+    running = _runs_in_progress.value if _runs_in_progress is not None else 1
+    torch.set_num_threads(max(threads, (os.cpu_count() or 1) // max(1, running)))
 
 
 def run_and_record(results, run, *arguments):
@@ -205,7 +245,8 @@ def run_grid(name, workers, data_dir, results, extra=(), shard=(1, 1)):
     base_config = available_grids()[name].config
     devices = worker_devices(workers, len(todo))
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds thread pools or CUDA
-    pool = concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context, initializer=exit_with_parent)
+    pool = concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context, initializer=start_worker,
+                                                  initargs=(context.Value("i", 0),))
     try:
         pending = {pool.submit(run_and_record, results, run, base_config, data_dir, list(extra),
                                *devices[i % len(devices)]) for i, run in enumerate(todo)}

@@ -1,6 +1,7 @@
 import contextlib
 import csv
 import io
+import multiprocessing
 import os
 import re
 import subprocess
@@ -9,6 +10,8 @@ import tempfile
 import threading
 import unittest
 from unittest import mock
+
+import torch
 
 import config
 import experiments
@@ -197,6 +200,40 @@ class Workers(unittest.TestCase):
         self.assertEqual(experiments.worker_devices(0, 5), [("cuda:0", 1), ("cuda:1", 1)])
         self.assertEqual(experiments.worker_devices(0, 1), [("cuda:0", 1)])
         self.assertEqual(experiments.worker_devices(5, 3), [("cuda:0", 1), ("cuda:1", 1), ("cuda:0", 1)])
+
+
+class CoresOfFinishedRuns(unittest.TestCase):
+    """A CPU run takes the cores that runs which finished have left: the pool's workers share a count of the runs
+    in progress, and each run sets its threads from it once an epoch."""
+
+    def setUp(self):
+        self.addCleanup(torch.set_num_threads, torch.get_num_threads())
+        self.addCleanup(setattr, experiments, "_runs_in_progress", experiments._runs_in_progress)
+        experiments._runs_in_progress = multiprocessing.get_context("spawn").Value("i", 0)
+
+    @mock.patch("os.cpu_count", return_value=4)
+    def test_a_run_left_alone_takes_every_core(self, _):
+        with experiments.counted_run():
+            with experiments.counted_run():  # another worker's run
+                self.assertEqual(experiments._runs_in_progress.value, 2)
+                experiments.take_free_cores(2)
+                self.assertEqual(torch.get_num_threads(), 2)
+            experiments.take_free_cores(2)
+            self.assertEqual(torch.get_num_threads(), 4)
+        self.assertEqual(experiments._runs_in_progress.value, 0)
+
+    @mock.patch("os.cpu_count", return_value=4)
+    def test_a_failed_run_leaves_the_count(self, _):
+        with self.assertRaises(RuntimeError), experiments.counted_run():
+            raise RuntimeError("diverged")
+        self.assertEqual(experiments._runs_in_progress.value, 0)
+
+    @mock.patch("os.cpu_count", return_value=2)
+    def test_never_fewer_threads_than_the_pool_gave(self, _):
+        for _ in range(3):  # three runs on two cores (--workers 3): one thread each, not zero
+            experiments._runs_in_progress.value += 1
+        experiments.take_free_cores(1)
+        self.assertEqual(torch.get_num_threads(), 1)
 
 
 @mock.patch.dict(os.environ, {grids.TEST_GRIDS_VARIABLE: "1"})
