@@ -143,11 +143,8 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     from metrics import accuracy, per_class_accuracy
 
     torch.set_num_threads(threads)
-    on_cpu = torch.device(device_name).type == "cpu"
-
-    def each_line(line):  # main.fit's console lines, one per epoch among them
-        if on_cpu:
-            take_free_cores(threads)
+    # main.fit's console lines come once an epoch among others: on the CPU, the moment to take freed cores
+    each_line = (lambda line: take_free_cores(threads)) if torch.device(device_name).type == "cpu" else None
     overrides = [("imb_factor", run["imb_factor"]), ("loss_type", run["loss_type"]), ("reweight", run["reweight"]),
                  ("beta", run["beta"]), ("gamma", run["gamma"]), ("save_best", False)]
     if data_dir:
@@ -157,7 +154,7 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     name = run_folder(run)
     started = time.perf_counter()
     with counted_run():
-        final = main.fit(args, args.device, run_name=name, echo=each_line)["final"]
+        final = main.fit(args, args.device, run_name=name, echo=each_line or (lambda line: None))["final"]
     row = dict(run, test_acc=round(accuracy(final), 4), seconds=round(time.perf_counter() - started, 1))
     row.update({column: round(float(value), 4) for column, value in zip(CLASS_COLUMNS, per_class_accuracy(final))})
     return row

@@ -53,6 +53,14 @@ class GridAndReport(unittest.TestCase):
         with open(REPORT, encoding="utf-8") as f:
             cls.report = f.read()
 
+    def assert_seeds_and_mean(self, header, row_cells, label, key):
+        """A table row's 'seed N' cells are the CSV's test accuracies of that loss, one per seed (none missing),
+        and its 'mean ± spread' cell is their summary."""
+        seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows if longtail_plots.loss_label(row) == label}
+        self.assertEqual({seed: float(row_cells[i]) for seed, i in seed_columns(header).items()}, seeds, label)
+        s = self.summary[key]
+        self.assertEqual(row_cells[header.index("mean ± spread")], f"{s['acc']:.4f} ± {s['spread']:.4f}", label)
+
 
 class ShippedResults(GridAndReport):
     GRID = "cpu"
@@ -101,17 +109,10 @@ class ShippedResNet32Results(GridAndReport):
 
     def test_the_seeds_and_means(self):
         header, *table = report_table(self.report, "| loss (beta 0.9999, gamma 1) | seed 0 |", with_header=True)
-        columns, mean_column = seed_columns(header), header.index("mean ± spread")
         self.assertEqual(len(table), 3)
         for row_cells in table:
-            name = row_cells[0]
-            label = next(label for prefix, label in self.LOSSES.items() if name.startswith(prefix))
-            key = (0.01, label, 0.0 if label == "CE" else 0.9999)
-            seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows
-                     if longtail_plots.loss_label(row) == label}
-            self.assertEqual({seed: float(row_cells[i]) for seed, i in columns.items()}, seeds, name)
-            s = self.summary[key]
-            self.assertEqual(row_cells[mean_column], f"{s['acc']:.4f} ± {s['spread']:.4f}", name)
+            label = next(label for prefix, label in self.LOSSES.items() if row_cells[0].startswith(prefix))
+            self.assert_seeds_and_mean(header, row_cells, label, (0.01, label, 0.0 if label == "CE" else 0.9999))
 
     def test_the_per_class_means(self):
         counts, *table = report_table(self.report, "| loss | plane |", after="### ResNet-32 at 100:1")
@@ -135,18 +136,13 @@ class ShippedDeferredReweightingResults(GridAndReport):
         header, *table = report_table(self.report, "| loss, weights for the last 10 of 50 epochs |",
                                       with_header=True)
         per_class = report_table(self.report, "| per class, weights deferred (mean of the seeds) |")
-        columns, mean_column = seed_columns(header), header.index("mean ± spread")
         self.assertEqual([self.label(row[0]) for row in table], list(self.LOSSES.values()))
         self.assertEqual([self.label(row[0]) for row in per_class], list(self.LOSSES.values()))
         for row_cells, (_, *per_class_cells) in zip(table, per_class):
-            name = row_cells[0]
-            label = self.label(name)
-            seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows
-                     if longtail_plots.loss_label(row) == label}
-            self.assertEqual({seed: float(row_cells[i]) for seed, i in columns.items()}, seeds, name)
+            label = self.label(row_cells[0])
+            self.assert_seeds_and_mean(header, row_cells, label, (0.01, label, 0.9999))
             s = self.summary[(0.01, label, 0.9999)]
-            self.assertEqual(row_cells[mean_column], f"{s['acc']:.4f} ± {s['spread']:.4f}", name)
-            self.assertEqual(per_class_cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], name)
+            self.assertEqual(per_class_cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], label)
 
 
 if __name__ == "__main__":
