@@ -11,7 +11,8 @@
 
 Each worker appends its run's row to results/longtail.csv (under a file lock, the file rewritten atomically)
 before it reports back, so neither an interrupted grid nor a killed runner loses anything finished; a run whose
-row is there is skipped when the grid runs again. A row records what ran: the key columns hold the values the
+row is there is skipped when the grid runs again, and a run cut short goes on from its last finished epoch (the
+last.pth in its folder under runs/longtail/, when that holds the same settings). A row records what ran: the key columns hold the values the
 run resolved after --set, and `overrides` lists every setting that --set changed from the grid's config.
 Runs are spread over --workers processes: one per visible GPU by default, else two CPU processes sharing the
 cores (a run left alone at the end takes them all from its next epoch on); a worker whose runner dies exits at
@@ -141,6 +142,7 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
 
     import main
     from metrics import accuracy, per_class_accuracy
+    from run_state import resumable_state
 
     torch.set_num_threads(threads)
     # main.fit's console lines come once an epoch among others: on the CPU, the moment to take freed cores
@@ -152,10 +154,13 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     overrides += extra  # --set pairs: speed settings such as compile or amp
     args = config.run_arguments(base_config, overrides, seed=run["seed"], device=torch.device(device_name))
     name = run_folder(run)
+    earlier = resumable_state(args, os.path.join("runs", name))  # a run cut short goes on from its last epoch
+    args.resume = earlier is not None
+    seconds_before = sum(row["seconds"] for row in earlier["rows"]) if earlier else 0.0  # of the epochs it resumes
     started = time.perf_counter()
     with counted_run():
         final = main.fit(args, args.device, run_name=name, echo=each_line or (lambda line: None))["final"]
-    row = dict(run, test_acc=round(accuracy(final), 4), seconds=round(time.perf_counter() - started, 1))
+    row = dict(run, test_acc=round(accuracy(final), 4), seconds=round(seconds_before + time.perf_counter() - started, 1))
     row.update({column: round(float(value), 4) for column, value in zip(CLASS_COLUMNS, per_class_accuracy(final))})
     return row
 
@@ -235,7 +240,9 @@ def run_grid(name, workers, data_dir, results, extra=(), shard=(1, 1)):
         done = {row_key(row) for row in read_all(results)}
     todo = [run for run in runs if row_key(run) not in done]
     part = f" shard {shard[0]}/{shard[1]}" if shard != (1, 1) else ""
-    print(f"grid {name}{part}: {len(todo)} runs to do, {len(runs) - len(todo)} already in "
+    cut_short = sum(os.path.exists(os.path.join("runs", run_folder(run), "last.pth")) for run in todo)
+    resumes = f" ({cut_short} with a last.pth to go on from)" if cut_short else ""
+    print(f"grid {name}{part}: {len(todo)} runs to do{resumes}, {len(runs) - len(todo)} already in "
           f"{', '.join(result_files(results)) or results}", flush=True)
     if not todo:
         return

@@ -42,6 +42,23 @@ def resumed_state(args, run):
     return state
 
 
+def resumable_state(args, folder):
+    """The run state in `folder`'s last.pth if it is of this same run, with epochs left or none: what a grid run
+    cut short continues from. None for a run with other settings or a damaged file (a fresh start sets it aside)."""
+    path = os.path.join(folder, "last.pth")
+    if not os.path.exists(path):
+        return None
+    try:
+        state = checkpointing.read_run_state(path)
+    except checkpointing.CheckpointError:
+        return None
+    current = run_settings(args)
+    if current["amp"] == "auto":  # the saved decision stands
+        current["amp"] = state["settings"].get("amp", False)
+    same_run = not config.resume_conflicts(state["settings"], current) and state["epoch"] <= args.epochs
+    return state if same_run else None
+
+
 def graded_checkpoint(args, score, echo, run):
     """checkpoints/<model>.pth, guarded so that this run replaces it only with better weights; `score(state_dict)`
     is the test accuracy of some weights."""

@@ -17,6 +17,8 @@ import config
 import experiments
 import grids
 import longtail_plots
+import main
+import run_state
 from tests.helpers import PART2, write_cifar_folder
 
 
@@ -276,6 +278,51 @@ class MicroGrid(unittest.TestCase):
                                if not name.startswith(".")]  # .<run>.lock: each run's lock
                 self.assertEqual(sorted(run_folders),
                                  ["micro_0.1_CE_rwFalse_b0.0_g0.0_s0_e8", "micro_0.1_Focal_rwTrue_b0.999_g1.0_s0_e8"])
+            finally:
+                os.chdir(here)
+
+    def test_a_run_cut_short_goes_on_from_its_last_epoch_and_ends_as_if_never_stopped(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = write_cifar_folder(tmp)[0]
+            results = os.path.join(tmp, "results", "longtail.csv")
+            here = os.getcwd()
+            os.chdir(tmp)
+            try:
+                self.assertEqual(self.run_cli("--grid", "micro", "--workers", "1", "--data-dir", folder,
+                                              "--results", results)[0], 0)
+                uninterrupted = experiments.read_rows(results)
+                run = grids.grid_runs("micro")[1]
+                run_folder = os.path.join("runs", experiments.run_folder(run))
+                epochs_seen, real_train = [], main.train
+
+                def ctrl_c_in_epoch_4(*arguments, **options):
+                    epochs_seen.append(len(epochs_seen) + 1)
+                    if len(epochs_seen) == 4:
+                        raise KeyboardInterrupt
+                    return real_train(*arguments, **options)
+                os.replace(run_folder, run_folder + ".whole")
+                # the same run again, in this process on the threads a lone worker gets, cut short in epoch 4
+                with mock.patch("main.train", ctrl_c_in_epoch_4), self.assertRaises(run_state.Interrupted):
+                    experiments.run_one(run, grids.available_grids()["micro"].config, folder, [],
+                                        *experiments.worker_devices(1, 1)[0])
+                self.assertEqual(len(epochs_seen), 4)
+                experiments.write_rows(results, uninterrupted[:1])  # its row gone: the grid runs it again
+
+                status, out = self.run_cli("--grid", "micro", "--workers", "1", "--data-dir", folder,
+                                           "--results", results)
+                self.assertEqual(status, 0, out)
+                self.assertIn("1 runs to do (1 with a last.pth to go on from)", out)
+                resumed = experiments.read_rows(results)[1]
+                for column in ["test_acc"] + grids.CLASS_COLUMNS:
+                    self.assertEqual(resumed[column], uninterrupted[1][column], column)
+                with open(os.path.join(run_folder, "metrics.csv"), newline="") as f:
+                    self.assertEqual([row["epoch"] for row in csv.DictReader(f)], [str(e) for e in range(1, 9)])
+                last = torch.load(os.path.join(run_folder, "last.pth"), weights_only=True)
+                whole = torch.load(os.path.join(run_folder + ".whole", "last.pth"), weights_only=True)
+                self.assertEqual(last["epoch"], 8)
+                for name, tensor in whole["model"].items():
+                    self.assertTrue(torch.equal(tensor, last["model"][name]), name)
+                self.assertFalse(os.path.exists(run_folder + ".1"))  # resumed in place, not set aside
             finally:
                 os.chdir(here)
 

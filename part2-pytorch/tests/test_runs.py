@@ -9,8 +9,10 @@ from unittest import mock
 
 import torch
 
+import config
 import files
 import main
+import run_state
 from data import CLASS_NAMES, Cifar, normalise
 from models import MyModel
 from runlog import RunLog
@@ -181,6 +183,22 @@ class Resume(Scratch):
                 self.assertIn(named, err)
                 self.assertEqual(read_bytes(self.last), before)
                 self.assertEqual(epochs_in(self.run), [1])
+
+    def test_a_grid_goes_on_only_from_the_same_run(self):
+        folder = self.run.path("runs", "tiny")
+
+        def state_for(*overrides):
+            args = config.run_arguments(self.run.config, [("epochs", 2), *overrides], device=torch.device("cpu"))
+            return run_state.resumable_state(args, folder)
+        self.assertEqual(state_for()["epoch"], 1)
+        self.assertEqual(state_for(("amp", "auto"))["epoch"], 1)  # auto: the run's own decision stands
+        self.assertIsNone(state_for(("learning_rate", 0.2)))
+        self.assertIsNone(run_state.resumable_state(config.run_arguments(self.run.config, seed=3), folder))
+        self.assertIsNone(state_for(("model", "VanillaCNN")))
+        torch.save({"fc1.weight": torch.zeros(1)}, self.last)
+        self.assertIsNone(state_for())
+        os.remove(self.last)
+        self.assertIsNone(state_for())
 
     def test_a_finished_run_has_nothing_to_train_and_saves_nothing(self):
         checkpoint = read_bytes(self.checkpoint)
