@@ -2,8 +2,8 @@
 
 The kit asks for configs/ losses/ checkpoints/ models/ main.py; the modules main.py imports come too, and the
 data package without the dataset, so that the unpacked zip runs. Python's zipfile: no `zip` program needed.
-A relative ZIP is taken from this folder (as collect_submission.sh runs it). The zip is written atomically, and
-only over an earlier zip: a mistyped name never replaces another file.
+A ZIP given is taken from the folder you run this in, as any command takes a file name; the default goes to this
+folder. The zip is written atomically, and only over an earlier zip: a mistyped name never replaces another file.
 """
 import os
 import sys
@@ -15,6 +15,7 @@ import files
 FOLDERS = ("configs", "losses", "checkpoints", "models", "data")
 FILES = ("main.py", "cli.py", "config.py", "checkpointing.py", "device.py", "distributed.py", "files.py", "metrics.py",
          "progress.py", "run_state.py", "runlog.py", "training.py")
+DEFAULT_ZIP = "part2_submission.zip"
 SKIPPED_FOLDERS = {"__pycache__", "cifar-10-batches-py"}  # byte code, and 180 MB of images
 
 
@@ -48,16 +49,18 @@ def target_problem(target):
 
 
 def main():
-    os.chdir(os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))
     parser = cli.CommandLineParser(prog="collect_submission.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("zip", nargs="?", default="part2_submission.zip",
-                        help="the zip to write, relative to this folder (default: %(default)s)")
-    target = parser.parse_args().zip
+    parser.add_argument("zip", nargs="?", default=None,
+                        help=f"the zip to write (default: {DEFAULT_ZIP} in {os.path.basename(here)}/)")
+    target = parser.parse_args().zip or os.path.join(here, DEFAULT_ZIP)
     problem = target_problem(target)
     if problem:
         print(f"collect_submission.py: error: {problem}", file=sys.stderr)
         return 2
-    paths = [path for path in submission_files() if os.path.abspath(path) != os.path.abspath(target)]
+    shown, target = target, os.path.abspath(target)  # the caller's name for it, then the files from this folder
+    os.chdir(here)
+    paths = [path for path in submission_files() if os.path.abspath(path) != target]
 
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -66,9 +69,9 @@ def main():
     try:
         files.write_atomically(target, write)
     except OSError as error:
-        print(f"collect_submission.py: error: cannot write {target}: {error.strerror or error}", file=sys.stderr)
+        print(f"collect_submission.py: error: cannot write {shown}: {error.strerror or error}", file=sys.stderr)
         return 2
-    print(f"wrote {target} ({len(paths)} files)")
+    print(f"wrote {shown} ({len(paths)} files)")
     return 0
 
 

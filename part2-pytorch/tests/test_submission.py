@@ -45,6 +45,19 @@ class CollectSubmission(unittest.TestCase):
             self.assertEqual(help_run.returncode, 0, help_run.stderr)
             self.assertIn("--config", help_run.stdout)
 
+    def test_a_relative_zip_is_taken_from_the_callers_folder(self):
+        with tempfile.TemporaryDirectory() as folder:
+            for command in (["sh", os.path.join(PART2, "collect_submission.sh")],
+                            [sys.executable, os.path.join(PART2, "collect_submission.py")]):
+                with self.subTest(command=command[0]):
+                    result = subprocess.run([*command, "mine.zip"], cwd=folder, capture_output=True, text=True)
+                    self.assertEqual(result.returncode, 0, result.stderr)
+                    self.assertIn("wrote mine.zip", result.stdout)
+                    self.assertFalse(os.path.exists(os.path.join(PART2, "mine.zip")))
+                    with zipfile.ZipFile(os.path.join(folder, "mine.zip")) as archive:
+                        self.assertIn("main.py", archive.namelist())
+                    os.remove(os.path.join(folder, "mine.zip"))
+
     def test_a_bad_target_is_one_line_and_no_other_file_is_replaced(self):
         with tempfile.TemporaryDirectory() as folder:
             notes, zipped = os.path.join(folder, "notes.zip"), os.path.join(folder, "old.zip")
