@@ -25,6 +25,13 @@ def choose_device(requested="auto"):
     return torch.device(requested)
 
 
+def float64_device(device):
+    """Where float64 arithmetic for work on `device` runs: on the device itself, except MPS, which has no float64
+    (its sums in float64 go to the CPU)."""
+    device = torch.device(device)
+    return torch.device("cpu") if device.type == "mps" else device
+
+
 def memory_format(channels_last):
     """The layout of the model's tensors and of the batches: NHWC (channels-last) or PyTorch's default NCHW."""
     return torch.channels_last if channels_last else torch.contiguous_format

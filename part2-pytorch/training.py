@@ -4,6 +4,7 @@ import contextlib
 import torch
 
 import distributed
+from device import float64_device
 from metrics import confusion_matrix
 
 
@@ -109,9 +110,10 @@ def train(model, batches, criterion, optimizer, rate_at_batch=None, amp=False, o
         targets.append(labels)
         if on_batch is not None:
             on_batch(losses[-1])
-    sizes = torch.tensor([len(labels) for labels in targets], dtype=torch.float64).to(device)
-    totals = torch.stack([(torch.stack(losses).double() * sizes).sum(),
-                          (torch.cat(predictions) == torch.cat(targets)).sum().double(), sizes.sum()])
+    wide = float64_device(device)  # the sums in float64: exact counts, and no rounding of a long epoch's loss
+    sizes = torch.tensor([len(labels) for labels in targets], dtype=torch.float64, device=wide)
+    totals = torch.stack([(torch.stack(losses).to(wide).double() * sizes).sum(),
+                          (torch.cat(predictions) == torch.cat(targets)).sum().to(wide).double(), sizes.sum()])
     loss_sum, correct_sum, seen_sum = distributed.sum_across_ranks(totals).tolist()
     return loss_sum / seen_sum, correct_sum / seen_sum
 

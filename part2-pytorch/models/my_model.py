@@ -39,12 +39,13 @@ class WhitenedStem(nn.Module):
     @torch.no_grad()
     def fit_stem(self, images, eps=5e-4):
         """Whitening filters from `images` (N, 3, H, W), normalised as the model sees them."""
-        patches = F.unfold(images.double(), kernel_size=2).transpose(1, 2).reshape(-1, 12)  # (C, kh, kw) order
+        images = (images.cpu() if images.device.type == "mps" else images).double()  # MPS has no float64
+        patches = F.unfold(images, kernel_size=2).transpose(1, 2).reshape(-1, 12)  # (C, kh, kw) order
         patches -= patches.mean(dim=0)
         eigenvalues, eigenvectors = torch.linalg.eigh(patches.T @ patches / len(patches))
         strongest = eigenvalues.argsort(descending=True)[:self.conv.out_channels // 2]
         filters = (eigenvectors[:, strongest] / (eigenvalues[strongest] + eps).sqrt()).T
-        self.conv.weight.copy_(torch.cat([filters, -filters]).reshape(self.conv.weight.shape))
+        self.conv.weight.copy_(torch.cat([filters, -filters]).reshape(self.conv.weight.shape).float())
         self.conv.weight.requires_grad_(False)  # fixed: their job is done before training starts
 
     def forward(self, x):

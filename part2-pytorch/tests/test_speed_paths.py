@@ -15,7 +15,7 @@ from data import DeviceBatches
 from models import TwoLayerNet, VanillaCNN
 from tests.helpers import ScratchRun
 from tests.test_training import load_state
-from device import compiled
+from device import compiled, float64_device
 from training import autocast, sgd, train, validate
 
 NEEDS_CUDA = unittest.skipUnless(torch.cuda.is_available(), "needs a CUDA GPU (none here)")
@@ -60,6 +60,22 @@ class Options(unittest.TestCase):
         second = load_state(compiled.path("runs", "tiny", "last.pth"))["model"]
         for name in first:
             torch.testing.assert_close(second[name], first[name], rtol=1e-4, atol=1e-5)
+
+
+class Mps(unittest.TestCase):
+    """Apple GPUs have no float64: the sums that want it run on the CPU."""
+
+    def test_float64_work_for_mps_goes_to_the_cpu_and_stays_on_other_devices(self):
+        self.assertEqual(float64_device("mps"), torch.device("cpu"))
+        self.assertEqual(float64_device("cuda:1"), torch.device("cuda:1"))
+        self.assertEqual(float64_device(torch.device("cpu")), torch.device("cpu"))
+
+    @unittest.skipUnless(torch.backends.mps.is_available(), "needs an Apple GPU (none here)")
+    def test_a_run_trains_on_mps(self):
+        run = ScratchRun()
+        self.addCleanup(run.close)
+        status, _, err = run.main("--device", "mps", "--epochs", "1")
+        self.assertEqual((status, err), (0, ""))
 
 
 class Benchmark(unittest.TestCase):
