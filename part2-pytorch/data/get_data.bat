@@ -2,6 +2,11 @@
 rem Fetch CIFAR-10 into this folder. Local archive: set CIFAR10_ARCHIVE=path (and CIFAR10_MD5=sum)
 rem Runs fetch_cifar10.py where it lies without changing folder, so a relative CIFAR10_ARCHIVE is taken from
 rem the folder this script is called from; setlocal keeps the caller's environment as it was.
+rem Python: the kit's .venv, else the py launcher (python.org installs), else python on PATH.
 setlocal
-python "%~dp0fetch_cifar10.py"
+set PY="%~dp0..\..\.venv\Scripts\python.exe"
+if not exist %PY% (
+  where py >nul 2>nul && (set PY=py -3) || (set PY=python)
+)
+%PY% "%~dp0fetch_cifar10.py"
 exit /b %ERRORLEVEL%

@@ -138,6 +138,31 @@ class HelpOnly(unittest.TestCase):
         self.assertEqual(snapshot(), before)
 
 
+class ScriptLineEndings(unittest.TestCase):
+    """sh stops at a carriage return ("fetch_cifar10.py\\r: not found"); cmd.exe wants CRLF. Git for Windows checks
+    text out with CRLF unless .gitattributes says otherwise."""
+
+    def test_shell_scripts_end_lines_with_lf_and_batch_files_with_crlf(self):
+        root = os.path.dirname(PART2)
+        scripts = []
+        for folder, subfolders, names in os.walk(root):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]  # .git, .venv
+            scripts += [os.path.join(folder, name) for name in names if name.endswith((".sh", ".bat"))]
+        self.assertGreaterEqual(len(scripts), 8, scripts)  # get_data and collect_submission of each part, .ci/run aside
+        for path in scripts:
+            with open(path, "rb") as f:
+                text = f.read()
+            with self.subTest(script=os.path.relpath(path, root)):
+                if path.endswith(".sh"):
+                    self.assertNotIn(b"\r", text)
+                else:
+                    self.assertEqual(text.count(b"\r\n"), text.count(b"\n"))
+        with open(os.path.join(root, ".gitattributes")) as f:
+            rules = f.read().split("\n")
+        self.assertIn("*.sh text eol=lf", rules)
+        self.assertIn("*.bat -text", rules)
+
+
 class NumbersOnTheCommandLine(unittest.TestCase):
     def test_a_number_is_checked_as_it_is_read(self):
         count, seconds = cli.number_at_least(1), cli.number_at_least(0, float, above=True)
