@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test data clean
 
+# The pinned numpy and torch need Python 3.11 or newer: say so before pip fails on them (macOS's python3 is 3.9).
 $(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info >= (3, 11) else "make: $(PYTHON) is Python %d.%d; the kit needs 3.11 or newer: make PYTHON=python3.11 ..." % sys.version_info[:2])'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
