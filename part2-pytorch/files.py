@@ -9,6 +9,7 @@ import glob
 import os
 import signal
 import threading
+import time
 
 try:
     import fcntl  # POSIX
@@ -54,11 +55,26 @@ def _write_then_rename(path, write, mode):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temporary, path)
+        _replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _replace(temporary, path, waits=(0.1, 0.2, 0.5, 1, 2)):
+    """os.replace; on Windows, which refuses while another program (a spreadsheet, a viewer) holds `path` open,
+    try again for a few seconds, then say what to do."""
+    for wait in (*waits, None):
+        try:
+            return os.replace(temporary, path)
+        except PermissionError as error:
+            if os.name != "nt" or not os.path.isfile(path):
+                raise
+            if wait is None:
+                raise PermissionError(error.errno, f"{error.strerror} (is it open in another program? close it "
+                                                   f"there)", path) from None
+            time.sleep(wait)
 
 
 def remove_leftovers(path):

@@ -3,6 +3,7 @@ import os
 import signal
 import tempfile
 import unittest
+from unittest import mock
 
 import torch
 
@@ -68,6 +69,56 @@ class InterruptedWrite(unittest.TestCase):
             files.write_atomically(path, lambda f: torch.save(state, InterruptingFile(f)))
         self.assertTrue(torch.equal(torch.load(path, weights_only=True)["weights"], state["weights"]))
         self.assertEqual(os.listdir(folder), ["state.pth"])
+
+
+@mock.patch("time.sleep")
+class TargetOpenElsewhere(unittest.TestCase):
+    """Windows refuses to rename over a file another program holds open (metrics.csv in a spreadsheet)."""
+
+    def setUp(self):
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.path = os.path.join(folder.name, "metrics.csv")
+        with open(self.path, "w") as f:
+            f.write("old\n")
+        self.real_replace = os.replace
+
+    def refusing(self, times):
+        calls = []
+
+        def replace(source, target):
+            calls.append(target)
+            if len(calls) <= times:
+                raise PermissionError(13, "Access is denied", target)
+            return self.real_replace(source, target)
+        return calls, replace
+
+    def write(self, text):
+        files.write_atomically(self.path, lambda f: f.write(text), "w")
+
+    def read(self):
+        with open(self.path) as f:
+            return f.read()
+
+    def test_on_windows_the_write_waits_for_the_other_program(self, _):
+        calls, replace = self.refusing(3)
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace):
+            self.write("new\n")
+        self.assertEqual((len(calls), self.read()), (4, "new\n"))
+
+    def test_then_it_says_what_to_do_and_keeps_the_old_file(self, _):
+        calls, replace = self.refusing(100)
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), \
+                self.assertRaisesRegex(PermissionError, "open in another program"):
+            self.write("new\n")
+        self.assertEqual(self.read(), "old\n")
+        self.assertEqual(os.listdir(os.path.dirname(self.path)), ["metrics.csv"])  # no temp file left
+
+    def test_elsewhere_a_refusal_is_a_permission_problem_at_once(self, _):
+        calls, replace = self.refusing(1)
+        with mock.patch("os.name", "posix"), mock.patch("os.replace", replace), self.assertRaises(PermissionError):
+            self.write("new\n")
+        self.assertEqual(len(calls), 1)
 
 
 if __name__ == "__main__":
