@@ -5,6 +5,7 @@ threads as well (each one's copies overlapping the other's products), with or wi
 timed (modules/convolution.py)."""
 import contextlib
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 try:
@@ -25,7 +26,14 @@ def usable_cores():
     return os.cpu_count() or 1
 
 
-_threads = int(os.environ.get("OMP_NUM_THREADS", "0")) or usable_cores()
+def threads_from_environment():
+    """OMP_NUM_THREADS's leading integer (OpenMP allows a list per nesting level, "4,2"); 0 when it is unset, empty
+    or not a number, so that the core count decides rather than an import failing."""
+    leading = re.match(r"\s*(\d+)", os.environ.get("OMP_NUM_THREADS", ""))
+    return int(leading.group(1)) if leading else 0
+
+
+_threads = threads_from_environment() or usable_cores()
 _pool, _pool_threads = None, 0  # created on first parallel use; _pool_threads is the size it was made with
 # made on first use, once NumPy has loaded its BLAS: finding the libraries costs ~0.2 ms, a limit on them then ~15 us
 _blas_controller = None
