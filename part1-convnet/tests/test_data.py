@@ -81,10 +81,10 @@ class TestBadBatches(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
-    def write(self, content, name="data_batch_1"):
+    def write(self, content, name="data_batch_1", protocol=2):
         path = os.path.join(self.tmp.name, name)
         with open(path, "wb") as f:
-            f.write(content if isinstance(content, bytes) else pickle.dumps(content, protocol=2))
+            f.write(content if isinstance(content, bytes) else pickle.dumps(content, protocol=protocol))
         return path
 
     def assert_refused(self, path, *fragments):
@@ -99,6 +99,21 @@ class TestBadBatches(unittest.TestCase):
         marker = os.path.join(self.tmp.name, "marker")
         self.assert_refused(self.write({"data": RunsCode(marker), "labels": [0]}), "system")
         self.assertFalse(os.path.exists(marker))
+
+    def test_a_pickle_that_would_run_code_is_refused_unrun_at_protocol_5(self):
+        marker = os.path.join(self.tmp.name, "marker")
+        self.assert_refused(self.write({"data": RunsCode(marker), "labels": [0]}, protocol=5), "system")
+        self.assertFalse(os.path.exists(marker))
+
+    def test_a_batch_pickled_at_protocol_5_loads_as_at_protocol_2(self):
+        # protocol 5 is Python 3.14's default and pickle.HIGHEST_PROTOCOL: numpy writes arrays through _frombuffer
+        content = batch(images=6, labels=[3, 1, 4, 1, 5, 9])
+        content["data"][:] = np.random.default_rng(0).integers(0, 256, content["data"].shape)
+        X2, y2 = load_CIFAR_batch(self.write(content, "protocol_2"))
+        X5, y5 = load_CIFAR_batch(self.write(content, "protocol_5", protocol=5))
+        np.testing.assert_array_equal(X5, X2)
+        np.testing.assert_array_equal(y5, y2)
+        self.assertEqual(y5.tolist(), [3, 1, 4, 1, 5, 9])
 
     def test_random_bytes_empty_and_truncated_files(self):
         self.assert_refused(self.write(np.random.default_rng(0).bytes(5000)), "not a CIFAR-10 batch")
