@@ -23,7 +23,7 @@ loss: {loss_type: CE, label_smoothing: 0.2}
 
 
 def last_row(scratch, name):
-    with open(scratch.path("runs", name, "metrics.csv"), newline="") as f:
+    with open(scratch.path("runs", name, "metrics.csv"), newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))[-1]
 
 
@@ -57,7 +57,7 @@ class RecordRuns(unittest.TestCase):
         return status, out.getvalue(), err.getvalue()
 
     def rows(self):
-        with open(self.scratch.path("out", "record.csv"), newline="") as f:
+        with open(self.scratch.path("out", "record.csv"), newline="", encoding="utf-8") as f:
             return {(int(row["epochs"]), int(row["seed"])): row for row in csv.DictReader(f)}
 
     def test_each_timed_run_is_the_main_py_run_of_its_seed_and_length(self):
@@ -73,7 +73,7 @@ class RecordRuns(unittest.TestCase):
             self.assertGreater(float(row["train_seconds"]), 0)
 
     def test_the_table_has_a_row_per_run_length(self):
-        with open(self.scratch.path("out", "record.md")) as f:
+        with open(self.scratch.path("out", "record.md"), encoding="utf-8") as f:
             table = f.read()
         self.assertTrue(table.startswith("MyModel-GPU on cpu, torch "), table)  # the tiny config's model
         self.assertIn("warm-up", table)
@@ -106,17 +106,17 @@ class GpuJobRecordStep(unittest.TestCase):
                        "--data-dir", data]
             done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
             self.assertEqual(done.returncode, 0, done.stderr)
-            with open(os.path.join(out, "table.md")) as f:
+            with open(os.path.join(out, "table.md"), encoding="utf-8") as f:
                 table = f.read()
             for model, lengths in (("MyModel-GPU", [1]), ("VanillaCNN", [2, 1])):
                 row = [line for line in table.splitlines() if line.startswith(f"| record {model} | 0 |")]
                 self.assertEqual(len(row), 1, done.stdout)
                 runs = "; ".join(rf"{e} epochs x 2: accuracy 0\.\d{{4}} ± 0\.\d{{4}}, [^;]*" for e in lengths)
                 self.assertRegex(row[0], rf"warm-up [\d.]+ s; {runs} \|$")
-                with open(os.path.join(out, f"record_{model}", "record.csv"), newline="") as f:
+                with open(os.path.join(out, f"record_{model}", "record.csv"), newline="", encoding="utf-8") as f:
                     rows = list(csv.DictReader(f))
                 self.assertEqual([int(row["epochs"]) for row in rows], [e for e in lengths for _ in range(2)])
-                with open(os.path.join(out, f"record_{model}", "record.md")) as f:
+                with open(os.path.join(out, f"record_{model}", "record.md"), encoding="utf-8") as f:
                     self.assertIn(f"{model} on", f.read())
 
     def test_a_bad_record_spec_is_one_line(self):
