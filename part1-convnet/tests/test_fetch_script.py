@@ -174,6 +174,12 @@ class FetchScript(unittest.TestCase):
     def test_md5_mismatch_and_missing_archive(self):
         self.assert_refused(self.fetch(self.good, "0" * 32), "md5", self.good, self.good_md5)
         self.assert_refused(self.fetch("absent.tar.gz", self.good_md5), "absent.tar.gz", "does not exist")
+        self.assert_refused(self.fetch(self.temporary.name, self.good_md5), "is a folder")
+
+    def test_an_md5_that_is_no_sum_is_refused_and_an_empty_one_means_the_canonical_sum(self):
+        self.assert_refused(self.fetch(self.good, "not-a-sum"), "CIFAR10_MD5=not-a-sum is not an md5 sum")
+        self.assert_refused(self.fetch(self.good, ""), "expected c58f30108f718f92721af3b95e74349a")
+        self.assertEqual(self.fetch(self.good, f" {self.good_md5.upper()} ").returncode, 0)
 
     def test_stale_work_folder_of_a_dead_run_is_removed_and_a_live_one_kept(self):
         fetch = load_fetch_module()

@@ -16,6 +16,7 @@ import hashlib
 import http.client
 import os
 import pickle
+import re
 import shutil
 import sys
 import tarfile
@@ -274,14 +275,18 @@ def fetch(here):
             return 0
         print(f"{final} is incomplete or damaged ({problem}); fetching it again.")
     local = os.environ.get("CIFAR10_ARCHIVE")
-    expected_md5 = os.environ.get("CIFAR10_MD5", CANONICAL_MD5).lower()
+    expected_md5 = (os.environ.get("CIFAR10_MD5") or CANONICAL_MD5).strip().lower()  # set but empty: the default
+    if not re.fullmatch(r"[0-9a-f]{32}", expected_md5):
+        raise FetchError(f"CIFAR10_MD5={expected_md5} is not an md5 sum (32 hex digits); give the archive's sum, "
+                         f"or unset CIFAR10_MD5 for the canonical one")
     work, lock = make_work_folder(here)
     try:
         if local:
             archive = os.path.abspath(local)  # relative to the caller's folder: get_data.sh does not cd
             refetch = "fetch the archive again, or unset CIFAR10_ARCHIVE to download it"
             if not os.path.isfile(archive):
-                raise FetchError(f"CIFAR10_ARCHIVE={local}: {archive} does not exist; give the path of "
+                what = "is a folder" if os.path.isdir(archive) else "does not exist"
+                raise FetchError(f"CIFAR10_ARCHIVE={local}: {archive} {what}; give the path of "
                                  "cifar-10-python.tar.gz, or unset CIFAR10_ARCHIVE to download it")
         else:
             archive = os.path.join(work, "cifar-10-python.tar.gz")
