@@ -25,12 +25,14 @@ class _BatchUnpickler(pickle.Unpickler):
     """Unpickles only what a CIFAR batch holds (dicts, lists, numpy arrays): a pickle can otherwise run code.
 
     _codecs.encode is how Python 3 writes bytes at pickle protocol 2, which re-packed copies may use (and
-    bytes() for an empty array's data).
+    bytes() for an empty array's data); at protocol 5 (Python 3.14's default) numpy writes an array as
+    _frombuffer(its bytes, dtype, shape, order), which only builds an array.
     """
 
     _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("__builtin__", "bytes"),
                 ("builtins", "bytes"), ("numpy.core.multiarray", "_reconstruct"),
-                ("numpy._core.multiarray", "_reconstruct")}
+                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
+                ("numpy._core.numeric", "_frombuffer")}
 
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:

@@ -97,9 +97,9 @@ class BadBatches(unittest.TestCase):
     def tearDown(self):
         self.temporary.cleanup()
 
-    def write(self, content):
+    def write(self, content, protocol=2):
         with open(self.path, "wb") as f:
-            f.write(content if isinstance(content, bytes) else pickle.dumps(content, protocol=2))
+            f.write(content if isinstance(content, bytes) else pickle.dumps(content, protocol=protocol))
 
     def assert_refused(self, content, *fragments):
         self.write(content)
@@ -113,6 +113,20 @@ class BadBatches(unittest.TestCase):
     def test_a_pickle_that_would_run_code_is_refused_unrun(self):
         marker = os.path.join(self.temporary.name, "marker")
         self.assert_refused({b"data": RunsCode(marker), b"labels": [0]}, "system")
+        self.assertFalse(os.path.exists(marker))
+
+    def test_at_protocol_5_a_batch_loads_and_code_is_still_refused(self):
+        # protocol 5, Python 3.14's default and pickle.HIGHEST_PROTOCOL, writes arrays through numpy's _frombuffer
+        content = batch(labels=[3, 1, 4, 1])
+        content[b"data"][:] = np.arange(4 * 3072).reshape(4, 3072) % 251
+        self.write(content, protocol=5)
+        images, labels = load_split(self.temporary.name, train=False)
+        np.testing.assert_array_equal(images, content[b"data"].reshape(4, 3, 32, 32).transpose(0, 2, 3, 1))  # NHWC
+        self.assertEqual(labels.tolist(), [3, 1, 4, 1])
+        marker = os.path.join(self.temporary.name, "marker")
+        self.write({b"data": RunsCode(marker), b"labels": [0]}, protocol=5)
+        with self.assertRaises(DataError):
+            load_split(self.temporary.name, train=False)
         self.assertFalse(os.path.exists(marker))
 
     def test_random_bytes_empty_and_truncated_files(self):
