@@ -10,6 +10,20 @@ def check_nchw(x, channels, layer):
         raise ValueError(f"{layer} expects {channels} input channels, got shape {x.shape}")
 
 
+def check_window(layer, kernel_size, stride, padding=0):
+    """Raise ValueError unless kernel and stride are at least 1 and padding at least 0 (negative padding would crop)."""
+    if kernel_size < 1 or stride < 1 or padding < 0:
+        raise ValueError(f"{layer} needs kernel_size >= 1, stride >= 1 and padding >= 0, got kernel_size "
+                         f"{kernel_size}, stride {stride}, padding {padding}")
+
+
+def check_gradient(dout, out_shape, layer):
+    """Raise ValueError unless dout has the forward output's shape (a wrong one would broadcast, or be reshaped)."""
+    if dout.shape != tuple(out_shape):
+        raise ValueError(f"{layer}.backward expects dout of the forward output's shape {tuple(out_shape)}, "
+                         f"got {dout.shape}")
+
+
 def output_size(size, kernel_size, stride, layer):
     if size < kernel_size:
         raise ValueError(f"{layer}: kernel {kernel_size} is larger than the (padded) input size {size}")

@@ -25,7 +25,7 @@ from ._autotune import fastest
 from ._parallel import can_limit_blas, in_chunks, thread_count
 from ._planes import Planes
 from ._scratch import buffer
-from ._windows import check_nchw
+from ._windows import check_gradient, check_nchw, check_window
 
 
 def chunk_sizes(samples):
@@ -50,6 +50,7 @@ def plans(samples):
 
 class Conv2D:
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0):
+        check_window("Conv2D", kernel_size, stride, padding)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -113,6 +114,7 @@ class Conv2D:
         x = self.cache
         layout = Planes(x.shape, self.kernel_size, self.stride, self.padding)
         (h_out, w_out), f, n = layout.out_shape, self.out_channels, x.shape[0]
+        check_gradient(dout, (n, f, h_out, w_out), "Conv2D")
         weight = self._weight_matrix()
         weight_t = np.ascontiguousarray(weight.T)  # (K, F)
         dtype = np.result_type(dout, weight)

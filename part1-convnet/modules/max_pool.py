@@ -8,7 +8,7 @@ where no window's maximum sits.
 import numpy as np
 
 from ._parallel import over_samples
-from ._windows import check_nchw, offset_view, output_size
+from ._windows import check_gradient, check_nchw, check_window, offset_view, output_size
 
 
 def max_and_index(x, kernel_size, stride, out, index, first_sample):
@@ -38,6 +38,7 @@ def max_and_index(x, kernel_size, stride, out, index, first_sample):
 
 class MaxPooling:
     def __init__(self, kernel_size, stride):
+        check_window("MaxPooling", kernel_size, stride)
         self.kernel_size = kernel_size
         self.stride = stride
         self.cache = None
@@ -59,5 +60,6 @@ class MaxPooling:
     def backward(self, dout):
         """dout: (N, C, H_out, W_out) -> dx (N, C, H, W), nonzero only at each window's arg-max."""
         x_shape, index = self.cache
+        check_gradient(dout, index.shape, "MaxPooling")
         dx = np.bincount(index.ravel(), weights=dout.ravel(), minlength=int(np.prod(x_shape)))
         self.dx = dx.reshape(x_shape)

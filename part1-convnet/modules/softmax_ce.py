@@ -11,6 +11,9 @@ class SoftmaxCrossEntropy:
         """x: scores (N, C); y: integer labels (N,). Returns (probs (N, C), mean loss)."""
         if x.ndim != 2 or y.shape != (x.shape[0],):
             raise ValueError(f"SoftmaxCrossEntropy expects scores (N, C) and labels (N,), got {x.shape} and {y.shape}")
+        if len(y) and (y.min() < 0 or y.max() >= x.shape[1]):  # indexing would wrap a -1, not fail
+            raise ValueError(f"SoftmaxCrossEntropy: labels must lie in 0..{x.shape[1] - 1} for {x.shape[1]} classes, "
+                             f"got labels {y.min()}..{y.max()}")
         shifted = x - x.max(axis=1, keepdims=True)  # exp never overflows; the softmax is unchanged
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         probs = np.exp(log_probs)

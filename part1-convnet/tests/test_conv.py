@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 import unittest
@@ -183,6 +184,22 @@ class TestConv2D(unittest.TestCase):
                   if key[0] == "Conv2D.forward" and key[1] == x.shape}
         self.assertEqual(set(chosen), {1, 2})
         self.assertEqual(chosen[1][1], 1)
+
+    def test_backward_refuses_a_gradient_of_another_shape(self):
+        # (1, 2, 6, 6) would broadcast over the batch, and (2, 2, 3, 12) holds as many numbers in the wrong places
+        conv = Conv2D(3, 2, kernel_size=3, padding=1)
+        conv.forward(np.zeros((2, 3, 6, 6)))
+        for shape in ((1, 2, 6, 6), (2, 2, 3, 12), (2, 2, 6, 7)):
+            with self.subTest(shape=shape):
+                with self.assertRaisesRegex(ValueError, rf"shape \(2, 2, 6, 6\), got {re.escape(str(shape))}"):
+                    conv.backward(np.ones(shape))
+                self.assertIsNone(conv.dx)
+
+    def test_window_arguments_are_checked_at_construction(self):
+        for arguments in (dict(padding=-1), dict(stride=0), dict(kernel_size=0)):
+            with self.subTest(**arguments):
+                with self.assertRaisesRegex(ValueError, "kernel_size >= 1, stride >= 1 and padding >= 0"):
+                    Conv2D(3, 2, **arguments)
 
     def test_bad_inputs_name_the_shapes(self):
         conv = Conv2D(3, 2, kernel_size=3)

@@ -103,6 +103,23 @@ class TestMaxPooling(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, r"4-D.*\(4, 4\)"):
             MaxPooling(2, 2).forward(np.zeros((4, 4)))
 
+    def test_backward_refuses_a_gradient_of_another_shape(self):
+        # the same number of values in another shape would be routed to the wrong windows
+        pool = MaxPooling(2, 2)
+        pool.forward(np.zeros((2, 3, 4, 6)))
+        for shape in ((2, 3, 3, 2), (1, 3, 2, 3), (12, 3)):
+            with self.subTest(shape=shape):
+                with self.assertRaisesRegex(ValueError, rf"shape \(2, 3, 2, 3\), got \({shape[0]}, {shape[1]}"):
+                    pool.backward(np.ones(shape))
+                self.assertIsNone(pool.dx)
+
+    def test_kernel_and_stride_below_one_are_refused_at_construction(self):
+        for kernel_size, stride in ((0, 2), (2, 0), (-1, 1)):
+            with self.subTest(kernel_size=kernel_size, stride=stride):
+                with self.assertRaisesRegex(ValueError, f"MaxPooling needs kernel_size >= 1, stride >= 1.*"
+                                                        f"got kernel_size {kernel_size}, stride {stride}"):
+                    MaxPooling(kernel_size, stride)
+
 
 if __name__ == "__main__":
     unittest.main()

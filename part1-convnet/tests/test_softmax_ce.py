@@ -23,6 +23,14 @@ class TestSoftmaxCrossEntropy(unittest.TestCase):
         self.assertTrue(np.all(np.isfinite(probs)))
         self.assertAlmostEqual(loss, 1000.0, places=6)
 
+    def test_labels_outside_the_classes_are_refused(self):
+        # -1 would silently pick the last class's score; 3 of 3 classes would index past the row
+        scores = np.zeros((3, 3))
+        for labels, shown in (([0, -1, 2], "-1..2"), ([0, 3, 1], "0..3")):
+            with self.subTest(labels=labels):
+                with self.assertRaisesRegex(ValueError, rf"0\.\.2 for 3 classes, got labels {shown}"):
+                    SoftmaxCrossEntropy().forward(scores, np.array(labels))
+
     def test_gradient_and_pytorch(self):
         rng = np.random.default_rng(0)
         for n, c in [(5, 3), (16, 10), (1, 7)]:
