@@ -9,6 +9,8 @@ import numpy as np
 
 from .cifar_batches import DataError, DataMissingError, read_batch
 
+TRAINING_IMAGES, TEST_IMAGES = 50000, 10000  # in CIFAR-10's five training batches and its test batch
+
 
 def load_CIFAR_batch(filename):
     """One batch file -> (X (N, 32, 32, 3) float64, y (N,) int64); DataError when the file is not a CIFAR batch."""
@@ -31,6 +33,12 @@ def load_CIFAR10(root):
 def get_CIFAR10_data(root, num_training=49000, num_validation=1000, num_test=1000):
     """Train [0, num_training), validation the next num_validation, the first num_test test images;
     the mean training image subtracted from all three, and images transposed to NCHW."""
+    # checked before loading: no training image gives a NaN mean, and a negative count would slice from the end
+    if not (1 <= num_training and 0 <= num_validation and num_training + num_validation <= TRAINING_IMAGES):
+        raise ValueError(f"get_CIFAR10_data needs num_training >= 1, num_validation >= 0 and their sum at most "
+                         f"{TRAINING_IMAGES}, got {num_training} and {num_validation}")
+    if not 1 <= num_test <= TEST_IMAGES:
+        raise ValueError(f"get_CIFAR10_data needs 1 <= num_test <= {TEST_IMAGES}, got {num_test}")
     X_train, y_train, X_test, y_test = load_CIFAR10(root)
     X_val = X_train[num_training:num_training + num_validation]
     y_val = y_train[num_training:num_training + num_validation]

@@ -1,26 +1,41 @@
 """A network assembled from a list of layer descriptions, ending in a softmax cross-entropy criterion."""
+import inspect
+
 from .convolution import Conv2D
 from .linear import Linear
 from .max_pool import MaxPooling
 from .relu import ReLU
 from .softmax_ce import SoftmaxCrossEntropy
 
-LAYERS = {
-    "Conv2D": lambda d: Conv2D(d["in_channels"], d["out_channels"], d["kernel_size"], d["stride"], d["padding"]),
-    "ReLU": lambda d: ReLU(),
-    "MaxPooling": lambda d: MaxPooling(d["kernel_size"], d["stride"]),
-    "Linear": lambda d: Linear(d["in_dim"], d["out_dim"]),
-}
+LAYERS = {"Conv2D": Conv2D, "ReLU": ReLU, "MaxPooling": MaxPooling, "Linear": Linear}
+
+
+def build_layer(spec):
+    """The layer a dict describes, built from the keys that name its arguments (others, 'type' among them, are
+    ignored); an argument left out takes the layer's default, as Conv2D's stride and padding."""
+    if not isinstance(spec, dict):
+        raise TypeError(f"ConvNet: each layer is a dict such as dict(type='ReLU'), got a {type(spec).__name__}: "
+                        f"{spec!r:.80}")
+    if spec.get("type") not in LAYERS:
+        raise ValueError(f"unknown layer type {spec.get('type')!r}; expected one of {sorted(LAYERS)}")
+    parameters = inspect.signature(LAYERS[spec["type"]]).parameters
+    missing = [name for name, parameter in parameters.items()
+               if parameter.default is parameter.empty and name not in spec]
+    if missing:
+        raise ValueError(f"ConvNet: a {spec['type']} layer needs {', '.join(missing)}; got {spec}")
+    return LAYERS[spec["type"]](**{name: spec[name] for name in parameters if name in spec})
 
 
 class ConvNet:
     def __init__(self, modules, criterion):
         """modules: list of dicts with a 'type' key (and the layer's arguments); criterion: {'type': 'SoftmaxCrossEntropy'}."""
-        self.modules = []
-        for spec in modules:
-            if spec.get("type") not in LAYERS:
-                raise ValueError(f"unknown layer type {spec.get('type')!r}; expected one of {sorted(LAYERS)}")
-            self.modules.append(LAYERS[spec["type"]](spec))
+        if not isinstance(modules, (list, tuple)):
+            raise TypeError(f"ConvNet: modules is a list of layer dicts such as [dict(type='ReLU')], got a "
+                            f"{type(modules).__name__}")
+        if not isinstance(criterion, dict):
+            raise TypeError(f"ConvNet: criterion is a dict, dict(type='SoftmaxCrossEntropy'), got a "
+                            f"{type(criterion).__name__}: {criterion!r:.80}")
+        self.modules = [build_layer(spec) for spec in modules]
         if criterion.get("type") != "SoftmaxCrossEntropy":
             raise ValueError(f"unknown criterion type {criterion.get('type')!r}; expected 'SoftmaxCrossEntropy'")
         self.criterion = SoftmaxCrossEntropy()

@@ -13,4 +13,7 @@ class _BaseOptimizer:
         """Add the gradient of (reg / 2) * ||weight||^2, i.e. reg * weight, to every weight gradient."""
         for module in model.modules:
             if hasattr(module, "weight"):
+                if getattr(module, "dw", None) is None:  # else: "unsupported operand NoneType + float"
+                    raise RuntimeError(f"{type(module).__name__} has no gradients yet: run model.backward() "
+                                       f"before optimizer.update(model)")
                 module.dw = module.dw + self.reg * module.weight

@@ -40,6 +40,16 @@ class TestSyntheticCifar(unittest.TestCase):
         np.testing.assert_array_equal(y_val, y_all[90:100])
         np.testing.assert_allclose(X_val[0], (X_all[90] - X_all[:90].mean(0)).transpose(2, 0, 1))
 
+    def test_counts_outside_cifar10_are_refused(self):
+        # 0 training images gave a NaN mean image; a negative count sliced from the end
+        for counts, named in ((dict(num_training=0), "num_training >= 1"), (dict(num_training=-5), "num_training"),
+                              (dict(num_validation=-1), "num_validation >= 0"),
+                              (dict(num_training=49001), "at most 50000"), (dict(num_test=0), "num_test"),
+                              (dict(num_test=10001), "num_test <= 10000"), (dict(num_test=-3), "num_test")):
+            with self.subTest(**counts):
+                with self.assertRaisesRegex(ValueError, named):
+                    get_CIFAR10_data(self.root, **counts)
+
     def test_missing_folder_names_the_script(self):
         with self.assertRaisesRegex(FileNotFoundError, "get_data"):
             load_CIFAR10(os.path.join(self.tmp.name, "nowhere"))

@@ -47,6 +47,20 @@ class TestConvNet(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "'MSE'"):
             ConvNet(LAYERS, dict(type="MSE"))
 
+    def test_a_conv2d_dict_without_stride_or_padding_takes_the_defaults(self):
+        model = ConvNet([dict(type="Conv2D", in_channels=3, out_channels=4, kernel_size=3)], CRITERION)
+        self.assertEqual((model.modules[0].stride, model.modules[0].padding), (1, 0))
+        with self.assertRaisesRegex(ValueError, "a Conv2D layer needs in_channels"):
+            ConvNet([dict(type="Conv2D", out_channels=4)], CRITERION)
+
+    def test_wrong_containers_say_what_was_expected(self):
+        with self.assertRaisesRegex(TypeError, "modules is a list of layer dicts .* got a dict"):
+            ConvNet(dict(type="ReLU"), CRITERION)
+        with self.assertRaisesRegex(TypeError, "each layer is a dict .* got a str: 'ReLU'"):
+            ConvNet(["ReLU"], CRITERION)
+        with self.assertRaisesRegex(TypeError, "criterion is a dict.* got a str: 'SoftmaxCrossEntropy'"):
+            ConvNet(LAYERS, "SoftmaxCrossEntropy")
+
     def test_modules_print_nothing(self):
         import contextlib
         import io

@@ -2,6 +2,7 @@ import unittest
 
 import numpy as np
 
+from modules import ConvNet
 from optimizer import SGD
 from optimizer._base_optimizer import _BaseOptimizer
 
@@ -56,6 +57,13 @@ class TestSGD(unittest.TestCase):
         sgd.learning_rate = 0.25
         sgd.update(model)
         np.testing.assert_allclose(layer.weight, [-0.25])
+
+    def test_update_before_backward_says_to_run_backward(self):
+        model = ConvNet([dict(type="Linear", in_dim=4, out_dim=2)], dict(type="SoftmaxCrossEntropy"))
+        weight = model.modules[0].weight.copy()
+        with self.assertRaisesRegex(RuntimeError, r"Linear has no gradients yet: run model\.backward\(\) before"):
+            SGD(model).update(model)
+        np.testing.assert_array_equal(model.modules[0].weight, weight)
 
     def test_base_defaults_and_regularization(self):
         layer = Layer([2.0], [1.0], [0.0], [0.0])
