@@ -4,6 +4,8 @@ h(x) = W3 relu(W2 relu(W1 x + b1) + b2) + b3. Near x0 each ReLU acts as a fixed 
 W = W3 D2 W2 D1 W1 and b = W3 D2 (W2 D1 b1 + b2) + b3.
 """
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -91,8 +93,16 @@ def plot_pieces(pieces, path, net=PROBLEM_NET, x_range=(-3.0, 3.0)):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # then renamed: never half a figure
+    try:
+        fig.savefig(temporary, dpi=120, format="png")
+        os.replace(temporary, path)
+    finally:
+        plt.close(fig)
+        temporary.unlink(missing_ok=True)
+
+
+FIGURE = Path(__file__).with_name("relu_pieces.png")
 
 
 def main():
@@ -101,8 +111,14 @@ def main():
     for piece in pieces:
         check_piece(piece)
         print(f"x0={piece.x0:g} W={piece.W:g} b={piece.b:g}")
-    plot_pieces(pieces, Path(__file__).with_name("relu_pieces.png"))
+    try:
+        plot_pieces(pieces, FIGURE)
+    except OSError as error:  # a read-only folder, a folder where the figure goes
+        print(f"relu_pieces.py: error: cannot write {error.filename or FIGURE}: {error.strerror or error}; "
+              f"fix the permissions of {FIGURE.parent}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

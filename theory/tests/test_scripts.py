@@ -1,8 +1,15 @@
-"""The theory scripts answer --help without computing or writing anything."""
+"""The theory scripts answer --help without computing or writing anything; the figure is written whole or not."""
+import contextlib
+import io
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
+from pathlib import Path
+from unittest import mock
+
+import relu_pieces
 
 THEORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,6 +26,27 @@ class HelpOnly(unittest.TestCase):
                 self.assertTrue(result.stdout.startswith("usage: "), result.stdout)
                 self.assertNotIn("W=", result.stdout)  # no answer was computed
         self.assertEqual(os.stat(figure).st_mtime_ns, before)
+
+
+class Figure(unittest.TestCase):
+    def run_main(self, figure):
+        err = io.StringIO()
+        with mock.patch.object(relu_pieces, "FIGURE", figure), mock.patch("sys.argv", ["relu_pieces.py"]), \
+                contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            return relu_pieces.main(), err.getvalue()
+
+    def test_the_figure_is_written_whole_or_the_error_is_one_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            figure, folder = Path(tmp, "relu_pieces.png"), Path(tmp, "folder.png")
+            self.assertEqual(self.run_main(figure), (0, ""))
+            self.assertTrue(figure.read_bytes().startswith(b"\x89PNG"))
+            folder.mkdir()
+            status, err = self.run_main(folder)  # a folder where the figure goes
+            self.assertEqual(status, 2)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn("cannot write", err)
+            self.assertTrue(folder.is_dir())
+            self.assertEqual(sorted(os.listdir(tmp)), ["folder.png", "relu_pieces.png"])  # no temp file left
 
 
 if __name__ == "__main__":
