@@ -15,9 +15,13 @@ from modules import ConvNet
 from optimizer import SGD
 from trainer import ClassifierTrainer
 
-DATA_DIR = "data/cifar-10-batches-py"
+DATA_DIR = os.path.join("data", "cifar-10-batches-py")  # the OS's separator, as the messages that name it print it
 FIGURE = "train.png"
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class FigureNotWritten(Exception):
+    """The figure could not be saved after training (the message says why and what to do)."""
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -37,6 +41,21 @@ def wrong_folder():
         return os.path.commonpath([here, cwd]) == cwd
     except ValueError:  # different drives on Windows
         return False
+
+
+def figure_problem(path):
+    """Why the figure could not be written to path (None when it can), found before training rather than after:
+    a folder in its place, or a folder that takes no new file (tried with an empty one)."""
+    if os.path.isdir(path):
+        return f"{path} is a folder; move it out of the way and run again"
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".train-", suffix=".png", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as error:
+        return f"cannot write {path} in {folder} ({error.strerror or error}); make that folder writable and run again"
+    return None
 
 
 def save_figure(path):
@@ -65,6 +84,7 @@ def model_and_optimizer():
 
 
 def train():
+    """Train the small CNN and plot its accuracy curve to FIGURE (FigureNotWritten when that fails)."""
     X_train, y_train, *_ = get_CIFAR10_data(DATA_DIR)
     model, optimizer = model_and_optimizer()
     _, train_acc_history = ClassifierTrainer().train(
@@ -76,18 +96,24 @@ def train():
     plt.ylabel("training accuracy")
     plt.title("Small CNN overfitting 50 CIFAR-10 images")
     plt.grid(alpha=0.3)
-    save_figure(FIGURE)
+    try:
+        save_figure(FIGURE)
+    except OSError as error:  # the check before training passed: something changed meanwhile
+        why = figure_problem(FIGURE) or f"cannot write {FIGURE} ({error.strerror or error})"
+        raise FigureNotWritten(f"{why}; this run's curve (final training accuracy {train_acc_history[-1]:.3f}) "
+                               f"was not saved, and any earlier {FIGURE} is kept") from None
     print(f"final training accuracy {train_acc_history[-1]:.3f}; curve saved to {FIGURE}")
 
 
 def main(argv=None):
     OneLineErrorParser(prog="train.py", description=__doc__).parse_args(argv)
-    if wrong_folder():
-        print(f"train.py: error: run train.py from its own folder: cd {HERE}", file=sys.stderr)
+    problem = f"run train.py from its own folder: cd {HERE}" if wrong_folder() else figure_problem(FIGURE)
+    if problem:
+        print(f"train.py: error: {problem}", file=sys.stderr)
         return 2
     try:
         train()
-    except DataError as error:
+    except (DataError, FigureNotWritten) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

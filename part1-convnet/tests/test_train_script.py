@@ -1,3 +1,6 @@
+import contextlib
+import errno
+import io
 import os
 import shutil
 import signal
@@ -5,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 from tests.test_data import HAVE_REAL_DATA, REAL_DATA
 from tests.synthetic_cifar import write_synthetic_cifar
@@ -24,6 +28,19 @@ def copy_of_part1(dest):
     skip = shutil.ignore_patterns("__pycache__", "cifar-10-batches-py", "tests", "*.png", "*.zip")
     shutil.copytree(PART1, dest, ignore=skip)
     return os.path.join(dest, "train.py")
+
+
+def link_or_copy(source, link):
+    """A symbolic link at `link` to the folder `source`, or a copy of it where making links needs a right this user
+    lacks (Windows without Developer Mode)."""
+    try:
+        os.symlink(source, link, target_is_directory=True)
+    except OSError:
+        shutil.copytree(source, link)
+
+
+def files_in(folder):
+    return sorted(os.listdir(folder))
 
 
 class TestTrainScript(unittest.TestCase):
@@ -60,6 +77,93 @@ class TestTrainScript(unittest.TestCase):
             result = run_train(tmp)
             self.assertFalse(os.path.exists(os.path.join(tmp, "train.png")))
         self.assert_one_line_error(result, "data_batch_3", "get_data.sh")
+
+    def test_a_folder_named_train_png_is_refused_before_training(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            os.mkdir(os.path.join(tmp, "train.png"))
+            result = run_train(tmp)
+            self.assertEqual(files_in(tmp), ["data", "train.png"])
+            self.assertEqual(files_in(os.path.join(tmp, "train.png")), [])
+        self.assert_one_line_error(result, "train.png is a folder; move it out of the way")
+        self.assertNotIn("epoch", result.stdout)
+
+    def test_a_read_only_folder_is_refused_before_training(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            os.chmod(tmp, 0o555)
+            try:
+                try:
+                    open(os.path.join(tmp, "probe"), "w").close()
+                    self.skipTest("this user writes in read-only folders (root, or Windows, which ignores the mode)")
+                except PermissionError:
+                    pass
+                result = run_train(tmp)
+                self.assertEqual(files_in(tmp), ["data"])
+            finally:
+                os.chmod(tmp, 0o755)  # so that the folder can be removed
+        self.assert_one_line_error(result, "cannot write train.png in", "make that folder writable")
+        self.assertNotIn("epoch", result.stdout)
+
+    def run_in_process_refusing(self, tmp, module, name):
+        """train.main() run here in tmp with module.name refusing as a read-only folder does (a refusal that root,
+        who runs some test machines, never sees); returns it as a CompletedProcess."""
+        import train
+        refused = PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.chdir(tmp), mock.patch.object(module, name, side_effect=refused), \
+                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = train.main([])
+        return subprocess.CompletedProcess(["train.py"], status, out.getvalue(), err.getvalue())
+
+    def test_a_folder_refusing_new_files_is_reported_before_training(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            result = self.run_in_process_refusing(tmp, tempfile, "mkstemp")
+            self.assertEqual(files_in(tmp), ["data"])
+        self.assert_one_line_error(result, f"cannot write train.png in {os.path.realpath(tmp)}",
+                                   os.strerror(errno.EACCES), "make that folder writable")
+        self.assertNotIn("epoch", result.stdout)
+
+    def test_a_figure_not_written_after_training_is_one_line_and_the_old_one_stays(self):
+        # the folder passed the check and refuses the figure at the end, as one made read-only meanwhile
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            with open(os.path.join(tmp, "train.png"), "wb") as f:
+                f.write(b"an earlier figure")
+            result = self.run_in_process_refusing(tmp, os, "replace")
+            with open(os.path.join(tmp, "train.png"), "rb") as f:
+                self.assertEqual(f.read(), b"an earlier figure")
+            self.assertEqual(files_in(tmp), ["data", "train.png"])  # no temporary figure left
+        self.assertEqual(sum(line.startswith("epoch") for line in result.stdout.splitlines()), 11)
+        self.assert_one_line_error(result, f"cannot write train.png ({os.strerror(errno.EACCES)})",
+                                   "final training accuracy", "any earlier train.png is kept")
+
+    def test_the_data_path_is_written_with_the_os_separator(self):
+        # as on Windows: ntpath in place of os.path while train.py is imported, so the missing-data message and
+        # the test above name the same path on every OS
+        script = ("import os, ntpath, sys\n"
+                  "import argparse, tempfile, matplotlib.pyplot, numpy\n"
+                  "os.path = sys.modules['os.path'] = ntpath\n"
+                  "import train\n"
+                  "print(train.DATA_DIR)")
+        result = subprocess.run([sys.executable, "-c", script], cwd=PART1, env=ENVIRONMENT, capture_output=True,
+                                text=True, timeout=120)
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        self.assertEqual(result.stdout.strip(), "data\\cifar-10-batches-py")
+
+    def test_link_or_copy_copies_where_links_are_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            source = os.path.join(tmp, "source")
+            os.makedirs(source)
+            with open(os.path.join(source, "test_batch"), "w") as f:
+                f.write("batch")
+            refused = OSError(errno.EPERM, "A required privilege is not held by the client")
+            with mock.patch.object(os, "symlink", side_effect=refused):
+                link_or_copy(source, os.path.join(tmp, "copy"))
+            self.assertFalse(os.path.islink(os.path.join(tmp, "copy")))
+            with open(os.path.join(tmp, "copy", "test_batch")) as f:
+                self.assertEqual(f.read(), "batch")
 
     def test_help_and_unknown_arguments(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -110,7 +214,7 @@ class TestTrainScript(unittest.TestCase):
     def test_real_data_reaches_slightly_under_090(self):
         with tempfile.TemporaryDirectory() as tmp:
             os.makedirs(os.path.join(tmp, "data"))
-            os.symlink(os.path.abspath(REAL_DATA), os.path.join(tmp, "data", "cifar-10-batches-py"))
+            link_or_copy(os.path.abspath(REAL_DATA), os.path.join(tmp, "data", "cifar-10-batches-py"))
             result = run_train(tmp)
         self.assertEqual(result.returncode, 0, result.stderr)
         final = float(result.stdout.split("final training accuracy ")[1].split(";")[0])
