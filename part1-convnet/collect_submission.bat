@@ -1,9 +1,11 @@
 @echo off
-rem Zip what part 1 is graded on (run from part1-convnet).
-rem pushd/popd inside setlocal: the caller's shell stays in its folder and keeps its variables.
+rem Zip what part 1 is graded on into assignment_2_part1_submission.zip beside this file; collect_submission.py
+rem holds the file list and writes the zip atomically. Usage: collect_submission.bat (from any folder)
+rem Python: the kit's .venv, else the py launcher (python.org installs), else python on PATH.
 setlocal
-pushd "%~dp0" || exit /b 1
-python -c "import os,zipfile;z=zipfile.ZipFile('assignment_2_part1_submission.zip','w',zipfile.ZIP_DEFLATED);[z.write(os.path.join(r,f)) for p in ('modules','optimizer') for r,d,fs in os.walk(p) if '__pycache__' not in r for f in fs];z.write('trainer.py');z.write('train.py');z.close();print('wrote assignment_2_part1_submission.zip')"
-set "STATUS=%ERRORLEVEL%"
-popd
-exit /b %STATUS%
+set PY="%~dp0..\.venv\Scripts\python.exe"
+if not exist %PY% (
+  where py >nul 2>nul && (set PY=py -3) || (set PY=python)
+)
+%PY% "%~dp0collect_submission.py" %*
+exit /b %ERRORLEVEL%

@@ -15,7 +15,7 @@ class HelpOnly(unittest.TestCase):
                     for folder, _, names in os.walk(PART1) for name in names if "__pycache__" not in folder}
         before = snapshot()
         environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        for script in ("train.py", "bench.py", "data/fetch_cifar10.py"):
+        for script in ("train.py", "bench.py", "data/fetch_cifar10.py", "collect_submission.py"):
             with self.subTest(script=script):
                 result = subprocess.run([sys.executable, os.path.join(PART1, script), "--help"], cwd=PART1,
                                         env=environment, capture_output=True, text=True, timeout=120)

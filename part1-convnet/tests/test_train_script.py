@@ -10,8 +10,9 @@ import tempfile
 import unittest
 from unittest import mock
 
-from tests.test_data import HAVE_REAL_DATA, REAL_DATA
+from tests.script_checks import assert_one_line_error, copy_of_part1
 from tests.synthetic_cifar import write_synthetic_cifar
+from tests.test_data import HAVE_REAL_DATA, REAL_DATA
 
 PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(PART1, "train.py")
@@ -21,13 +22,6 @@ ENVIRONMENT = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 def run_train(cwd, *arguments, train=TRAIN):
     return subprocess.run([sys.executable, train, *arguments], cwd=cwd, env=ENVIRONMENT, capture_output=True,
                           text=True, timeout=300)
-
-
-def copy_of_part1(dest):
-    """Part 1's code (no data) copied to dest, so a test controls what lies beside train.py; returns train.py."""
-    skip = shutil.ignore_patterns("__pycache__", "cifar-10-batches-py", "tests", "*.png", "*.zip")
-    shutil.copytree(PART1, dest, ignore=skip)
-    return os.path.join(dest, "train.py")
 
 
 def link_or_copy(source, link):
@@ -45,12 +39,7 @@ def files_in(folder):
 
 class TestTrainScript(unittest.TestCase):
     def assert_one_line_error(self, result, *fragments):
-        self.assertEqual(result.returncode, 2, result.stderr)
-        self.assertNotIn("Traceback", result.stderr)
-        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
-        self.assertTrue(result.stderr.startswith("train.py: error: "), result.stderr)
-        for fragment in fragments:
-            self.assertIn(fragment, result.stderr)
+        assert_one_line_error(self, result, "train.py", *fragments)
 
     def test_end_to_end_on_synthetic_data(self):
         with tempfile.TemporaryDirectory() as tmp:

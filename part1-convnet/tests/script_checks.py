@@ -1,0 +1,23 @@
+"""What the tests of part 1's scripts share: a scratch copy of the part, and the one-line error every script
+gives for bad input (exit status 2, one line on stderr naming the script, never a traceback)."""
+import os
+import shutil
+
+PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def copy_of_part1(dest):
+    """Part 1's code (no data) copied to dest, so a test controls what lies beside train.py; returns train.py."""
+    skip = shutil.ignore_patterns("__pycache__", "cifar-10-batches-py", "tests", "*.png", "*.zip")
+    shutil.copytree(PART1, dest, ignore=skip)
+    return os.path.join(dest, "train.py")
+
+
+def assert_one_line_error(test, result, script, *fragments):
+    """result (a CompletedProcess) is script's one-line error, holding every fragment."""
+    test.assertEqual(result.returncode, 2, result.stderr)
+    test.assertNotIn("Traceback", result.stderr)
+    test.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+    test.assertTrue(result.stderr.startswith(f"{script}: error: "), result.stderr)
+    for fragment in fragments:
+        test.assertIn(fragment, result.stderr)

@@ -1,0 +1,135 @@
+"""collect_submission.sh (and the collect_submission.py it runs) on a copy of part 1, called from another folder.
+
+Each case asserts what is on disk afterwards: the zip holds exactly the graded files, and a failure leaves the
+earlier zip byte for byte, with no temporary file beside it."""
+import errno
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import zipfile
+
+from tests.script_checks import PART1, assert_one_line_error, copy_of_part1
+
+ZIP = "assignment_2_part1_submission.zip"
+# a fresh interpreter in which creating a file in any folder is refused, as in a read-only one (which root, who
+# runs some test machines, may write in all the same), then collect_submission.py run as a script
+REFUSING_NEW_FILES = """
+import errno, os, runpy, sys, tempfile
+def refuse(*args, dir=None, **kwargs):
+    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), dir)
+tempfile.mkstemp = refuse
+sys.argv = [sys.argv[1]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def graded_files():
+    """The names the zip should hold: the kit's modules/ optimizer/ trainer.py train.py, Python sources only."""
+    names = ["trainer.py", "train.py"]
+    for folder in ("modules", "optimizer"):
+        names += [f"{folder}/{name}" for name in os.listdir(os.path.join(PART1, folder)) if name.endswith(".py")]
+    return sorted(names)
+
+
+class CollectSubmission(unittest.TestCase):
+    def setUp(self):
+        temporary = tempfile.TemporaryDirectory()
+        self.addCleanup(temporary.cleanup)
+        self.elsewhere = temporary.name
+        self.part = os.path.dirname(copy_of_part1(os.path.join(self.elsewhere, "part1-convnet")))
+        self.zip = os.path.join(self.part, ZIP)
+        # what an editor, macOS and Python leave behind, none of it graded
+        for clutter in ("modules/.DS_Store", "modules/__pycache__/relu.cpython-311.pyc", "optimizer/sgd.pyc",
+                        "modules/.notes/todo.txt"):
+            os.makedirs(os.path.dirname(os.path.join(self.part, clutter)), exist_ok=True)
+            with open(os.path.join(self.part, clutter), "w") as f:
+                f.write("not graded")
+
+    def collect(self):
+        script = os.path.join(self.part, "collect_submission.sh")
+        command = ["sh", script] if shutil.which("sh") else [sys.executable, script.replace(".sh", ".py")]
+        environment = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+                           PYTHONDONTWRITEBYTECODE="1")
+        return subprocess.run(command, cwd=self.elsewhere, env=environment, capture_output=True, text=True,
+                              timeout=120)
+
+    def collect_earlier_zip(self):
+        """A good zip made first; returns (its bytes, the folder's listing) to compare with after a failure."""
+        self.assertEqual(self.collect().returncode, 0)
+        with open(self.zip, "rb") as f:
+            return f.read(), sorted(os.listdir(self.part))
+
+    def assert_one_line_error(self, result, *fragments):
+        assert_one_line_error(self, result, "collect_submission.py", *fragments)
+
+    def assert_kept(self, earlier):
+        with open(self.zip, "rb") as f:
+            self.assertEqual((f.read(), sorted(os.listdir(self.part))), earlier)  # no temporary zip either
+
+    def test_the_zip_holds_the_graded_files_and_nothing_hidden(self):
+        result = self.collect()
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        self.assertEqual(result.stdout, f"wrote {self.zip} ({len(graded_files())} files)\n")
+        with zipfile.ZipFile(self.zip) as archive:
+            self.assertEqual(sorted(archive.namelist()), graded_files())
+            for name in archive.namelist():
+                with open(os.path.join(self.part, name), "rb") as f:
+                    self.assertEqual(archive.read(name), f.read(), name)
+        self.assertFalse([name for name in os.listdir(self.part) if name.startswith(".")])
+
+    def test_an_unreadable_file_leaves_the_earlier_zip(self):
+        earlier = self.collect_earlier_zip()
+        broken = os.path.join(self.part, "modules", "broken.py")
+        try:
+            os.symlink(os.path.join(self.part, "nowhere.py"), broken)  # unreadable to root as well
+        except OSError as error:
+            self.skipTest(f"cannot make a symbolic link here ({error})")
+        result = self.collect()
+        self.assert_one_line_error(result, f"{ZIP} not written", os.path.join("modules", "broken.py"),
+                                   "any earlier")
+        self.assert_kept(earlier)
+
+    def test_a_file_without_read_permission_leaves_the_earlier_zip(self):
+        earlier = self.collect_earlier_zip()
+        secret = os.path.join(self.part, "optimizer", "secret.py")
+        with open(secret, "w") as f:
+            f.write("x = 1\n")
+        os.chmod(secret, 0)
+        try:
+            open(secret).close()
+            self.skipTest("this user reads files without read permission (root, or Windows, which ignores the mode)")
+        except PermissionError:
+            pass
+        result = self.collect()
+        self.assert_one_line_error(result, os.strerror(errno.EACCES), os.path.join("optimizer", "secret.py"))
+        os.remove(secret)
+        self.assert_kept(earlier)
+
+    def test_a_folder_in_the_zips_place_is_one_line(self):
+        os.mkdir(self.zip)
+        result = self.collect()
+        self.assert_one_line_error(result, f"{self.zip} is a folder; move it out of the way")
+        self.assertEqual(os.listdir(self.zip), [])
+
+    def test_a_folder_that_takes_no_new_file_leaves_the_earlier_zip(self):
+        earlier = self.collect_earlier_zip()
+        result = subprocess.run([sys.executable, "-c", REFUSING_NEW_FILES,
+                                 os.path.join(self.part, "collect_submission.py")],
+                                cwd=self.elsewhere, capture_output=True, text=True, timeout=120)
+        self.assert_one_line_error(result, f"{ZIP} not written ({os.strerror(errno.EACCES)}: {self.part}",
+                                   "any earlier")
+        self.assert_kept(earlier)
+
+    def test_unknown_arguments_are_one_line(self):
+        result = subprocess.run(
+            [sys.executable, os.path.join(self.part, "collect_submission.py"), "extra.zip"], cwd=self.elsewhere,
+            capture_output=True, text=True, timeout=120)
+        self.assert_one_line_error(result, "extra.zip", "takes no arguments")
+        self.assertFalse(os.path.exists(self.zip))
+
+
+if __name__ == "__main__":
+    unittest.main()
