@@ -41,6 +41,28 @@ def number_at_least(minimum, kind=int, above=False):
     return parse
 
 
+def integer_between(low, high):
+    """An argparse type: an integer from low to high inclusive."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer from {low} to {high}")
+        return value
+    return parse
+
+
+def path_argument(what):
+    """An argparse type: a path that is not empty (an unset shell variable, say), described as `what`."""
+    def parse(text):
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"an empty path; give {what}")
+        return text
+    return parse
+
+
 def wrong_folder(script, paths=()):
     """A one-line hint when `script` is run from a folder its relative paths are not meant for: one that holds
     the script's folder further down (the repository's root), or one lacking a relative path of `paths` that

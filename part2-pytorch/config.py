@@ -20,6 +20,7 @@ from models import MODEL_BUILDERS
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 REQUIRED = object()  # the default of the settings every config must give
 MAX_CONFIG_BYTES = 64 * 1024
+IMAGES_PER_CLASS = 5000  # in CIFAR-10's training set: IMBALANCECIFAR10.img_max, the long tail's head
 
 
 class ConfigError(ValueError):
@@ -29,13 +30,14 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Integer:
     minimum: int
+    maximum: float = math.inf
 
     @property
     def allowed(self):
-        return f"an integer >= {self.minimum}"
+        return f"an integer >= {self.minimum}" + (f" and <= {self.maximum}" if self.maximum < math.inf else "")
 
     def parse(self, value):
-        if isinstance(value, bool) or not isinstance(value, int) or value < self.minimum:
+        if isinstance(value, bool) or not isinstance(value, int) or not self.minimum <= value <= self.maximum:
             raise ValueError
         return value
 
@@ -168,7 +170,7 @@ SETTINGS = {
     "imb_type": Setting("data", Choice(("exp", "step")), "exp", help="profile of the long-tailed class counts"),
     "imb_factor": Setting("data", Number(0, 1, low_included=False, high_included=True), 0.01,
                           help="rarest class count / commonest class count"),
-    "crop_padding": Setting("data", Integer(0), 4, help="zero padding of the random training crop (the kit: 4)"),
+    "crop_padding": Setting("data", Integer(0, 32), 4, help="zero padding of the random training crop (the kit: 4)"),
     "flips": Setting("data", Choice(FLIP_MODES), "random",
                      help="random: mirror each training image with probability 1/2 (the kit); alternate: mirror "
                           "each image every other epoch, from a random start per image"),
@@ -193,6 +195,9 @@ def _check_combinations(values, source):
     if values["reweight_from"] > 1 and not values["reweight"]:
         raise ConfigError(f"{source}: loss.reweight_from = {values['reweight_from']} needs loss.reweight = True; "
                           f"expected reweight_from 1 or reweight True")
+    if values["imbalance"] == "imbalance" and int(IMAGES_PER_CLASS * values["imb_factor"]) < 1:
+        raise ConfigError(f"{source}: data.imb_factor = {values['imb_factor']!r} leaves the rarest class no training "
+                          f"image ({IMAGES_PER_CLASS} x imb_factor < 1); expected at least {1 / IMAGES_PER_CLASS}")
     if values["label_smoothing"] and values["loss_type"] != "CE":
         raise ConfigError(f"{source}: loss.label_smoothing = {values['label_smoothing']!r} is not allowed with "
                           f"loss_type {values['loss_type']}; expected 0 or loss_type CE")
@@ -332,7 +337,8 @@ def load_config(path, overrides=(), required=True):
     if values["gamma"] is None:  # as the kit: FocalLoss(gamma=1) unless the config says otherwise
         values["gamma"] = 0.0 if values["loss_type"] in (None, "CE") else 1.0
     if required:
-        _check_combinations(values, path)
+        changed = sorted({key for key, _ in overrides})  # the error names them: the clash may be of their making
+        _check_combinations(values, f"{path} with {', '.join(changed)} from the command line" if changed else path)
     return values
 
 

@@ -74,16 +74,20 @@ def run_name_argument(name):
 def parse_arguments(argv=None):
     parser = cli.CommandLineParser(prog="main.py", description=__doc__.split("\n\n")[0], allow_abbrev=False,
                                formatter_class=cli.HelpFormatter)
-    parser.add_argument("--config", help="YAML config with sections Train, network, data, loss (required to train)")
+    parser.add_argument("--config", type=cli.path_argument("the YAML config, e.g. configs/config_twolayer.yaml"),
+                        help="YAML config with sections Train, network, data, loss (required to train)")
     parser.add_argument("--name", type=run_name_argument, help="the run folder runs/NAME (default: the config's "
                                                                "file name)")
     parser.add_argument("--device", type=device_argument, default="auto",
                         help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and augmentation")
+    parser.add_argument("--seed", type=cli.integer_between(0, 2**63 - 1), default=0,
+                        help="seed of initialisation, shuffling and augmentation")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--resume", action="store_true", help="continue the run in runs/NAME from its last.pth")
-    action.add_argument("--evaluate", metavar="CHECKPOINT", help="test saved weights, no training (the model is "
-                                                                "read from the checkpoint; --config is optional)")
+    action.add_argument("--evaluate", metavar="CHECKPOINT",
+                        type=cli.path_argument("the checkpoint to test, e.g. checkpoints/twolayernet.pth"),
+                        help="test saved weights, no training (the model is read from the checkpoint; --config is "
+                             "optional)")
     parser.set_defaults(overrides=[])  # (key, value) pairs, in command-line order
     parser.add_argument("--set", action=Override, metavar="KEY=VALUE", default=argparse.SUPPRESS,
                         help="override any setting, e.g. --set imb_factor=0.1 (repeatable)")

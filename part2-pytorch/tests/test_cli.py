@@ -34,6 +34,12 @@ class BadInput(unittest.TestCase):
             "mistyped flag": ["--config", GOOD, "--epocs", "2"],
             "missing data": ["--config", GOOD, "--data-dir", cls.folder.name],
             "bad labels": ["--config", GOOD, "--data-dir", cls.bad_labels_folder()],
+            "empty evaluate": ["--config", GOOD, "--evaluate", ""],  # an unset $CHECKPOINT: it trained instead
+            "empty config": ["--config", ""],
+            "seed past 64 bits": ["--config", GOOD, "--seed", str(2**64)],
+            "no image in the rarest class": ["--config", GOOD, "--set", "imbalance=imbalance", "--imb-factor", "1e-4",
+                                             "--reweight", "--loss-type", "Focal"],
+            "huge crop padding": ["--config", GOOD, "--crop-padding", "100000"],
         }
         processes = {name: start_main(arguments, cwd=cls.folder.name) for name, arguments in cases.items()}
         root = os.path.dirname(PART2)  # the repository: the kit's paths are relative to part2-pytorch/, not here
@@ -107,6 +113,15 @@ class BadInput(unittest.TestCase):
     def test_run_from_the_repository_root_says_where_to_run(self):
         self.assert_one_line_error("from the root", "run main.py from its own folder", "cd part2-pytorch")
         self.assertFalse(os.path.exists(os.path.join(os.path.dirname(PART2), "runs")))
+
+    def test_empty_paths_unusable_seeds_and_sizes_are_refused_before_anything_runs(self):
+        self.assert_one_line_error("empty evaluate", "--evaluate", "an empty path")
+        self.assert_one_line_error("empty config", "--config", "an empty path")
+        self.assert_one_line_error("seed past 64 bits", "--seed", "from 0 to")
+        self.assert_one_line_error("no image in the rarest class", "imb_factor = 0.0001", "expected at least 0.0002",
+                                   "imb_factor, imbalance, loss_type, reweight from the command line")
+        self.assert_one_line_error("huge crop padding", "crop_padding = 100000", "<= 32")
+        self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
 
     def test_help_shows_the_defaults_and_runs_nothing(self):
         status, out, err = self.results["help"]
