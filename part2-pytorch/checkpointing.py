@@ -145,8 +145,10 @@ class GradedCheckpoint:
     before a replacement if another process changed the file meanwhile.
     """
 
-    def __init__(self, path, model_name, score, overwrite=False):
+    def __init__(self, path, model_name, score, overwrite=False, kept_because=None):
+        """`kept_because`: why a file there is not to be replaced (unless `overwrite`) whatever this run scores."""
         self.path, self.model_name, self.score, self.overwrite = path, model_name, score, overwrite
+        self.kept_because = kept_because
         self.lock = files.FileLock(path + ".lock")
         self.saved = None  # accuracy of what this run wrote
         with self.lock:
@@ -154,10 +156,12 @@ class GradedCheckpoint:
             self.baseline, self.problem = self._measure()
 
     def _measure(self):
-        """(accuracy of the file there: -inf when there is none, problem: why it cannot be scored, or None)."""
+        """(accuracy of the file there: -inf when there is none, problem: why it is not scored, or None)."""
         self._seen = self._stat()
         if self._seen is None:
             return -math.inf, None
+        if self.kept_because:
+            return math.inf, self.kept_because
         try:
             state = read_weights(self.path)
             if self.model_name not in models_fitting(state):

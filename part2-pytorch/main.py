@@ -30,8 +30,8 @@ from losses import LOSS_BUILDERS, init_prior_bias, reweight
 from metrics import accuracy, per_class_accuracy
 from models import MODEL_BUILDERS
 from progress import batch_bar
-from run_state import (Diverged, Interrupted, check_finite, checkpoint_note, graded_checkpoint, interruption_note,
-                       resumed_state, run_settings)
+from run_state import (Diverged, Interrupted, check_finite, check_writable, checkpoint_note, graded_checkpoint,
+                       graded_path, interruption_note, resumed_state, run_settings)
 from runlog import RunBusy, RunLog, format_header, format_per_class, format_row
 from training import Lookahead, learning_rate_at, linear_learning_rate_at, set_learning_rate, sgd, train, validate
 
@@ -262,6 +262,8 @@ def fit(args, device, run_name=None, echo=print, progress=False):
 
     run = RunLog(os.path.join("runs", run_name or os.path.splitext(os.path.basename(args.config))[0]), CLASS_NAMES)
     with run if writes else contextlib.nullcontext():
+        if writes and args.save_best:
+            check_writable(graded_path(args))
         state = resumed_state(args, run) if args.resume else None
         if state:
             checkpointing.restore_run_state(state, run.last_path, model, args.model, optimizer, generator)
@@ -275,7 +277,7 @@ def fit(args, device, run_name=None, echo=print, progress=False):
         if writes:
             run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
                       state["rows"] if state else ())
-        graded = graded_checkpoint(args, score, echo, run) if args.save_best else None
+        graded = graded_checkpoint(args, score, echo, run, len(test_set)) if args.save_best else None
         ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
         echo(f"{run.folder}: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
              f"{device}{ranks}, seed {args.seed}; {len(train_set)} training images ({args.imbalance}, per class "

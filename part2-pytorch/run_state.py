@@ -3,9 +3,13 @@ and the one line a run prints when it diverges or is interrupted."""
 import math
 import os
 import sys
+import tempfile
 
 import checkpointing
 import config
+
+KIT_CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
+CIFAR10_TEST_IMAGES = 10000
 
 
 class Diverged(Exception):
@@ -59,11 +63,16 @@ def resumable_state(args, folder):
     return state if same_run else None
 
 
-def graded_checkpoint(args, score, echo, run):
+def graded_checkpoint(args, score, echo, run, test_images):
     """checkpoints/<model>.pth, guarded so that this run replaces it only with better weights; `score(state_dict)`
-    is the test accuracy of some weights."""
-    path = os.path.join("checkpoints", args.model.lower() + ".pth")
-    graded = checkpointing.GradedCheckpoint(path, args.model, score, args.overwrite_checkpoint)
+    is the test accuracy of some weights, on the run's `test_images` test images. The kit's own checkpoints are
+    graded on CIFAR-10's test set: a run tested on other data (a test's tiny folder) keeps them."""
+    path = graded_path(args)
+    other_data = (os.path.normcase(os.path.abspath("checkpoints")) == os.path.normcase(KIT_CHECKPOINTS)
+                  and test_images != CIFAR10_TEST_IMAGES)
+    why = (f"the kit's checkpoints are graded on CIFAR-10's {CIFAR10_TEST_IMAGES:,} test images, and this run tests "
+           f"on {test_images:,} images of {args.data_dir}") if other_data else None
+    graded = checkpointing.GradedCheckpoint(path, args.model, score, args.overwrite_checkpoint, kept_because=why)
     if graded.problem and not args.overwrite_checkpoint:
         echo(f"{path} is kept: {graded.problem}; this run's best weights go to {run.best_path} "
              f"(--overwrite-checkpoint replaces it)")
@@ -73,15 +82,37 @@ def graded_checkpoint(args, score, echo, run):
     return graded
 
 
+def graded_path(args):
+    return os.path.join("checkpoints", args.model.lower() + ".pth")
+
+
+def check_writable(path):
+    """ConfigError, before any training, when the graded checkpoint could not be written: a folder in its place,
+    or a folder that takes no new file (found out otherwise only when the run first beats the file there)."""
+    if os.path.isdir(path):
+        raise config.ConfigError(f"{path} is a folder; move it out of the way, or train with --save-best false")
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".writable-", dir=folder)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise config.ConfigError(f"cannot write in {folder}/ ({error.strerror or error}); fix its permissions, or "
+                                 f"train with --save-best false") from None
+
+
 def checkpoint_note(graded, best, run):
     """The run's last line: where its best weights went."""
     if graded is None:
         return f"save_best is false: checkpoints/ untouched; the best weights are in {run.best_path}"
     if graded.saved is not None:
         return f"saved {graded.path} (Prec@1 {graded.saved:.4f})"
-    there = "cannot be scored" if graded.problem else f"scores {graded.baseline:.4f}"
-    return (f"kept {graded.path}, which {there}: this run's best, {best['accuracy']:.4f}, is not better; its "
-            f"weights are in {run.best_path} (--overwrite-checkpoint replaces the file)")
+    if graded.problem:
+        return (f"kept {graded.path} ({graded.problem}); this run's best, {best['accuracy']:.4f}, is in "
+                f"{run.best_path} (--overwrite-checkpoint replaces the file)")
+    return (f"kept {graded.path}, which scores {graded.baseline:.4f}: this run's best, {best['accuracy']:.4f}, is "
+            f"not better; its weights are in {run.best_path} (--overwrite-checkpoint replaces the file)")
 
 
 def check_finite(train_loss, weights_finite, run, epoch, args):

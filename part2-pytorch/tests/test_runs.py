@@ -98,6 +98,37 @@ class GradedCheckpoint(Scratch):
         self.assertIn("cannot read checkpoint checkpoints/twolayernet.pth", err)
 
 
+    def test_the_kits_own_checkpoints_are_kept_by_a_run_on_other_data(self):
+        with mock.patch.object(run_state, "KIT_CHECKPOINTS", self.run.path("checkpoints")):  # as if this were the kit
+            self.assertEqual(self.run.main(*self.POOR)[0], 0)  # no file yet: nothing to keep
+            poor = read_bytes(self.checkpoint)
+            status, out, _ = self.run.main()  # better on the tiny test set, which is not CIFAR-10's
+            self.assertEqual(status, 0)
+            self.assertIn("CIFAR-10's 10,000 test images", out)
+            self.assertIn("kept checkpoints/twolayernet.pth", out)
+            self.assertEqual(read_bytes(self.checkpoint), poor)
+            self.assertEqual(self.run.main("--overwrite-checkpoint")[0], 0)  # asked for: replaced
+            self.assertEqual(read_bytes(self.checkpoint), read_bytes(self.run.path("runs", "tiny", "best.pth")))
+
+    def test_a_checkpoint_that_cannot_be_written_stops_the_run_before_training(self):
+        os.makedirs(self.checkpoint)  # a folder in the checkpoint's place
+        status, out, err = self.run.main("--epochs", "1")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("checkpoints/twolayernet.pth is a folder", err)
+        self.assertTrue(os.path.isdir(self.checkpoint))
+        self.assertNotIn("epoch", out)
+        os.rmdir(self.checkpoint)
+        with mock.patch("tempfile.mkstemp", side_effect=PermissionError(13, "Permission denied")):
+            status, out, err = self.run.main("--epochs", "1")  # a read-only checkpoints/ (root ignores chmod)
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("cannot write in checkpoints/ (Permission denied)", err)
+        self.assertFalse(os.path.exists(self.run.path("runs", "tiny", "last.pth")))
+        self.assertEqual(os.listdir(self.run.path("checkpoints")), [])
+        self.assertEqual(self.run.main("--epochs", "1", "--save-best", "false")[0], 0)  # the way out it names
+
+
 class Payload:
     """Unpickling this runs `touch marker`: what a hostile checkpoint would carry."""
 
