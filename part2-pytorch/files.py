@@ -5,6 +5,7 @@ file or the new one, never half of either. A lock is an operating-system lock on
 when its owner exits for any reason, so a killed run never leaves a folder locked.
 """
 import contextlib
+import errno
 import glob
 import os
 import signal
@@ -56,10 +57,25 @@ def _write_then_rename(path, write, mode):
             f.flush()
             os.fsync(f.fileno())
         _replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if error.filename in (None, temporary) and error.errno:  # name the file the user knows, not our temporary
+            raise type(error)(error.errno, error.strerror, path) from None
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def what_to_do(error):
+    """The fix, by its cause, for an OSError of writing a file."""
+    if error.errno == errno.ENOSPC:
+        return "free some disk space"
+    if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+        return "a file or folder of that name is in the way: move it"
+    return "fix the permissions"
 
 
 def _replace(temporary, path, waits=(0.1, 0.2, 0.5, 1, 2)):

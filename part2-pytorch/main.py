@@ -364,8 +364,8 @@ def main(argv=None):
     except BrokenPipeError:
         raise  # the reader of our output went away: see cli.quiet_when_the_pipe_closes
     except OSError as error:  # a full or read-only disk, a folder where a file should be
-        print(f"main.py: error: {error.filename or 'a file'}: {error.strerror or error}; free space or fix the "
-              f"permissions, then run again", file=sys.stderr)
+        print(f"main.py: error: {error.filename or 'a file'}: {error.strerror or error}; {files.what_to_do(error)}, "
+              f"then run again", file=sys.stderr)
         return 2
     except Diverged as error:
         print(f"main.py: error: {error}", file=sys.stderr)

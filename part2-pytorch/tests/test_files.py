@@ -1,4 +1,5 @@
 """files.py: Ctrl-C held until a write or a group of writes has ended, and the file is whole afterwards."""
+import errno
 import os
 import signal
 import tempfile
@@ -69,6 +70,27 @@ class InterruptedWrite(unittest.TestCase):
             files.write_atomically(path, lambda f: torch.save(state, InterruptingFile(f)))
         self.assertTrue(torch.equal(torch.load(path, weights_only=True)["weights"], state["weights"]))
         self.assertEqual(os.listdir(folder), ["state.pth"])
+
+
+class FailedWrites(unittest.TestCase):
+    def test_errors_name_the_target_and_what_to_do(self):
+        with tempfile.TemporaryDirectory() as folder:
+            in_the_way = os.path.join(folder, "metrics.csv")
+            os.mkdir(in_the_way)
+            with self.assertRaises(OSError) as caught:
+                files.write_atomically(in_the_way, lambda f: f.write(b"x"))
+            self.assertEqual(caught.exception.filename, in_the_way)  # not the temporary file it renamed
+            self.assertIn("in the way", files.what_to_do(caught.exception))
+
+            def disk_full(f):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            path = os.path.join(folder, "last.pth")
+            with self.assertRaises(OSError) as caught:
+                files.write_atomically(path, disk_full)
+            self.assertEqual(caught.exception.filename, path)
+            self.assertEqual(files.what_to_do(caught.exception), "free some disk space")
+            self.assertEqual(files.what_to_do(PermissionError(errno.EACCES, "Permission denied")), "fix the permissions")
+            self.assertEqual(sorted(os.listdir(folder)), ["metrics.csv"])  # no temporary file left
 
 
 @mock.patch("time.sleep")
