@@ -20,7 +20,7 @@ SKIPPED_FOLDERS = {"__pycache__", "cifar-10-batches-py"}  # byte code, and 180 M
 
 
 def _wanted(name):
-    return not name.startswith(".") and not name.endswith((".pyc", ".tmp"))  # no hidden or temporary files
+    return not name.startswith(".") and not name.endswith((".pyc", ".tmp", ".lock"))  # hidden, temporary, locks
 
 
 def submission_files(root="."):
@@ -34,6 +34,16 @@ def submission_files(root="."):
     return paths
 
 
+def is_part2_submission(path):
+    """Whether the zip at `path` is an earlier part-2 submission, which a new one may replace."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return "main.py" in names and any(name.startswith("configs/") for name in names)
+
+
 def target_problem(target):
     """Why the zip cannot go to `target` (None when it can): a name that is no zip's, a folder, another kind of
     file that it would replace, or a folder that does not exist."""
@@ -43,6 +53,8 @@ def target_problem(target):
         return f"{target} is a folder; give the zip's file name"
     if os.path.exists(target) and not zipfile.is_zipfile(target):
         return f"{target} exists and is not a zip; it is left as it is: give another name"
+    if os.path.exists(target) and not is_part2_submission(target):
+        return f"{target} is another zip (it holds no main.py and configs/); it is left as it is: give another name"
     if not os.path.isdir(os.path.dirname(os.path.abspath(target))):
         return f"{target}: folder {os.path.dirname(target)} does not exist"
     return None
@@ -68,10 +80,15 @@ def main():
                 archive.write(path)
     try:
         files.write_atomically(target, write)
-    except OSError as error:
-        print(f"collect_submission.py: error: cannot write {shown}: {error.strerror or error}", file=sys.stderr)
+    except OSError as error:  # a source that cannot be read, or a zip that cannot be written
+        failed = shown if error.filename in (None, target) else error.filename
+        verb = "write" if failed == shown else "read"
+        print(f"collect_submission.py: error: cannot {verb} {failed}: {error.strerror or error}; {shown} is unchanged",
+              file=sys.stderr)
         return 2
     print(f"wrote {shown} ({len(paths)} files)")
+    if not any(path.startswith("checkpoints" + os.sep) and path.endswith(".pth") for path in paths):
+        print("note: checkpoints/ holds no .pth file: the zip has no trained weights to grade")
     return 0
 
 

@@ -1,5 +1,6 @@
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,11 @@ def local_imports(path, seen=None):
             if os.path.exists(module):
                 local_imports(module, seen)
     return seen
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
 
 
 class CollectSubmission(unittest.TestCase):
@@ -58,13 +64,49 @@ class CollectSubmission(unittest.TestCase):
                         self.assertIn("main.py", archive.namelist())
                     os.remove(os.path.join(folder, "mine.zip"))
 
+    def test_another_zip_an_unreadable_file_and_missing_weights(self):
+        with tempfile.TemporaryDirectory() as folder:
+            copy = os.path.join(folder, "part2")  # a copy of this part, to damage
+            shutil.copytree(PART2, copy, ignore=shutil.ignore_patterns("cifar-10-batches-py", "runs", "results",
+                                                                       "__pycache__", ".*"))
+            script = os.path.join(copy, "collect_submission.py")
+            other = os.path.join(folder, "part1.zip")
+            with zipfile.ZipFile(other, "w") as archive:
+                archive.writestr("train.py", "part 1's hand-in")
+            before = read_bytes(other)
+            result = subprocess.run([sys.executable, script, other], capture_output=True, text=True)
+            self.assertEqual((result.returncode, result.stdout), (2, ""))
+            self.assertIn("is another zip", result.stderr)
+            self.assertEqual(read_bytes(other), before)
+
+            target = os.path.join(folder, "part2.zip")
+            os.symlink(os.path.join(folder, "absent.yaml"), os.path.join(copy, "configs", "broken.yaml"))
+            result = subprocess.run([sys.executable, script, target], capture_output=True, text=True)
+            self.assertEqual(result.returncode, 2)
+            self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+            self.assertIn("cannot read configs", result.stderr)  # the file at fault, not the zip
+            self.assertFalse(os.path.exists(target))
+            self.assertEqual(sorted(os.listdir(folder)), ["part1.zip", "part2"])  # no temporary file left
+
+            os.remove(os.path.join(copy, "configs", "broken.yaml"))
+            for name in os.listdir(os.path.join(copy, "checkpoints")):
+                os.remove(os.path.join(copy, "checkpoints", name))
+            open(os.path.join(copy, "checkpoints", "twolayernet.pth.lock"), "w").close()  # a run's lock
+            result = subprocess.run([sys.executable, script, target], capture_output=True, text=True)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertIn("no trained weights", result.stdout)
+            with zipfile.ZipFile(target) as archive:
+                self.assertFalse([name for name in archive.namelist() if name.endswith(".lock")])
+
     def test_a_bad_target_is_one_line_and_no_other_file_is_replaced(self):
         with tempfile.TemporaryDirectory() as folder:
             notes, zipped = os.path.join(folder, "notes.zip"), os.path.join(folder, "old.zip")
             with open(notes, "w") as f:
                 f.write("my notes, named .zip by mistake\n")
             with zipfile.ZipFile(zipped, "w") as archive:
-                archive.writestr("stale.txt", "an earlier zip")
+                archive.writestr("stale.txt", "an earlier submission")
+                archive.writestr("main.py", "")
+                archive.writestr("configs/old.yaml", "")
             os.mkdir(os.path.join(folder, "folder.zip"))
             for target, message in ((os.path.join(folder, "README.md"), "give a name ending in .zip"),
                                     (notes, "exists and is not a zip"),
