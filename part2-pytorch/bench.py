@@ -41,6 +41,8 @@ DEFAULT_MODELS = ("TwoLayerNet", "VanillaCNN", "MyModel", "ResNet-32")
 LOOPS = ("ours", "bare", "ceiling")
 ROUND_SECONDS = 0.15
 CIFAR10_TRAINING_IMAGES = 50_000  # the store sizes, and so the cache behaviour, of a real run
+MAX_IMAGES = 1_000_000  # 3 GB of images: more is no benchmark of CIFAR-10 training
+MAX_BATCH = 50_000  # CIFAR-10's training set in one step
 
 
 class RandomImages:
@@ -69,8 +71,9 @@ def keep_freed_memory():
 def parse_setting(text):
     """'512,amp,cl' -> dict(batch_size=512, amp=True, channels_last=True)."""
     batch, *flags = text.split(",")
-    if not batch.isdigit() or int(batch) < 1 or set(flags) - {"amp", "cl"}:
-        raise argparse.ArgumentTypeError(f"setting {text!r}: expected BATCH[,amp][,cl], e.g. 512,amp,cl")
+    if not batch.isdigit() or not 1 <= int(batch) <= MAX_BATCH or set(flags) - {"amp", "cl"}:
+        raise argparse.ArgumentTypeError(f"setting {text!r}: expected BATCH[,amp][,cl] with BATCH from 1 to "
+                                         f"{MAX_BATCH}, e.g. 512,amp,cl")
     return dict(batch_size=int(batch), amp="amp" in flags, channels_last="cl" in flags)
 
 
@@ -194,9 +197,9 @@ def main():
     parser.add_argument("--setting", action="append", type=parse_setting, metavar="BATCH[,amp][,cl]",
                         help="batch size, bf16 autocast, channels-last (repeatable)")
     parser.add_argument("--compile", choices=COMPILE_MODES, default="none", help="torch.compile every model")
-    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True), default=3.0,
+    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True, at_most=3600), default=3.0,
                         help="time per model and setting, warm-up aside")
-    parser.add_argument("--images", type=cli.number_at_least(1), default=CIFAR10_TRAINING_IMAGES,
+    parser.add_argument("--images", type=cli.number_at_least(1, at_most=MAX_IMAGES), default=CIFAR10_TRAINING_IMAGES,
                         help="size of the random dataset")
     parser.add_argument("--same-optimizer", action="store_true",
                         help="the bare loop also uses main.py's fused SGD: ours / bare is then the data pipeline alone")
@@ -206,6 +209,9 @@ def main():
         device = choose_device(args.device)
     except ValueError as error:
         parser.exit(2, f"bench.py: error: {error}\n")
+    too_big = [describe(setting) for setting in args.setting or () if setting["batch_size"] > args.images]
+    if too_big:
+        parser.error(f"batch {too_big[0]} is larger than the {args.images} images of --images")
     settings = args.setting or ([parse_setting("128"), parse_setting("512,amp,cl")] if device.type == "cuda"
                                 else [parse_setting("128")])
     if device.type == "cuda":
@@ -218,8 +224,14 @@ def main():
           f"{'ours/ceil':>9} {'rounds':>6} {'steps':>5}")
     for model_name in args.models:
         for setting in settings:
-            rate, ratio, rounds, steps = measure(model_name, device, setting, args.seconds, args.compile,
-                                                 args.images, args.same_optimizer)
+            try:
+                rate, ratio, rounds, steps = measure(model_name, device, setting, args.seconds, args.compile,
+                                                     args.images, args.same_optimizer)
+            except (MemoryError, torch.OutOfMemoryError, RuntimeError) as error:
+                if not isinstance(error, MemoryError) and "memory" not in str(error):
+                    raise
+                parser.exit(2, f"bench.py: error: out of memory for {model_name} at {describe(setting)} with "
+                               f"{args.images} images; lower --images or the batch size\n")
             print(f"{model_name:<12} {describe(setting):<13} {rate['ours']:8.0f} {rate['bare']:8.0f} "
                   f"{rate['ceiling']:8.0f} {ratio['bare']:9.3f} {ratio['ceiling']:9.3f} {rounds:6d} {steps:5d}",
                   flush=True)

@@ -3,6 +3,7 @@ did-you-mean, defaults in --help, numbers checked as they are read, the check th
 folder, and a quiet end when the reader of the output leaves."""
 import argparse
 import difflib
+import math
 import os
 import re
 import sys
@@ -27,16 +28,19 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
     pass
 
 
-def number_at_least(minimum, kind=int, above=False):
-    """An argparse type: text read as `kind` (int or float; NaN refused) that is >= minimum (> with above)."""
+def number_at_least(minimum, kind=int, above=False, at_most=math.inf):
+    """An argparse type: text read as `kind` (int or float; NaN refused) that is >= minimum (> with above) and
+    <= at_most."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or value != value or value < minimum or (above and value == minimum):
+        if value is None or value != value or value < minimum or (above and value == minimum) or value > at_most:
             what = "an integer" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what} {'above' if above else 'at least'} {minimum}")
+            limit = f" and at most {at_most}" if at_most < math.inf else ""
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} {'above' if above else 'at least'} "
+                                             f"{minimum}{limit}")
         return value
     return parse
 

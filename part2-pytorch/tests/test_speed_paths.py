@@ -3,6 +3,8 @@
 CUDA tests skip without a GPU; everything else runs on the CPU.
 """
 import argparse
+import contextlib
+import io
 import unittest
 import warnings
 from unittest import mock
@@ -79,6 +81,32 @@ class Mps(unittest.TestCase):
 
 
 class Benchmark(unittest.TestCase):
+    def run_main(self, *arguments):
+        err = io.StringIO()
+        with mock.patch("sys.argv", ["bench.py", *arguments]), contextlib.redirect_stderr(err), \
+                contextlib.redirect_stdout(io.StringIO()), self.assertRaises(SystemExit) as stop:
+            bench.main()
+        return stop.exception.code, err.getvalue()
+
+    def test_sizes_past_any_machine_and_endless_timings_are_one_line(self):
+        for arguments, message in ((["--seconds", "inf"], "at most 3600"),
+                                   (["--images", str(10**12)], "at most 1000000"),
+                                   (["--setting", "100000"], "from 1 to 50000"),
+                                   (["--setting", "4096", "--images", "1000"], "larger than the 1000 images")):
+            with self.subTest(arguments=arguments):
+                status, err = self.run_main(*arguments)
+                self.assertEqual(status, 2)
+                self.assertEqual(len(err.splitlines()), 1, err)
+                self.assertIn(message, err)
+
+    def test_running_out_of_memory_is_one_line(self):
+        refused = RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory")
+        with mock.patch("bench.measure", side_effect=refused):
+            status, err = self.run_main("--models", "TwoLayerNet", "--device", "cpu")
+        self.assertEqual(status, 2)
+        self.assertEqual(err, "bench.py: error: out of memory for TwoLayerNet at 128 fp32 with 50000 images; lower "
+                              "--images or the batch size\n")
+
     def test_settings(self):
         self.assertEqual(bench.parse_setting("512,amp,cl"), dict(batch_size=512, amp=True, channels_last=True))
         self.assertEqual(bench.parse_setting("128"), dict(batch_size=128, amp=False, channels_last=False))
