@@ -118,7 +118,19 @@ def read_run_state(path):
     if not (isinstance(state, dict) and RUN_STATE_KEYS <= set(state) and isinstance(state["settings"], dict)):
         raise CheckpointError(f"{path} is not a run state written by this main.py (it lacks the settings, epoch, "
                               f"optimiser or random states); start the run afresh without --resume")
+    if not _epochs_consistent(state):
+        raise CheckpointError(f"{path} is damaged: its epoch, rows and best epoch do not agree; start the run "
+                              f"afresh without --resume")
     return state
+
+
+def _epochs_consistent(state):
+    """A positive epoch count, a row for each epoch in order, and the best epoch (None before the first test)."""
+    epoch, rows, best = state["epoch"], state["rows"], state["best"]
+    return (type(epoch) is int and epoch >= 1 and isinstance(rows, list) and len(rows) == epoch
+            and all(isinstance(row, dict) and row.get("epoch") == number for number, row in enumerate(rows, 1))
+            and (best is None or isinstance(best, dict) and {"accuracy", "epoch", "confusion", "model"} <= set(best))
+            and (state["confusion"] is None or isinstance(state["confusion"], torch.Tensor)))
 
 
 def restore_run_state(state, path, model, model_name, optimizer, generator):

@@ -256,6 +256,21 @@ class Resume(Scratch):
         self.assertEqual(status, 2)
         one_line(self, err)
 
+    def test_a_run_state_whose_epochs_disagree_is_one_line_and_kept(self):
+        state = load(self.last)
+        for damage in (dict(epoch="one"), dict(epoch=-1), dict(epoch=True), dict(rows=None), dict(epoch=2),
+                       dict(rows=[dict(state["rows"][0], epoch=3)]), dict(best={"accuracy": 0.5}),
+                       dict(confusion="none")):
+            with self.subTest(damage=damage):
+                torch.save(dict(state, **damage), self.last)
+                before = read_bytes(self.last)
+                status, _, err = self.run.main("--resume", "--epochs", "2")
+                self.assertEqual(status, 2)
+                one_line(self, err)
+                self.assertIn("is damaged", err)
+                self.assertEqual(read_bytes(self.last), before)
+                self.assertEqual(epochs_in(self.run), [1])
+
 
 class FullDisk(Scratch):
     def test_a_failed_write_is_one_line_and_keeps_the_old_file(self):
