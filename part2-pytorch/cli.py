@@ -67,18 +67,28 @@ def path_argument(what):
     return parse
 
 
+KIT_PARTS = ("part1-convnet", "part2-pytorch", "theory")  # the repository's folders, side by side
+
+
+def _within(folder, other):
+    try:
+        return os.path.commonpath([folder, other]) == other
+    except ValueError:  # Windows: another drive
+        return False
+
+
 def wrong_folder(script, paths=()):
     """A one-line hint when `script` is run from a folder its relative paths are not meant for: one that holds
-    the script's folder further down (the repository's root), or one lacking a relative path of `paths` that
-    exists beside the script. None when all is well."""
+    the script's folder further down (the repository's root), another part of the kit (part 1's folder has a
+    data/ of its own), or one lacking a relative path of `paths` that exists beside the script. None when all is
+    well."""
     here, current = os.path.normcase(os.path.dirname(os.path.abspath(script))), os.path.normcase(os.getcwd())
-    try:
-        above = current != here and os.path.commonpath([current, here]) == current
-    except ValueError:  # Windows: another drive
-        above = False
+    above = current != here and _within(here, current)
+    other_parts = [os.path.join(os.path.dirname(here), part) for part in KIT_PARTS]
+    in_other_part = any(os.path.isdir(part) and part != here and _within(current, part) for part in other_parts)
     beside = any(path and not os.path.isabs(path) and not os.path.exists(path)
                  and os.path.exists(os.path.join(here, path)) for path in paths)
-    if not (above or beside):
+    if not (above or in_other_part or beside):
         return None
     return (f"run {os.path.basename(script)} from its own folder: cd {os.path.relpath(here)} (the kit's paths "
             f"configs/, data/, checkpoints/, runs/ and results/ are relative to it)")

@@ -44,6 +44,9 @@ class BadInput(unittest.TestCase):
         processes = {name: start_main(arguments, cwd=cls.folder.name) for name, arguments in cases.items()}
         root = os.path.dirname(PART2)  # the repository: the kit's paths are relative to part2-pytorch/, not here
         processes["from the root"] = start_main(["--config", os.path.relpath(GOOD, root)], cwd=root)
+        cls.part1 = os.path.join(root, "part1-convnet")  # a folder with a data/ of its own
+        if os.path.isdir(cls.part1):
+            processes["from part 1"] = start_main(["--config", GOOD], cwd=cls.part1)
         processes["help"] = start_main(["--help"], cwd=cls.folder.name)
         # torch.compile where inductor finds no C++ compiler (a laptop without build tools)
         cls.compile_folder = os.path.join(cls.folder.name, "compile")
@@ -122,6 +125,13 @@ class BadInput(unittest.TestCase):
                                    "imb_factor, imbalance, loss_type, reweight from the command line")
         self.assert_one_line_error("huge crop padding", "crop_padding = 100000", "<= 32")
         self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
+
+    def test_run_from_another_part_of_the_kit_says_where_to_run(self):
+        if "from part 1" not in self.results:
+            self.skipTest("part1-convnet is not beside part2-pytorch here")
+        self.assert_one_line_error("from part 1", "run main.py from its own folder", "cd ../part2-pytorch")
+        for output in ("runs", "checkpoints"):
+            self.assertFalse(os.path.exists(os.path.join(self.part1, output)))
 
     def test_help_shows_the_defaults_and_runs_nothing(self):
         status, out, err = self.results["help"]
