@@ -14,6 +14,7 @@ before it reports back, so neither an interrupted grid nor a killed runner loses
 row is there is skipped when the grid runs again, and a run cut short goes on from its last finished epoch (the
 last.pth in its folder under runs/longtail/, when that holds the same settings). A row records what ran: the key columns hold the values the
 run resolved after --set, and `overrides` lists every setting that --set changed from the grid's config.
+Every run's complete settings (the grid's config, --set, the run's loss) are checked before the first run starts.
 Runs are spread over --workers processes: one per visible GPU by default, else two CPU processes sharing the
 cores (a run left alone at the end takes them all from its next epoch on); a worker whose runner dies exits at
 once. Accuracies are those of the last epoch on the balanced test set (no selection on the test set).
@@ -35,7 +36,7 @@ import time
 import cli
 import config
 import files
-from grids import CLASS_COLUMNS, COLUMNS, KEY_COLUMNS, available_grids, grid_runs, row_key, shard_of
+from grids import CLASS_COLUMNS, COLUMNS, KEY_COLUMNS, available_grids, grid_runs, row_key, run_overrides, shard_of
 
 RESULTS = "results/longtail.csv"
 LOCK_NAME = ".experiments.lock"
@@ -147,11 +148,7 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     torch.set_num_threads(threads)
     # main.fit's console lines come once an epoch among others: on the CPU, the moment to take freed cores
     each_line = (lambda line: take_free_cores(threads)) if torch.device(device_name).type == "cpu" else None
-    overrides = [("imb_factor", run["imb_factor"]), ("loss_type", run["loss_type"]), ("reweight", run["reweight"]),
-                 ("beta", run["beta"]), ("gamma", run["gamma"]), ("save_best", False)]
-    if data_dir:
-        overrides.append(("data_dir", data_dir))
-    overrides += extra  # --set pairs: speed settings such as compile or amp
+    overrides = run_overrides(run, data_overrides(data_dir) + list(extra))  # as grid_runs checked them
     args = config.run_arguments(base_config, overrides, seed=run["seed"], device=torch.device(device_name))
     name = run_folder(run)
     earlier = resumable_state(args, os.path.join("runs", name))  # a run cut short goes on from its last epoch
@@ -160,9 +157,15 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     started = time.perf_counter()
     with counted_run():
         final = main.fit(args, args.device, run_name=name, echo=each_line or (lambda line: None))["final"]
-    row = dict(run, test_acc=round(accuracy(final), 4), seconds=round(seconds_before + time.perf_counter() - started, 1))
+    seconds = round(seconds_before + time.perf_counter() - started, 1)
+    row = dict(run, test_acc=round(accuracy(final), 4), seconds=seconds)
     row.update({column: round(float(value), 4) for column, value in zip(CLASS_COLUMNS, per_class_accuracy(final))})
     return row
+
+
+def data_overrides(data_dir):
+    """--data-dir as a setting (before the --set pairs, which may name data_dir too); none when not given."""
+    return [("data_dir", data_dir)] if data_dir else []
 
 
 def _exit_when_parent_ends(sentinel):

@@ -76,6 +76,42 @@ def check_overrides(extra):
             raise config.ConfigError(f"command line: --set {key} is not allowed: the grid sets {key} for each run")
 
 
+def run_overrides(run, extra=()):
+    """The (key, value) pairs that turn a grid's config into the settings of `run`, the pairs `extra` (--set,
+    --data-dir) last: what experiments.run_one trains with, and what grid_runs checks before any run starts."""
+    per_run = [(key, run[key]) for key in ("imb_factor", "loss_type", "reweight", "beta", "gamma")]
+    return per_run + [("save_best", False)] + list(extra)
+
+
+def _fails(config_path, overrides):
+    try:
+        config.load_config(config_path, overrides)
+    except config.ConfigError:
+        return True
+    return False
+
+
+def check_run_settings(grid, runs, extra):
+    """Load every run's complete settings as its worker will, so that none fails on them once the grid has
+    started. A run that only --set makes fail is reported as that --set's conflict, not as the config's."""
+    for run in runs:
+        try:
+            config.load_config(grid.config, run_overrides(run, extra))
+        except config.ConfigError as error:
+            if not extra or _fails(grid.config, run_overrides(run)):
+                raise  # the grid's config does not fit its own run: the message names the file
+            # the --set pairs without which the run would load (two that clash with each other are both named)
+            culprits = [pair for i, pair in enumerate(extra)
+                        if not _fails(grid.config, run_overrides(run, extra[:i] + extra[i + 1:]))] or extra
+            sets = ", ".join(f"--set {key}={format_value(value)}" for key, value in culprits)
+            reason = str(error).removeprefix(grid.config).partition(": ")[2]  # what is wrong, not where
+            verb = "conflicts" if len(culprits) == 1 else "conflict"
+            raise config.ConfigError(
+                f"command line: {sets} {verb} with the grid's {run['loss_type']} run (imb_factor {run['imb_factor']}, "
+                f"reweight {format_value(run['reweight'])}, beta {run['beta']}, gamma {run['gamma']}): {reason}; "
+                f"leave that --set out or run a grid whose losses allow it") from None
+
+
 def format_value(value):
     """A setting as short text without spaces: True -> true, [6, 7] -> [6,7], 0.0001 -> 0.0001."""
     if isinstance(value, bool):
@@ -94,11 +130,12 @@ def describe_overrides(settings, base, extra):
 
 def grid_runs(name, extra=()):
     """Every run of the grid, after the --set pairs `extra`, as a dict of the key columns (headline losses get
-    every seed, the rest seed 0). Raises ConfigError for a setting that is not allowed."""
+    every seed, the rest seed 0). Raises ConfigError for a setting that is not allowed, in any run."""
     check_overrides(extra)
     grid = available_grids()[name]
     base = config.load_config(grid.config)
-    settings = config.load_config(grid.config, extra)
+    # each --set checked here; combinations of settings with each run's loss in check_run_settings
+    settings = config.load_config(grid.config, extra, required=False)
     overrides = describe_overrides(settings, base, extra)
     runs = []
     for factor in grid.factors:
@@ -108,6 +145,7 @@ def grid_runs(name, extra=()):
                 runs.append(dict(grid=name, model=settings["model"], imb_type=settings["imb_type"],
                                  imb_factor=factor, loss_type=loss_type, reweight=reweight, beta=beta,
                                  gamma=gamma, seed=seed, epochs=settings["epochs"], overrides=overrides))
+    check_run_settings(grid, runs, extra)
     return sorted(runs, key=lambda run: run["seed"]) if grid.seed_major else runs  # sorted() keeps ties in order
 
 
