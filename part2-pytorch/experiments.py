@@ -7,7 +7,7 @@
     python experiments.py --grid paper-resnet32 # its 100:1 ResNet-32 study alone, seed 0 of each loss first
     python experiments.py --grid cpu --list     # what would run, and what is already done
     python experiments.py --grid paper --shard 2/4   # the second of four disjoint slices, for one of 4 machines
-    python experiments.py --plot                # the plots in results/ from results/longtail*.csv
+    python experiments.py --plot                # the plots in results/ from results/longtail.csv and its shards
 
 Each worker appends its run's row to results/longtail.csv (under a file lock, the file rewritten atomically)
 before it reports back, so neither an interrupted grid nor a killed runner loses anything finished; a run whose
@@ -15,6 +15,8 @@ row is there is skipped when the grid runs again, and a run cut short goes on fr
 last.pth in its folder under runs/longtail/, when that holds the same settings). A row records what ran: the key columns hold the values the
 run resolved after --set, and `overrides` lists every setting that --set changed from the grid's config.
 Every run's complete settings (the grid's config, --set, the run's loss) are checked before the first run starts.
+A results CSV that cannot be read whole (a value that is not what its column holds, a header without a key
+column) is refused, naming its file, row and column, before anything runs or is written.
 Runs are spread over --workers processes: one per visible GPU by default, else two CPU processes sharing the
 cores (a run left alone at the end takes them all from its next epoch on); a worker whose runner dies exits at
 once. Accuracies are those of the last epoch on the balanced test set (no selection on the test set).
@@ -36,7 +38,8 @@ import time
 import cli
 import config
 import files
-from grids import CLASS_COLUMNS, COLUMNS, KEY_COLUMNS, available_grids, grid_runs, row_key, run_overrides, shard_of
+from grids import (CLASS_COLUMNS, COLUMNS, KEY_COLUMNS, REQUIRED_COLUMNS, available_grids, grid_runs, row_key,
+                   row_problem, run_overrides, shard_of)
 
 RESULTS = "results/longtail.csv"
 LOCK_NAME = ".experiments.lock"
@@ -57,24 +60,56 @@ def results_lock(folder):
         yield
 
 
+class ResultsError(ValueError):
+    """A results CSV that cannot be read whole; the message (one line) names the file, row and column."""
+
+
 def write_atomically(path, data):
     """Bytes to `path`, atomically (files.write_atomically). Call under results_lock of the folder."""
     files.write_atomically(path, lambda f: f.write(data))
 
 
 def csv_bytes(rows):
+    """The CSV of `rows`: our columns, then any a user added (a spreadsheet's notes), kept."""
+    added = [column for column in dict.fromkeys(key for row in rows for key in row) if column not in COLUMNS]
     text = io.StringIO()
-    writer = csv.DictWriter(text, COLUMNS, restval="", extrasaction="ignore")
+    writer = csv.DictWriter(text, COLUMNS + added, restval="")
     writer.writeheader()
     writer.writerows(rows)
     return text.getvalue().encode("utf-8")
 
 
 def read_rows(path):
+    """The rows of the CSV at `path` (none if it does not exist), each checked: ResultsError for a file that
+    is not one experiments.py could have written, so that nothing is run or written on a misread. A spreadsheet's
+    "CSV UTF-8" starts with a byte-order mark, which utf-8-sig skips. Rows are numbered as in a spreadsheet."""
     if not os.path.exists(path):
         return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    fix = "correct or delete that row, then run again"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or REQUIRED_COLUMNS)]
+            if missing:
+                named = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+                raise ResultsError(f"{path}: the header (row 1) lacks the column(s) {named}; expected the "
+                                   f"comma-separated header experiments.py writes: {','.join(COLUMNS)}")
+            rows = []
+            for row in reader:
+                if None in row:
+                    raise ResultsError(f"{path}: row {reader.line_num} has more values than the header has "
+                                       f"columns; {fix}")
+                problem = row_problem(row)
+                if problem:
+                    column, text, allowed = problem
+                    raise ResultsError(f"{path}: row {reader.line_num}, column {column} = {config.shown(text)} is "
+                                       f"not allowed; expected {allowed}; {fix}")
+                rows.append(row)
+            return rows
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path}: not UTF-8 text; save it as CSV UTF-8 (comma-separated)") from None
+    except csv.Error as error:
+        raise ResultsError(f"{path}: not a readable CSV ({error}); restore it or give another --results") from None
 
 
 def write_rows(path, rows):
@@ -95,10 +130,13 @@ def shard_path(results, shard):
 
 
 def result_files(results):
-    """The CSV `results` and its siblings of other shards: results/longtail.csv -> results/longtail*.csv."""
+    """The CSV `results` and its siblings of other shards: results/longtail.csv -> results/longtail.csv and
+    results/longtail.shard-K-of-N.csv (not another CSV whose name merely starts alike)."""
     stem, extension = os.path.splitext(results)
     stem = re.sub(r"\.shard-\d+-of-\d+$", "", stem)
-    return sorted(glob.glob(glob.escape(stem) + "*" + extension))
+    candidates = glob.glob(glob.escape(stem) + "*" + glob.escape(extension))
+    shard = re.compile(re.escape(stem) + r"(\.shard-\d+-of-\d+)?" + re.escape(extension))
+    return sorted(path for path in candidates if shard.fullmatch(path))
 
 
 def read_all(results):
@@ -345,7 +383,7 @@ def main_cli(argv=None):
         if args.plot:
             for path in draw_plots(results, os.path.dirname(results) or "."):
                 print(f"wrote {path}")
-    except (config.ConfigError, FileNotFoundError) as error:
+    except (config.ConfigError, ResultsError, FileNotFoundError) as error:
         print(f"experiments.py: error: {error}", file=sys.stderr)
         return 2
     except concurrent.futures.BrokenExecutor:

@@ -18,7 +18,7 @@ DPI = 110
 
 def loss_label(row):
     """A readable name for the loss of a row: CE, CB-CE, CB-Focal g=1, CB-Sigmoid g=1."""
-    if row["reweight"] not in ("True", True):
+    if str(row["reweight"]).lower() != "true":  # a spreadsheet writes TRUE
         return row["loss_type"] if float(row["gamma"]) == 0 else f"{row['loss_type']} g={float(row['gamma']):g}"
     if row["loss_type"] == "CE":
         return "CB-CE"

@@ -175,15 +175,16 @@ class Files(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
             code = ("import sys, experiments, grids\n"
+                    "from tests.test_experiments import fake_row\n"
                     "run = grids.grid_runs('cpu')[0]\n"
                     "for i in range(25):\n"
-                    f"    experiments.append_row({path!r}, dict(run, seed=sys.argv[1] + str(i), test_acc=0.5))\n")
-            children = [subprocess.Popen([sys.executable, "-c", code, name], cwd=PART2,
-                                         env=dict(os.environ, OMP_NUM_THREADS="1")) for name in ("a", "b")]
+                    f"    experiments.append_row({path!r}, fake_row(dict(run, seed=sys.argv[1] + str(i)), 0.5))\n")
+            children = [subprocess.Popen([sys.executable, "-c", code, first], cwd=PART2,
+                                         env=dict(os.environ, OMP_NUM_THREADS="1")) for first in ("1", "2")]
             self.assertEqual([child.wait(120) for child in children], [0, 0])
             seeds = sorted(row["seed"] for row in experiments.read_rows(path))
             self.assertEqual(sorted(name for name in os.listdir(tmp) if not name.startswith(".")), ["longtail.csv"])
-        self.assertEqual(seeds, sorted(f"{name}{i}" for name in "ab" for i in range(25)))
+        self.assertEqual(seeds, sorted(f"{first}{i}" for first in "12" for i in range(25)))
 
 
 class Workers(unittest.TestCase):

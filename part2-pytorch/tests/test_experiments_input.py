@@ -1,6 +1,7 @@
-"""experiments.py given bad input: a --set that clashes with some run. It is one line on stderr and exit
-status 2, before any run starts."""
+"""experiments.py given bad input: a results CSV it cannot read whole, a --set that clashes with some run. Each
+is one line on stderr and exit status 2, and every file already there stays as it was."""
 import contextlib
+import csv
 import io
 import os
 import tempfile
@@ -10,7 +11,12 @@ from unittest import mock
 import config
 import experiments
 import grids
+import longtail_plots
 from tests.helpers import write_cifar_folder
+from tests.test_experiments import fake_row, keys
+
+BOM = b"\xef\xbb\xbf"
+
 
 def run_cli(*arguments):
     """(exit status, stdout, stderr) of experiments.main_cli in this process."""
@@ -21,6 +27,24 @@ def run_cli(*arguments):
         except SystemExit as exit:  # argparse's errors
             status = exit.code
     return status, out.getvalue(), err.getvalue()
+
+
+def contents(folder):
+    """{relative path: bytes} of every file under `folder` but the lock file: what must not change."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if name != experiments.LOCK_NAME:
+                with open(os.path.join(root, name), "rb") as f:
+                    found[os.path.relpath(os.path.join(root, name), folder)] = f.read()
+    return found
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 class InScratchFolder(unittest.TestCase):
@@ -44,6 +68,110 @@ class InScratchFolder(unittest.TestCase):
         self.assertNotIn("Traceback", err)
         for part in parts:
             self.assertIn(part, err)
+
+
+class SpreadsheetCsv(InScratchFolder):
+    """A results CSV saved by a spreadsheet as "CSV UTF-8" starts with a byte-order mark."""
+
+    def setUp(self):
+        super().setUp()
+        self.runs = grids.grid_runs("resnet32-cpu")
+        experiments.write_rows(self.results, [fake_row(run, 0.5) for run in self.runs[:2]])
+        with open(self.results, "rb") as f:
+            data = f.read()
+        with open(self.results, "wb") as f:
+            f.write(BOM + data.replace(b"\n", b"\r\n"))
+
+    def test_its_rows_count_as_done(self):
+        self.assertEqual(keys(experiments.read_rows(self.results)), keys(self.runs[:2]))
+        status, out, err = run_cli("--grid", "resnet32-cpu", "--list", "--results", self.results)
+        self.assertEqual(status, 0, err)
+        self.assertEqual([line.split()[0] for line in out.splitlines()[1:4]], ["done", "done", "todo"])
+
+    def test_an_appended_row_keeps_every_earlier_value(self):
+        experiments.append_row(self.results, fake_row(self.runs[2], 0.6))
+        with open(self.results, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(keys(rows), keys(self.runs[:3]))
+        self.assertEqual([row["grid"] for row in rows], ["resnet32-cpu"] * 3)
+
+    def test_it_plots(self):
+        status, out, err = run_cli("--plot", "--results", self.results)
+        self.assertEqual(status, 0, err)
+        self.assertIn("longtail_resnet32-cpu_tables.md", out)
+
+    def test_a_spreadsheets_true_is_class_balanced(self):
+        focal = next(run for run in self.runs if run["loss_type"] == "Focal")
+        row = dict(fake_row(focal, 0.5), reweight="TRUE")
+        self.assertEqual(longtail_plots.loss_label(row), "CB-Focal g=1")
+
+
+class UnreadableCsv(InScratchFolder):
+    """A results CSV that does not hold what experiments.py writes is refused, naming the file, row and column,
+    before anything is run or written; the file stays byte for byte."""
+
+    def write_bad_row(self, column, value):
+        rows = [fake_row(run, 0.5) for run in grids.grid_runs("micro")]
+        rows[1][column] = value
+        experiments.write_rows(self.results, rows)
+
+    def assert_refused(self, *parts):
+        before = contents(self.tmp)
+        for arguments in (["--grid", "micro", "--list"], ["--plot"], ["--grid", "micro", "--workers", "1"]):
+            status, out, err = run_cli(*arguments, "--results", self.results)
+            self.assert_one_line(status, err, self.results, *parts)
+            self.assertNotIn("runs to do", out)
+        self.assertEqual(contents(self.tmp), before)  # no run folder, no plot, the CSV as it was
+        with self.assertRaises(experiments.ResultsError):
+            experiments.append_row(self.results, fake_row(grids.grid_runs("cpu")[0], 0.5))
+        self.assertEqual(contents(self.tmp), before)
+
+    def test_values_that_are_not_what_the_column_holds(self):
+        for column, value in (("imb_factor", ""), ("imb_factor", "0"), ("imb_factor", "-0.1"), ("beta", "x"),
+                              ("gamma", "nan"), ("test_acc", "x"), ("class_3", ""), ("seed", "a"),
+                              ("epochs", "0"), ("reweight", "maybe"), ("grid", "../elsewhere"), ("seconds", "-1")):
+            with self.subTest(column=column, value=value):
+                self.write_bad_row(column, value)
+                self.assert_refused(f"row 3, column {column} = {value!r}")
+
+    def test_a_header_without_a_key_column(self):
+        for missing in ("grid", "imb_factor", "test_acc"):
+            with self.subTest(missing=missing):
+                columns = [column for column in grids.COLUMNS if column != missing]
+                write_csv(self.results, columns, [[fake_row(grids.grid_runs("micro")[0], 0.5)[c] for c in columns]])
+                self.assert_refused(f"the header (row 1) lacks the column(s) {missing};")
+
+    def test_semicolons_and_longer_rows(self):
+        with open(self.results, "w", encoding="utf-8") as f:
+            f.write(";".join(grids.COLUMNS) + "\n")
+        self.assert_refused("lacks the column(s) grid, model, imb_type, imb_factor and 18 more")
+        run = fake_row(grids.grid_runs("micro")[0], 0.5)
+        write_csv(self.results, grids.COLUMNS, [[run[c] for c in grids.COLUMNS] + ["surplus"]])
+        self.assert_refused("row 2 has more values than the header has columns")
+
+    def test_a_file_that_is_not_text(self):
+        with open(self.results, "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+        self.assert_refused("not UTF-8 text")
+
+
+class CsvFiles(InScratchFolder):
+    def test_columns_a_user_added_are_kept(self):
+        runs = grids.grid_runs("cpu")
+        write_csv(self.results, grids.COLUMNS + ["notes"], [[fake_row(runs[0], 0.5)[c] for c in grids.COLUMNS]
+                                                             + ["a good run"]])
+        experiments.append_row(self.results, fake_row(runs[1], 0.6))
+        rows = experiments.read_rows(self.results)
+        self.assertEqual(keys(rows), keys(runs[:2]))
+        self.assertEqual([row["notes"] for row in rows], ["a good run", ""])
+
+    def test_only_the_shards_are_read_beside_the_results(self):
+        folder = os.path.dirname(self.results)
+        for name in ("longtail.shard-1-of-2.csv", "longtail_old.csv", "longtail.csv.bak", "longtail_tables.md"):
+            open(os.path.join(folder, name), "w").close()
+        experiments.write_rows(self.results, [])
+        self.assertEqual([os.path.basename(path) for path in experiments.result_files(self.results)],
+                         ["longtail.csv", "longtail.shard-1-of-2.csv"])
 
 
 class SettingsOfEveryRun(InScratchFolder):
