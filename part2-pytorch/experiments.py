@@ -65,8 +65,12 @@ class ResultsError(ValueError):
 
 
 def write_atomically(path, data):
-    """Bytes to `path`, atomically (files.write_atomically). Call under results_lock of the folder."""
-    files.write_atomically(path, lambda f: f.write(data))
+    """Bytes to `path`, atomically (files.write_atomically). Call under results_lock of the folder. An OSError
+    names `path`, not the temp file that failed."""
+    try:
+        files.write_atomically(path, lambda f: f.write(data))
+    except OSError as error:
+        raise OSError(error.errno, error.strerror or str(error), path) from None
 
 
 def csv_bytes(rows):
@@ -337,6 +341,15 @@ def shard_argument(text):
     return int(match.group(1)), int(match.group(2))
 
 
+def results_argument(text):
+    """--results: the path of a .csv file (its shards' files go beside it, the plots into its folder)."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; give the path of a CSV file, e.g. {RESULTS}")
+    if not text.lower().endswith(".csv") or not os.path.basename(text)[:-4]:
+        raise argparse.ArgumentTypeError(f"{text!r} is not the path of a .csv file; give one, e.g. {RESULTS}")
+    return text
+
+
 def build_parser():
     parser = cli.CommandLineParser(prog="experiments.py", description=__doc__.split("\n\n")[0],
                                    allow_abbrev=False, formatter_class=cli.HelpFormatter)
@@ -351,7 +364,7 @@ def build_parser():
                         help="run only the K-th of N disjoint slices of the grid, into its own CSV "
                              "(results/longtail.shard-K-of-N.csv unless --results is given)")
     parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (None: the config's data_dir)")
-    parser.add_argument("--results", default=None,
+    parser.add_argument("--results", type=results_argument, default=None,
                         help=f"the CSV of finished runs (None: {RESULTS}, or its shard's file with --shard); "
                              f"--list, skipping and --plot read it and its shards' files")
     parser.add_argument("--list", action="store_true", help="list the grid's runs and whether each is done")
@@ -385,6 +398,12 @@ def main_cli(argv=None):
                 print(f"wrote {path}")
     except (config.ConfigError, ResultsError, FileNotFoundError) as error:
         print(f"experiments.py: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        raise  # the reader of our output went away: see cli.quiet_when_the_pipe_closes
+    except OSError as error:  # a read-only or full disk, a folder where a file should be
+        print(f"experiments.py: error: {error.filename or 'a file'}: {error.strerror or error}; fix that (the "
+              f"folder's permissions, free space, a folder in the file's place), then run again", file=sys.stderr)
         return 2
     except concurrent.futures.BrokenExecutor:
         print(f"experiments.py: error: a worker process died (out of memory?); finished runs are in {results}, "

@@ -1,5 +1,6 @@
-"""experiments.py given bad input: a results CSV it cannot read whole, a --set that clashes with some run. Each
-is one line on stderr and exit status 2, and every file already there stays as it was."""
+"""experiments.py given bad input: a results CSV it cannot read whole, a --results that is no CSV path, a folder
+it cannot write, a --set that clashes with some run. Each is one line on stderr and exit status 2, and every
+file already there stays as it was."""
 import contextlib
 import csv
 import io
@@ -172,6 +173,62 @@ class CsvFiles(InScratchFolder):
         experiments.write_rows(self.results, [])
         self.assertEqual([os.path.basename(path) for path in experiments.result_files(self.results)],
                          ["longtail.csv", "longtail.shard-1-of-2.csv"])
+
+
+class ResultsArgument(InScratchFolder):
+    def test_a_folder_or_a_path_that_is_not_a_csv_is_refused(self):
+        folder = os.path.dirname(self.results)
+        experiments.write_rows(self.results, [fake_row(run, 0.5) for run in grids.grid_runs("cpu")[:2]])
+        for name in ("longtail_class_counts.png", "longtail_tables.md"):
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(b"\x89PNG earlier")
+        before = contents(self.tmp)
+        for given, problem in ((folder, "is a folder"), (folder + os.sep, "is a folder"),
+                               (os.path.join(folder, "longtail"), "is not the path of a .csv file"),
+                               (os.path.join(folder, ".csv"), "is not the path of a .csv file")):
+            for action in (["--plot"], ["--grid", "cpu", "--list"]):
+                with self.subTest(given=given, action=action):
+                    status, out, err = run_cli(*action, "--results", given)
+                    self.assert_one_line(status, err, f"argument --results: {given!r} {problem}",
+                                         "results/longtail.csv")
+                    self.assertEqual(out, "")
+        self.assertEqual(contents(self.tmp), before)
+
+
+class PlotOutputs(InScratchFolder):
+    """An output --plot cannot write is one line naming it (not its temp file); the earlier files stay."""
+
+    def setUp(self):
+        super().setUp()
+        experiments.write_rows(self.results, [fake_row(run, 0.5) for run in grids.grid_runs("resnet32-cpu")])
+        self.folder = os.path.dirname(self.results)
+
+    def test_a_folder_where_an_output_goes(self):
+        os.mkdir(os.path.join(self.folder, "longtail_resnet32-cpu_losses.png"))
+        before = contents(self.tmp)
+        status, out, err = run_cli("--plot", "--results", self.results)
+        self.assert_one_line(status, err, os.path.join(self.folder, "longtail_resnet32-cpu_losses.png: "))
+        self.assertNotIn(".tmp", err)
+        written = {name: data for name, data in contents(self.tmp).items() if name not in before}
+        self.assertTrue(all(name.endswith(".png") for name in written), written)  # those before it, whole
+        self.assertEqual({name: data for name, data in contents(self.tmp).items() if name in before}, before)
+
+    def test_a_folder_that_takes_no_new_file(self):
+        with open(os.path.join(self.folder, "longtail_resnet32-cpu_class_counts.png"), "wb") as f:
+            f.write(b"earlier figure")
+        before = contents(self.tmp)
+        if os.geteuid() != 0:  # permissions bind: the real thing
+            os.chmod(self.folder, 0o555)
+            self.addCleanup(os.chmod, self.folder, 0o755)
+            status, out, err = run_cli("--plot", "--results", self.results)
+        else:  # root writes anywhere: the rename refused as a read-only folder refuses it
+            target = os.path.join(self.folder, "longtail_resnet32-cpu_class_counts.png")
+            refusal = PermissionError(13, "Permission denied", target + ".77.tmp", target)
+            with mock.patch("files.os.replace", side_effect=refusal):
+                status, out, err = run_cli("--plot", "--results", self.results)
+        self.assert_one_line(status, err, "longtail_resnet32-cpu_class_counts.png: Permission denied")
+        self.assertNotIn(".tmp", err)
+        self.assertEqual(contents(self.tmp), before)
 
 
 class SettingsOfEveryRun(InScratchFolder):
