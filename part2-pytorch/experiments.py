@@ -35,11 +35,15 @@ import sys
 import threading
 import time
 
+import checkpointing
 import cli
 import config
 import files
+from data import DataError
 from grids import (CLASS_COLUMNS, COLUMNS, KEY_COLUMNS, REQUIRED_COLUMNS, available_grids, grid_runs, row_key,
                    row_problem, run_overrides, shard_of)
+from run_state import Diverged, Interrupted
+from runlog import RunBusy
 
 RESULTS = "results/longtail.csv"
 LOCK_NAME = ".experiments.lock"
@@ -198,7 +202,10 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
     seconds_before = sum(row["seconds"] for row in earlier["rows"]) if earlier else 0.0  # of the epochs it resumes
     started = time.perf_counter()
     with counted_run():
-        final = main.fit(args, args.device, run_name=name, echo=each_line or (lambda line: None))["final"]
+        try:
+            final = main.fit(args, args.device, run_name=name, echo=each_line or (lambda line: None))["final"]
+        except Diverged as error:  # its message does not say which run of the grid
+            raise Diverged(f"{os.path.join('runs', name)}: {error}") from None
     seconds = round(seconds_before + time.perf_counter() - started, 1)
     row = dict(run, test_acc=round(accuracy(final), 4), seconds=seconds)
     row.update({column: round(float(value), 4) for column, value in zip(CLASS_COLUMNS, per_class_accuracy(final))})
@@ -208,6 +215,16 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
 def data_overrides(data_dir):
     """--data-dir as a setting (before the --set pairs, which may name data_dir too); none when not given."""
     return [("data_dir", data_dir)] if data_dir else []
+
+
+def check_data(folder):
+    """Read every batch file of the CIFAR-10 folder the runs will read (a second or two), so that a missing or
+    damaged file is one DataError before any worker starts instead of one failure per worker."""
+    from data import load_split
+    from data.dataset_cifar import batches_folder
+
+    for train in (True, False):
+        load_split(batches_folder(folder), train)
 
 
 def _exit_when_parent_ends(sentinel):
@@ -292,6 +309,8 @@ def run_grid(name, workers, data_dir, results, extra=(), shard=(1, 1)):
     if not todo:
         return
     base_config = available_grids()[name].config
+    settings = config.load_config(base_config, run_overrides(todo[0], data_overrides(data_dir) + list(extra)))
+    check_data(settings["data_dir"])
     devices = worker_devices(workers, len(todo))
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds thread pools or CUDA
     pool = concurrent.futures.ProcessPoolExecutor(len(devices), mp_context=context, initializer=start_worker,
@@ -396,9 +415,13 @@ def main_cli(argv=None):
         if args.plot:
             for path in draw_plots(results, os.path.dirname(results) or "."):
                 print(f"wrote {path}")
-    except (config.ConfigError, ResultsError, FileNotFoundError) as error:
+    except (config.ConfigError, ResultsError, DataError, checkpointing.CheckpointError, RunBusy,
+            FileNotFoundError) as error:  # the last four may come back from a worker
         print(f"experiments.py: error: {error}", file=sys.stderr)
         return 2
+    except Diverged as error:
+        print(f"experiments.py: error: {error}; finished runs are in {results}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         raise  # the reader of our output went away: see cli.quiet_when_the_pipe_closes
     except OSError as error:  # a read-only or full disk, a folder where a file should be
@@ -409,7 +432,7 @@ def main_cli(argv=None):
         print(f"experiments.py: error: a worker process died (out of memory?); finished runs are in {results}, "
               f"run again to continue", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):  # Ctrl-C reaches the workers too, and one may report first
         print(f"\ninterrupted; finished runs are in {results}, run again to continue", file=sys.stderr)
         return 130
     return 0

@@ -1,6 +1,6 @@
 """experiments.py given bad input: a results CSV it cannot read whole, a --results that is no CSV path, a folder
-it cannot write, a --set that clashes with some run. Each is one line on stderr and exit status 2, and every
-file already there stays as it was."""
+it cannot write, a damaged data folder, a --set that clashes with some run. Each is one line on stderr and exit
+status 2 (1 for a run that diverged), and every file already there stays as it was."""
 import contextlib
 import csv
 import io
@@ -231,6 +231,31 @@ class PlotOutputs(InScratchFolder):
         self.assertEqual(contents(self.tmp), before)
 
 
+class DamagedData(InScratchFolder):
+    def setUp(self):
+        super().setUp()
+        self.data = write_cifar_folder(self.tmp)[0]
+        test_batch = os.path.join(self.data, "test_batch")
+        with open(test_batch, "rb") as f:
+            data = f.read()
+        with open(test_batch, "wb") as f:
+            f.write(data[:len(data) // 2])  # cut short, as by a full disk
+
+    def test_is_found_before_any_worker_starts(self):
+        status, out, err = run_cli("--grid", "micro", "--workers", "1", "--data-dir", self.data,
+                                   "--results", self.results)
+        self.assert_one_line(status, err, os.path.join(self.data, "test_batch"), "get_data.sh")
+        self.assertFalse(os.path.exists(self.results))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "runs")))
+
+    def test_found_by_a_worker_is_one_line_too(self):
+        with mock.patch.object(experiments, "check_data"):  # as if damaged after the check
+            status, out, err = run_cli("--grid", "micro", "--workers", "1", "--data-dir", self.data,
+                                       "--results", self.results)
+        self.assert_one_line(status, err, os.path.join(self.data, "test_batch"), "get_data.sh")
+        self.assertFalse(os.path.exists(self.results))
+
+
 class SettingsOfEveryRun(InScratchFolder):
     """Every run's complete settings are checked before the first run starts; a clash names the --set."""
 
@@ -258,6 +283,15 @@ class SettingsOfEveryRun(InScratchFolder):
         self.assertEqual(out, "")
         self.assertEqual(sorted(os.listdir(self.tmp)), ["cifar-10-batches-py", "results"])
         self.assertEqual(os.listdir(os.path.dirname(self.results)), [])
+
+    def test_a_run_that_diverges_is_one_line(self):
+        data = write_cifar_folder(self.tmp)[0]
+        status, out, err = run_cli("--grid", "micro", "--workers", "1", "--data-dir", data, "--results",
+                                   self.results, "--set", "learning_rate=1e30", "--set", "epochs=1")
+        self.assert_one_line(status, err, os.path.join("runs", "longtail", "micro_0.1_CE_"), "diverged",
+                             "lower learning_rate", code=1)
+        self.assertEqual(experiments.read_rows(self.results), [])
+
 
 if __name__ == "__main__":
     unittest.main()
