@@ -4,11 +4,12 @@ X (H x W) and Y (H_out x W_out) are flattened row-major. The structure of A depe
 built once as an integer map (entry = flat kernel index k*i + j, or -1 for a structural zero) and then filled
 with numbers or with symbolic names.
 """
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from command_line import no_arguments
 
 PROBLEM_CASE = {"in_shape": (3, 3), "kernel_size": 3, "stride": 4, "padding": 2}
 
@@ -134,7 +135,7 @@ def max_error(oracle, cases, seed=1):
 
 
 def main():
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help only
+    no_arguments(__doc__)
     case = PROBLEM_CASE
     (in_h, in_w), k, s, p = case["in_shape"], case["kernel_size"], case["stride"], case["padding"]
     out_h, out_w = output_size(in_h, k, s, p), output_size(in_w, k, s, p)

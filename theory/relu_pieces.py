@@ -3,13 +3,14 @@
 h(x) = W3 relu(W2 relu(W1 x + b1) + b2) + b3. Near x0 each ReLU acts as a fixed 0/1 gate D = diag(z > 0), so
 W = W3 D2 W2 D1 W1 and b = W3 D2 (W2 D1 b1 + b2) + b3.
 """
-import argparse
 import os
 import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from command_line import no_arguments
 
 
 class ReluNet(NamedTuple):
@@ -106,7 +107,7 @@ FIGURE = Path(__file__).with_name("relu_pieces.png")
 
 
 def main():
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help only
+    no_arguments(__doc__)
     pieces = [local_affine(x0) for x0 in PROBLEM_POINTS]
     for piece in pieces:
         check_piece(piece)

@@ -27,6 +27,15 @@ class HelpOnly(unittest.TestCase):
                 self.assertNotIn("W=", result.stdout)  # no answer was computed
         self.assertEqual(os.stat(figure).st_mtime_ns, before)
 
+    def test_an_argument_is_one_line(self):
+        for script in ("conv_as_matrix.py", "relu_pieces.py"):
+            with self.subTest(script=script):
+                result = subprocess.run([sys.executable, os.path.join(THEORY, script), "--plot"], cwd=THEORY,
+                                        capture_output=True, text=True, timeout=120)
+                self.assertEqual((result.returncode, result.stdout), (2, ""))
+                self.assertEqual(result.stderr, f"{script}: error: unrecognized arguments: --plot (this script "
+                                                f"takes no arguments; see --help)\n")
+
 
 class Figure(unittest.TestCase):
     def run_main(self, figure):
