@@ -189,6 +189,7 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
 
     import main
     from metrics import accuracy, per_class_accuracy
+    from device import compile_failure
     from run_state import resumable_state
 
     torch.set_num_threads(threads)
@@ -206,6 +207,10 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
             final = main.fit(args, args.device, run_name=name, echo=each_line or (lambda line: None))["final"]
         except Diverged as error:  # its message does not say which run of the grid
             raise Diverged(f"{os.path.join('runs', name)}: {error}") from None
+        except RuntimeError as error:  # torch.compile without a C++ compiler: one line, as main.py says it
+            if compile_failure(error) is None:
+                raise
+            raise config.ConfigError(f"{compile_failure(error)}; run the grid with --set compile=none") from None
     seconds = round(seconds_before + time.perf_counter() - started, 1)
     row = dict(run, test_acc=round(accuracy(final), 4), seconds=seconds)
     row.update({column: round(float(value), 4) for column, value in zip(CLASS_COLUMNS, per_class_accuracy(final))})

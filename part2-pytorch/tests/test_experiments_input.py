@@ -293,5 +293,20 @@ class SettingsOfEveryRun(InScratchFolder):
         self.assertEqual(experiments.read_rows(self.results), [])
 
 
+class CompilerMissing(InScratchFolder):
+    def test_torch_compile_that_cannot_compile_in_a_run_says_how_to_go_on(self):
+        data = write_cifar_folder(self.tmp)[0]
+        run, config_path = grids.grid_runs("micro")[0], grids.available_grids()["micro"].config
+        failure = RuntimeError("BackendCompilerFailed: inductor found no C++ compiler")
+        with mock.patch("main.fit", side_effect=failure), \
+                mock.patch("device.compile_failure", return_value="torch.compile cannot compile here (no compiler)"), \
+                self.assertRaisesRegex(config.ConfigError, r"cannot compile here \(no compiler\); run the grid with "
+                                                           r"--set compile=none"):
+            experiments.run_one(run, config_path, data, [], "cpu", 1)
+        with mock.patch("main.fit", side_effect=RuntimeError("another failure")), \
+                self.assertRaisesRegex(RuntimeError, "another failure"):  # not the compiler's: as it was
+            experiments.run_one(run, config_path, data, [], "cpu", 1)
+
+
 if __name__ == "__main__":
     unittest.main()
