@@ -24,9 +24,6 @@ once. Accuracies are those of the last epoch on the balanced test set (no select
 import argparse
 import concurrent.futures
 import contextlib
-import csv
-import glob
-import io
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -40,120 +37,13 @@ import cli
 import config
 import files
 from data import DataError
-from grids import (CLASS_COLUMNS, COLUMNS, KEY_COLUMNS, REQUIRED_COLUMNS, available_grids, grid_runs, row_key,
-                   row_problem, run_overrides, shard_of)
+from grids import CLASS_COLUMNS, KEY_COLUMNS, available_grids, grid_runs, row_key, run_overrides, shard_of
+from results_csv import (ResultsError, append_row, read_all, result_files, results_lock, shard_path, write_atomically,
+                         writing_now)
 from run_state import Diverged, Interrupted
 from runlog import RunBusy
 
 RESULTS = "results/longtail.csv"
-LOCK_NAME = ".experiments.lock"
-
-
-# Files. Every file in a results folder is written under that folder's lock, into a temp file renamed over the
-# target; whoever takes the lock next removes the temp files a killed writer left.
-
-_writing = threading.Lock()  # held with the folder lock: a worker's watcher never ends the process mid-write
-
-
-@contextlib.contextmanager
-def results_lock(folder):
-    """Hold the OS lock of a results folder (the OS releases it if the holder dies); on taking it, remove the
-    temp files that writers killed mid-write left there: every writer writes under this lock, so none is live."""
-    with _writing, files.FileLock(os.path.join(folder, LOCK_NAME)):
-        files.remove_leftovers(os.path.join(folder, "*"))
-        yield
-
-
-class ResultsError(ValueError):
-    """A results CSV that cannot be read whole; the message (one line) names the file, row and column."""
-
-
-def write_atomically(path, data):
-    """Bytes to `path`, atomically (files.write_atomically). Call under results_lock of the folder. An OSError
-    names `path`, not the temp file that failed."""
-    try:
-        files.write_atomically(path, lambda f: f.write(data))
-    except OSError as error:
-        raise OSError(error.errno, error.strerror or str(error), path) from None
-
-
-def csv_bytes(rows):
-    """The CSV of `rows`: our columns, then any a user added (a spreadsheet's notes), kept."""
-    added = [column for column in dict.fromkeys(key for row in rows for key in row) if column not in COLUMNS]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, COLUMNS + added, restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    return text.getvalue().encode("utf-8")
-
-
-def read_rows(path):
-    """The rows of the CSV at `path` (none if it does not exist), each checked: ResultsError for a file that
-    is not one experiments.py could have written, so that nothing is run or written on a misread. A spreadsheet's
-    "CSV UTF-8" starts with a byte-order mark, which utf-8-sig skips. Rows are numbered as in a spreadsheet."""
-    if not os.path.exists(path):
-        return []
-    fix = "correct or delete that row, then run again"
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or REQUIRED_COLUMNS)]
-            if missing:
-                named = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-                raise ResultsError(f"{path}: the header (row 1) lacks the column(s) {named}; expected the "
-                                   f"comma-separated header experiments.py writes: {','.join(COLUMNS)}")
-            rows = []
-            for row in reader:
-                if None in row:
-                    raise ResultsError(f"{path}: row {reader.line_num} has more values than the header has "
-                                       f"columns; {fix}")
-                problem = row_problem(row)
-                if problem:
-                    column, text, allowed = problem
-                    raise ResultsError(f"{path}: row {reader.line_num}, column {column} = {config.shown(text)} is "
-                                       f"not allowed; expected {allowed}; {fix}")
-                rows.append(row)
-            return rows
-    except UnicodeDecodeError:
-        raise ResultsError(f"{path}: not UTF-8 text; save it as CSV UTF-8 (comma-separated)") from None
-    except csv.Error as error:
-        raise ResultsError(f"{path}: not a readable CSV ({error}); restore it or give another --results") from None
-
-
-def write_rows(path, rows):
-    """Replace the CSV at `path` by `rows`, atomically and under the folder's lock."""
-    with results_lock(os.path.dirname(path) or "."):
-        write_atomically(path, csv_bytes(rows))
-
-
-def append_row(path, row):
-    """Add one row to the CSV at `path`; the lock keeps two workers from losing each other's rows."""
-    with results_lock(os.path.dirname(path) or "."):
-        write_atomically(path, csv_bytes(read_rows(path) + [row]))
-
-
-def shard_path(results, shard):
-    stem, extension = os.path.splitext(results)
-    return f"{stem}.shard-{shard[0]}-of-{shard[1]}{extension}"
-
-
-def result_files(results):
-    """The CSV `results` and its siblings of other shards: results/longtail.csv -> results/longtail.csv and
-    results/longtail.shard-K-of-N.csv (not another CSV whose name merely starts alike)."""
-    stem, extension = os.path.splitext(results)
-    stem = re.sub(r"\.shard-\d+-of-\d+$", "", stem)
-    candidates = glob.glob(glob.escape(stem) + "*" + glob.escape(extension))
-    shard = re.compile(re.escape(stem) + r"(\.shard-\d+-of-\d+)?" + re.escape(extension))
-    return sorted(path for path in candidates if shard.fullmatch(path))
-
-
-def read_all(results):
-    """The rows of every CSV of result_files(results), each run once (the first row of its key)."""
-    rows = {}
-    for path in result_files(results):
-        for row in read_rows(path):
-            rows.setdefault(row_key(row), row)
-    return list(rows.values())
 
 
 def draw_plots(results, out_dir):
@@ -234,7 +124,7 @@ def check_data(folder):
 
 def _exit_when_parent_ends(sentinel):
     multiprocessing.connection.wait([sentinel])
-    with _writing:  # not while this process writes the results
+    with writing_now:  # not while this process writes the results
         os._exit(1)
 
 
@@ -430,8 +320,8 @@ def main_cli(argv=None):
     except BrokenPipeError:
         raise  # the reader of our output went away: see cli.quiet_when_the_pipe_closes
     except OSError as error:  # a read-only or full disk, a folder where a file should be
-        print(f"experiments.py: error: {error.filename or 'a file'}: {error.strerror or error}; fix that (the "
-              f"folder's permissions, free space, a folder in the file's place), then run again", file=sys.stderr)
+        print(f"experiments.py: error: {error.filename or 'a file'}: {error.strerror or error}; "
+              f"{files.what_to_do(error)}, then run again", file=sys.stderr)
         return 2
     except concurrent.futures.BrokenExecutor:
         print(f"experiments.py: error: a worker process died (out of memory?); finished runs are in {results}, "

@@ -15,6 +15,7 @@ import torch
 
 import config
 import experiments
+import results_csv
 import grids
 import longtail_plots
 import main
@@ -47,8 +48,8 @@ class Grid(unittest.TestCase):
         runs = grids.grid_runs("cpu")[:3]
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "sub", "longtail.csv")
-            experiments.write_rows(path, [fake_row(run, 0.5) for run in runs])
-            rows = experiments.read_rows(path)
+            results_csv.write_rows(path, [fake_row(run, 0.5) for run in runs])
+            rows = results_csv.read_rows(path)
             self.assertEqual([name for name in os.listdir(os.path.dirname(path)) if name.endswith(".tmp")], [])
         self.assertEqual(keys(rows), keys(runs))
         self.assertEqual(list(rows[0])[:11], ["grid", "model", "imb_type", "imb_factor", "loss_type", "reweight",
@@ -65,8 +66,8 @@ class Overrides(unittest.TestCase):
         self.assertFalse(set(keys(short)) & set(keys(full)))
         with tempfile.TemporaryDirectory() as tmp:  # the short runs on disk do not count as the grid done
             path = os.path.join(tmp, "longtail.csv")
-            experiments.write_rows(path, [fake_row(run, 0.5) for run in short])
-            rows = experiments.read_rows(path)
+            results_csv.write_rows(path, [fake_row(run, 0.5) for run in short])
+            rows = results_csv.read_rows(path)
         self.assertEqual({(r["epochs"], r["overrides"]) for r in rows}, {("1", "epochs=1")})
         self.assertEqual(set(keys(rows)), set(keys(short)))
         self.assertFalse(set(keys(rows)) & set(keys(full)))
@@ -96,8 +97,8 @@ class Overrides(unittest.TestCase):
                 writer = csv.DictWriter(f, old_columns, extrasaction="ignore")
                 writer.writeheader()
                 writer.writerow(fake_row(runs[0], 0.5))
-            self.assertEqual(keys(experiments.read_rows(path)), keys(runs[:1]))
-            experiments.append_row(path, fake_row(runs[1], 0.6))
+            self.assertEqual(keys(results_csv.read_rows(path)), keys(runs[:1]))
+            results_csv.append_row(path, fake_row(runs[1], 0.6))
             with open(path, newline="") as f:
                 rows = list(csv.DictReader(f))
         self.assertEqual([row["overrides"] for row in rows], ["", ""])
@@ -111,7 +112,7 @@ class Shards(unittest.TestCase):
             parts = [grids.shard_of(runs, (k, n)) for k in range(1, n + 1)]
             self.assertEqual(sum(len(part) for part in parts), len(runs))
             self.assertEqual(sorted(k for part in parts for k in keys(part)), sorted(keys(runs)))
-        self.assertEqual(experiments.shard_path("results/longtail.csv", (2, 4)), "results/longtail.shard-2-of-4.csv")
+        self.assertEqual(results_csv.shard_path("results/longtail.csv", (2, 4)), "results/longtail.shard-2-of-4.csv")
 
     def list_lines(self, *arguments):
         out = io.StringIO()
@@ -132,10 +133,10 @@ class Shards(unittest.TestCase):
     def test_runs_done_in_any_shard_file_count_as_done_and_are_read_once(self):
         runs = grids.grid_runs("cpu")
         with tempfile.TemporaryDirectory() as tmp:
-            experiments.write_rows(os.path.join(tmp, "longtail.shard-1-of-2.csv"), [fake_row(runs[0], 0.5)])
-            experiments.write_rows(os.path.join(tmp, "longtail.shard-2-of-2.csv"),
+            results_csv.write_rows(os.path.join(tmp, "longtail.shard-1-of-2.csv"), [fake_row(runs[0], 0.5)])
+            results_csv.write_rows(os.path.join(tmp, "longtail.shard-2-of-2.csv"),
                                    [fake_row(runs[1], 0.5), fake_row(runs[0], 0.5)])
-            rows = experiments.read_all(os.path.join(tmp, "longtail.csv"))
+            rows = results_csv.read_all(os.path.join(tmp, "longtail.csv"))
             lines = self.list_lines("--results", os.path.join(tmp, "longtail.csv"))
         self.assertEqual(keys(rows), keys(runs[:2]))
         self.assertEqual([line.split()[0] for line in lines[1:4]], ["done", "done", "todo"])
@@ -152,11 +153,11 @@ class Files(unittest.TestCase):
         runs = grids.grid_runs("cpu")
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
-            experiments.write_rows(path, [fake_row(runs[0], 0.5)])
+            results_csv.write_rows(path, [fake_row(runs[0], 0.5)])
             # a writer that dies while it holds the lock, half-way through its temp file (os._exit: no cleanup
             # runs, as under SIGKILL, on every system)
-            child = in_child("import os, experiments\n"
-                             f"with experiments.results_lock({tmp!r}):\n"
+            child = in_child("import os, results_csv\n"
+                             f"with results_csv.results_lock({tmp!r}):\n"
                              f"    open({path!r} + f'.{{os.getpid()}}.tmp', 'w').write('grid,mod')\n"
                              "    os._exit(9)\n")
             self.assertEqual(child.returncode, 9, child.stderr)
@@ -164,25 +165,25 @@ class Files(unittest.TestCase):
             self.assertEqual(len(leftovers), 1)
             for name in ("longtail.csv.tmp", "longtail_beta_sweep.png.77.tmp", "notes.tmp"):
                 open(os.path.join(tmp, name), "w").close()
-            writer = threading.Thread(target=experiments.append_row, args=(path, fake_row(runs[1], 0.6)))
+            writer = threading.Thread(target=results_csv.append_row, args=(path, fake_row(runs[1], 0.6)))
             writer.start()
             writer.join(30)
             self.assertFalse(writer.is_alive(), "the dead writer's lock was not released")
             self.assertEqual(sorted(name for name in os.listdir(tmp) if name.endswith(".tmp")), ["notes.tmp"])
-            self.assertEqual(keys(experiments.read_rows(path)), keys(runs[:2]))
+            self.assertEqual(keys(results_csv.read_rows(path)), keys(runs[:2]))
 
     def test_two_processes_appending_at_once_lose_no_row(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
-            code = ("import sys, experiments, grids\n"
+            code = ("import sys, results_csv, grids\n"
                     "from tests.test_experiments import fake_row\n"
                     "run = grids.grid_runs('cpu')[0]\n"
                     "for i in range(25):\n"
-                    f"    experiments.append_row({path!r}, fake_row(dict(run, seed=sys.argv[1] + str(i)), 0.5))\n")
+                    f"    results_csv.append_row({path!r}, fake_row(dict(run, seed=sys.argv[1] + str(i)), 0.5))\n")
             children = [subprocess.Popen([sys.executable, "-c", code, first], cwd=PART2,
                                          env=dict(os.environ, OMP_NUM_THREADS="1")) for first in ("1", "2")]
             self.assertEqual([child.wait(120) for child in children], [0, 0])
-            seeds = sorted(row["seed"] for row in experiments.read_rows(path))
+            seeds = sorted(row["seed"] for row in results_csv.read_rows(path))
             self.assertEqual(sorted(name for name in os.listdir(tmp) if not name.startswith(".")), ["longtail.csv"])
         self.assertEqual(seeds, sorted(f"{first}{i}" for first in "12" for i in range(25)))
 
@@ -271,7 +272,7 @@ class MicroGrid(unittest.TestCase):
                     self.assertAlmostEqual(sum(per_class) / 10, float(row["test_acc"]), places=3)  # balanced test set
                 status, out = self.run_cli("--grid", "micro", "--data-dir", folder, "--results", results)
                 self.assertIn("0 runs to do, 2 already", out)
-                experiments.write_rows(results, rows[:1])  # as if interrupted after one run
+                results_csv.write_rows(results, rows[:1])  # as if interrupted after one run
                 status, out = self.run_cli("--grid", "micro", "--list", "--results", results)
                 self.assertEqual([line.split()[0] for line in out.splitlines()], ["status", "done", "todo"])
                 status, out = self.run_cli("--grid", "micro", "--list", "--results", results, "--set", "epochs=1")
@@ -292,7 +293,7 @@ class MicroGrid(unittest.TestCase):
             try:
                 self.assertEqual(self.run_cli("--grid", "micro", "--workers", "1", "--data-dir", folder,
                                               "--results", results)[0], 0)
-                uninterrupted = experiments.read_rows(results)
+                uninterrupted = results_csv.read_rows(results)
                 run = grids.grid_runs("micro")[1]
                 run_folder = os.path.join("runs", experiments.run_folder(run))
                 epochs_seen, real_train = [], main.train
@@ -308,13 +309,13 @@ class MicroGrid(unittest.TestCase):
                     experiments.run_one(run, grids.available_grids()["micro"].config, folder, [],
                                         *experiments.worker_devices(1, 1)[0])
                 self.assertEqual(len(epochs_seen), 4)
-                experiments.write_rows(results, uninterrupted[:1])  # its row gone: the grid runs it again
+                results_csv.write_rows(results, uninterrupted[:1])  # its row gone: the grid runs it again
 
                 status, out = self.run_cli("--grid", "micro", "--workers", "1", "--data-dir", folder,
                                            "--results", results)
                 self.assertEqual(status, 0, out)
                 self.assertIn("1 runs to do (1 with a last.pth to go on from)", out)
-                resumed = experiments.read_rows(results)[1]
+                resumed = results_csv.read_rows(results)[1]
                 for column in ["test_acc"] + grids.CLASS_COLUMNS:
                     self.assertEqual(resumed[column], uninterrupted[1][column], column)
                 with open(os.path.join(run_folder, "metrics.csv"), newline="") as f:
@@ -346,7 +347,7 @@ class Plots(unittest.TestCase):
         rows += [fake_row(run, 0.9) for run in grids.grid_runs("cpu", [("epochs", 1)])[:3]]  # left out
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
-            experiments.write_rows(path, rows)
+            results_csv.write_rows(path, rows)
             written = experiments.draw_plots(path, tmp)
             self.assertEqual(sorted(os.path.basename(p) for p in written),
                              ["longtail_beta_sweep.png", "longtail_class_counts.png",
@@ -370,7 +371,7 @@ class Plots(unittest.TestCase):
         rows = [fake_row(run, 0.5) for run in grids.grid_runs("resnet32-cpu", [("epochs", 1)])]
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "longtail.csv")
-            experiments.write_rows(path, rows)
+            results_csv.write_rows(path, rows)
             with self.assertRaises(FileNotFoundError) as caught:
                 experiments.draw_plots(path, tmp)
             self.assertEqual(sorted(os.listdir(tmp)), [".experiments.lock", "longtail.csv"])

@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-import experiments
+import results_csv
 import grids
 from tests.helpers import PART2, write_cifar_folder
 
@@ -132,7 +132,7 @@ class KilledRunner(unittest.TestCase):
             workers = set()
             try:
                 deadline = time.monotonic() + 180
-                while len(experiments.read_rows(results)) < 1:  # the first run is written by its worker
+                while len(results_csv.read_rows(results)) < 1:  # the first run is written by its worker
                     self.assertIsNone(parent.poll(), "the grid ended before it could be killed")
                     self.assertLess(time.monotonic(), deadline, "no run finished in time")
                     workers.update(children_of(parent.pid))

@@ -11,6 +11,7 @@ from unittest import mock
 
 import config
 import experiments
+import results_csv
 import grids
 import longtail_plots
 from tests.helpers import write_cifar_folder
@@ -35,7 +36,7 @@ def contents(folder):
     found = {}
     for root, _, names in os.walk(folder):
         for name in names:
-            if name != experiments.LOCK_NAME:
+            if name != results_csv.LOCK_NAME:
                 with open(os.path.join(root, name), "rb") as f:
                     found[os.path.relpath(os.path.join(root, name), folder)] = f.read()
     return found
@@ -77,20 +78,20 @@ class SpreadsheetCsv(InScratchFolder):
     def setUp(self):
         super().setUp()
         self.runs = grids.grid_runs("resnet32-cpu")
-        experiments.write_rows(self.results, [fake_row(run, 0.5) for run in self.runs[:2]])
+        results_csv.write_rows(self.results, [fake_row(run, 0.5) for run in self.runs[:2]])
         with open(self.results, "rb") as f:
             data = f.read()
         with open(self.results, "wb") as f:
             f.write(BOM + data.replace(b"\n", b"\r\n"))
 
     def test_its_rows_count_as_done(self):
-        self.assertEqual(keys(experiments.read_rows(self.results)), keys(self.runs[:2]))
+        self.assertEqual(keys(results_csv.read_rows(self.results)), keys(self.runs[:2]))
         status, out, err = run_cli("--grid", "resnet32-cpu", "--list", "--results", self.results)
         self.assertEqual(status, 0, err)
         self.assertEqual([line.split()[0] for line in out.splitlines()[1:4]], ["done", "done", "todo"])
 
     def test_an_appended_row_keeps_every_earlier_value(self):
-        experiments.append_row(self.results, fake_row(self.runs[2], 0.6))
+        results_csv.append_row(self.results, fake_row(self.runs[2], 0.6))
         with open(self.results, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
         self.assertEqual(keys(rows), keys(self.runs[:3]))
@@ -114,7 +115,7 @@ class UnreadableCsv(InScratchFolder):
     def write_bad_row(self, column, value):
         rows = [fake_row(run, 0.5) for run in grids.grid_runs("micro")]
         rows[1][column] = value
-        experiments.write_rows(self.results, rows)
+        results_csv.write_rows(self.results, rows)
 
     def assert_refused(self, *parts):
         before = contents(self.tmp)
@@ -123,8 +124,8 @@ class UnreadableCsv(InScratchFolder):
             self.assert_one_line(status, err, self.results, *parts)
             self.assertNotIn("runs to do", out)
         self.assertEqual(contents(self.tmp), before)  # no run folder, no plot, the CSV as it was
-        with self.assertRaises(experiments.ResultsError):
-            experiments.append_row(self.results, fake_row(grids.grid_runs("cpu")[0], 0.5))
+        with self.assertRaises(results_csv.ResultsError):
+            results_csv.append_row(self.results, fake_row(grids.grid_runs("cpu")[0], 0.5))
         self.assertEqual(contents(self.tmp), before)
 
     def test_values_that_are_not_what_the_column_holds(self):
@@ -161,8 +162,8 @@ class CsvFiles(InScratchFolder):
         runs = grids.grid_runs("cpu")
         write_csv(self.results, grids.COLUMNS + ["notes"], [[fake_row(runs[0], 0.5)[c] for c in grids.COLUMNS]
                                                              + ["a good run"]])
-        experiments.append_row(self.results, fake_row(runs[1], 0.6))
-        rows = experiments.read_rows(self.results)
+        results_csv.append_row(self.results, fake_row(runs[1], 0.6))
+        rows = results_csv.read_rows(self.results)
         self.assertEqual(keys(rows), keys(runs[:2]))
         self.assertEqual([row["notes"] for row in rows], ["a good run", ""])
 
@@ -170,15 +171,15 @@ class CsvFiles(InScratchFolder):
         folder = os.path.dirname(self.results)
         for name in ("longtail.shard-1-of-2.csv", "longtail_old.csv", "longtail.csv.bak", "longtail_tables.md"):
             open(os.path.join(folder, name), "w").close()
-        experiments.write_rows(self.results, [])
-        self.assertEqual([os.path.basename(path) for path in experiments.result_files(self.results)],
+        results_csv.write_rows(self.results, [])
+        self.assertEqual([os.path.basename(path) for path in results_csv.result_files(self.results)],
                          ["longtail.csv", "longtail.shard-1-of-2.csv"])
 
 
 class ResultsArgument(InScratchFolder):
     def test_a_folder_or_a_path_that_is_not_a_csv_is_refused(self):
         folder = os.path.dirname(self.results)
-        experiments.write_rows(self.results, [fake_row(run, 0.5) for run in grids.grid_runs("cpu")[:2]])
+        results_csv.write_rows(self.results, [fake_row(run, 0.5) for run in grids.grid_runs("cpu")[:2]])
         for name in ("longtail_class_counts.png", "longtail_tables.md"):
             with open(os.path.join(folder, name), "wb") as f:
                 f.write(b"\x89PNG earlier")
@@ -200,7 +201,7 @@ class PlotOutputs(InScratchFolder):
 
     def setUp(self):
         super().setUp()
-        experiments.write_rows(self.results, [fake_row(run, 0.5) for run in grids.grid_runs("resnet32-cpu")])
+        results_csv.write_rows(self.results, [fake_row(run, 0.5) for run in grids.grid_runs("resnet32-cpu")])
         self.folder = os.path.dirname(self.results)
 
     def test_a_folder_where_an_output_goes(self):
@@ -222,9 +223,9 @@ class PlotOutputs(InScratchFolder):
             self.addCleanup(os.chmod, self.folder, 0o755)
             status, out, err = run_cli("--plot", "--results", self.results)
         else:  # root writes anywhere: the rename refused as a read-only folder refuses it
-            target = os.path.join(self.folder, "longtail_resnet32-cpu_class_counts.png")
-            refusal = PermissionError(13, "Permission denied", target + ".77.tmp", target)
-            with mock.patch("files.os.replace", side_effect=refusal):
+            def refuse(source, target):
+                raise PermissionError(13, "Permission denied", source, target)
+            with mock.patch("files.os.replace", side_effect=refuse):
                 status, out, err = run_cli("--plot", "--results", self.results)
         self.assert_one_line(status, err, "longtail_resnet32-cpu_class_counts.png: Permission denied")
         self.assertNotIn(".tmp", err)
@@ -290,7 +291,7 @@ class SettingsOfEveryRun(InScratchFolder):
                                    self.results, "--set", "learning_rate=1e30", "--set", "epochs=1")
         self.assert_one_line(status, err, os.path.join("runs", "longtail", "micro_0.1_CE_"), "diverged",
                              "lower learning_rate", code=1)
-        self.assertEqual(experiments.read_rows(self.results), [])
+        self.assertEqual(results_csv.read_rows(self.results), [])
 
 
 class CompilerMissing(InScratchFolder):

@@ -4,7 +4,7 @@ import os
 import re
 import unittest
 
-import experiments
+import results_csv
 import grids
 import longtail_plots
 from data import IMBALANCECIFAR10
@@ -48,7 +48,7 @@ class GridAndReport(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.rows = longtail_plots.rows_of_grid(experiments.read_all(RESULTS), cls.GRID)
+        cls.rows = longtail_plots.rows_of_grid(results_csv.read_all(RESULTS), cls.GRID)
         cls.summary = longtail_plots.summarise(cls.rows)
         with open(REPORT, encoding="utf-8") as f:
             cls.report = f.read()
@@ -68,7 +68,7 @@ class ShippedResults(GridAndReport):
     def test_the_committed_tables_are_those_of_the_csv(self):
         with open(os.path.join(PART2, "results", "longtail_tables.md"), "rb") as f:
             committed = f.read()
-        self.assertEqual(longtail_plots.outputs(experiments.read_all(RESULTS))["longtail_tables.md"].decode(),
+        self.assertEqual(longtail_plots.outputs(results_csv.read_all(RESULTS))["longtail_tables.md"].decode(),
                          committed.decode())
 
     def test_the_reports_beta_sweep_is_that_of_the_csv(self):

@@ -3,7 +3,6 @@ checkpoint file is missing."""
 import os
 import unittest
 
-import torch
 
 import checkpointing
 from data import Cifar, DeviceBatches

@@ -1,0 +1,120 @@
+"""The results CSVs of the long-tailed grids: one row a finished run, in results/longtail.csv and the files of its
+shards beside it. A file is read whole or not at all (a value its column cannot hold is a ResultsError naming file,
+row and column), and written atomically under its folder's lock, so that workers never lose each other's rows."""
+import contextlib
+import csv
+import glob
+import io
+import os
+import re
+import threading
+
+import config
+import files
+from grids import COLUMNS, REQUIRED_COLUMNS, row_key, row_problem
+
+LOCK_NAME = ".experiments.lock"
+
+
+# Files. Every file in a results folder is written under that folder's lock, into a temp file renamed over the
+# target; whoever takes the lock next removes the temp files a killed writer left.
+
+writing_now = threading.Lock()  # held with the folder lock: a worker's watcher never ends the process mid-write
+
+
+@contextlib.contextmanager
+def results_lock(folder):
+    """Hold the OS lock of a results folder (the OS releases it if the holder dies); on taking it, remove the
+    temp files that writers killed mid-write left there: every writer writes under this lock, so none is live."""
+    with writing_now, files.FileLock(os.path.join(folder, LOCK_NAME)):
+        files.remove_leftovers(os.path.join(folder, "*"))
+        yield
+
+
+class ResultsError(ValueError):
+    """A results CSV that cannot be read whole; the message (one line) names the file, row and column."""
+
+
+def write_atomically(path, data):
+    """Bytes to `path`, atomically (files.write_atomically: an OSError names `path`, not the temporary file).
+    Call under results_lock of the folder."""
+    files.write_atomically(path, lambda f: f.write(data))
+
+
+def csv_bytes(rows):
+    """The CSV of `rows`: our columns, then any a user added (a spreadsheet's notes), kept."""
+    added = [column for column in dict.fromkeys(key for row in rows for key in row) if column not in COLUMNS]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, COLUMNS + added, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue().encode("utf-8")
+
+
+def read_rows(path):
+    """The rows of the CSV at `path` (none if it does not exist), each checked: ResultsError for a file that
+    is not one experiments.py could have written, so that nothing is run or written on a misread. A spreadsheet's
+    "CSV UTF-8" starts with a byte-order mark, which utf-8-sig skips. Rows are numbered as in a spreadsheet."""
+    if not os.path.exists(path):
+        return []
+    fix = "correct or delete that row, then run again"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or REQUIRED_COLUMNS)]
+            if missing:
+                named = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+                raise ResultsError(f"{path}: the header (row 1) lacks the column(s) {named}; expected the "
+                                   f"comma-separated header experiments.py writes: {','.join(COLUMNS)}")
+            rows = []
+            for row in reader:
+                if None in row:
+                    raise ResultsError(f"{path}: row {reader.line_num} has more values than the header has "
+                                       f"columns; {fix}")
+                problem = row_problem(row)
+                if problem:
+                    column, text, allowed = problem
+                    raise ResultsError(f"{path}: row {reader.line_num}, column {column} = {config.shown(text)} is "
+                                       f"not allowed; expected {allowed}; {fix}")
+                rows.append(row)
+            return rows
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path}: not UTF-8 text; save it as CSV UTF-8 (comma-separated)") from None
+    except csv.Error as error:
+        raise ResultsError(f"{path}: not a readable CSV ({error}); restore it or give another --results") from None
+
+
+def write_rows(path, rows):
+    """Replace the CSV at `path` by `rows`, atomically and under the folder's lock."""
+    with results_lock(os.path.dirname(path) or "."):
+        write_atomically(path, csv_bytes(rows))
+
+
+def append_row(path, row):
+    """Add one row to the CSV at `path`; the lock keeps two workers from losing each other's rows."""
+    with results_lock(os.path.dirname(path) or "."):
+        write_atomically(path, csv_bytes(read_rows(path) + [row]))
+
+
+def shard_path(results, shard):
+    stem, extension = os.path.splitext(results)
+    return f"{stem}.shard-{shard[0]}-of-{shard[1]}{extension}"
+
+
+def result_files(results):
+    """The CSV `results` and its siblings of other shards: results/longtail.csv -> results/longtail.csv and
+    results/longtail.shard-K-of-N.csv (not another CSV whose name merely starts alike)."""
+    stem, extension = os.path.splitext(results)
+    stem = re.sub(r"\.shard-\d+-of-\d+$", "", stem)
+    candidates = glob.glob(glob.escape(stem) + "*" + glob.escape(extension))
+    shard = re.compile(re.escape(stem) + r"(\.shard-\d+-of-\d+)?" + re.escape(extension))
+    return sorted(path for path in candidates if shard.fullmatch(path))
+
+
+def read_all(results):
+    """The rows of every CSV of result_files(results), each run once (the first row of its key)."""
+    rows = {}
+    for path in result_files(results):
+        for row in read_rows(path):
+            rows.setdefault(row_key(row), row)
+    return list(rows.values())
