@@ -9,11 +9,12 @@
     python experiments.py --grid paper --shard 2/4   # the second of four disjoint slices, for one of 4 machines
     python experiments.py --plot                # the plots in results/ from results/longtail.csv and its shards
 
-Each worker appends its run's row to results/longtail.csv (under a file lock, the file rewritten atomically)
-before it reports back, so neither an interrupted grid nor a killed runner loses anything finished; a run whose
-row is there is skipped when the grid runs again, and a run cut short goes on from its last finished epoch (the
-last.pth in its folder under runs/longtail/, when that holds the same settings). A row records what ran: the key columns hold the values the
-run resolved after --set, and `overrides` lists every setting that --set changed from the grid's config.
+Each worker appends its run's row to results/longtail.csv (results_csv.py: under a file lock, the file rewritten
+atomically) before it reports back, so neither an interrupted grid nor a killed runner loses anything finished; a
+run whose row is there is skipped when the grid runs again, and a run cut short goes on from its last finished
+epoch (the last.pth in its folder under runs/longtail/, when that holds the same settings). A row records what
+ran: the key columns hold the values the run resolved after --set, and `overrides` lists every setting that --set
+changed from the grid's config.
 Every run's complete settings (the grid's config, --set, the run's loss) are checked before the first run starts.
 A results CSV that cannot be read whole (a value that is not what its column holds, a header without a key
 column) is refused, naming its file, row and column, before anything runs or is written.

@@ -93,7 +93,8 @@ def parse_arguments(argv=None):
                         help="override any setting, e.g. --set imb_factor=0.1 (repeatable)")
     overrides = parser.add_argument_group("settings (override the config's values)")
     for key, setting in config.SETTINGS.items():
-        switch = dict(nargs="?", const="true") if isinstance(setting.kind, (config.Boolean, config.BooleanOrAuto)) else {}  # --amp = --amp true
+        switches = isinstance(setting.kind, (config.Boolean, config.BooleanOrAuto))
+        switch = dict(nargs="?", const="true") if switches else {}  # --amp = --amp true
         default = "required in the config" if setting.default is config.REQUIRED else f"default {setting.default}"
         overrides.add_argument("--" + key.replace("_", "-"), dest=key, action=Override, metavar="VALUE",
                                default=argparse.SUPPRESS,

@@ -89,7 +89,8 @@ class FailedWrites(unittest.TestCase):
                 files.write_atomically(path, disk_full)
             self.assertEqual(caught.exception.filename, path)
             self.assertEqual(files.what_to_do(caught.exception), "free some disk space")
-            self.assertEqual(files.what_to_do(PermissionError(errno.EACCES, "Permission denied")), "fix the permissions")
+            refused = PermissionError(errno.EACCES, "Permission denied")
+            self.assertEqual(files.what_to_do(refused), "fix the permissions")
             self.assertEqual(sorted(os.listdir(folder)), ["metrics.csv"])  # no temporary file left
 
 
