@@ -310,9 +310,17 @@ def fetch(here):
     return 0
 
 
+class NoArguments(argparse.ArgumentParser):
+    """--help, and one error line for anything else: the settings come from the environment."""
+
+    def error(self, message):
+        self.exit(2, f"get_data: error: {message}; this script takes no arguments (a local archive: set "
+                     f"CIFAR10_ARCHIVE=path; see --help)\n")
+
+
 def main():
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()  # --help only
+    NoArguments(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()  # --help only
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         return fetch(here)

@@ -176,6 +176,14 @@ class FetchScript(unittest.TestCase):
         self.assert_refused(self.fetch("absent.tar.gz", self.good_md5), "absent.tar.gz", "does not exist")
         self.assert_refused(self.fetch(self.temporary.name, self.good_md5), "is a folder")
 
+    def test_an_argument_is_one_line_and_fetches_nothing(self):
+        result = subprocess.run([sys.executable, os.path.join(self.data, "fetch_cifar10.py"), "--archive", "x"],
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual((result.returncode, result.stdout), (2, ""))
+        self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+        self.assertIn("takes no arguments", result.stderr)
+        self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
+
     def test_an_md5_that_is_no_sum_is_refused_and_an_empty_one_means_the_canonical_sum(self):
         self.assert_refused(self.fetch(self.good, "not-a-sum"), "CIFAR10_MD5=not-a-sum is not an md5 sum")
         self.assert_refused(self.fetch(self.good, ""), "expected c58f30108f718f92721af3b95e74349a")
