@@ -12,6 +12,7 @@ numpy's arrays (and nothing else), so a bare python3 without numpy can fetch the
 """
 import argparse
 import codecs
+import glob
 import hashlib
 import http.client
 import os
@@ -183,6 +184,13 @@ def remove_stale_work_folders(here):
             shutil.rmtree(path, ignore_errors=True)
 
 
+def remove_own_work_folders(here):
+    """Remove this process's work folders (named by its pid): what an interrupted fetch leaves, whatever the moment."""
+    for path in glob.glob(os.path.join(glob.escape(here), f"{glob.escape(WORK_PREFIX)}{os.getpid()}-*")):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def make_work_folder(here):
     """A new .cifar-<pid>-* folder beside this file (same filesystem: the final rename is atomic), locked by us."""
     try:
@@ -329,6 +337,7 @@ def main():
     except OSError as error:  # anything not foreseen above, still as one line
         print(f"get_data: error: {error}", file=sys.stderr)
     except KeyboardInterrupt:
+        remove_own_work_folders(here)  # Ctrl-C may land while the folder is made, before fetch() would remove it
         print("get_data: interrupted; nothing was kept", file=sys.stderr)
         return 130
     return 1

@@ -237,6 +237,16 @@ class FetchScript(unittest.TestCase):
         self.assertEqual(err.strip().splitlines(), ["get_data: interrupted; nothing was kept"])
         self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
 
+    def test_ctrl_c_while_the_work_folder_is_made_leaves_nothing(self):
+        interrupted = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import fetch_cifar10 as f\n"
+                       "def ctrl_c(lock): raise KeyboardInterrupt  # after mkdtemp, before fetch() can clean up\n"
+                       "f._try_lock = ctrl_c; sys.exit(f.main())")
+        options = self.command(self.good, self.good_md5)
+        options["args"] = [sys.executable, "-c", interrupted, self.data]
+        result = subprocess.run(timeout=120, **options)
+        self.assertEqual(result.returncode, 130, result.stderr)
+        self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
+
 
 class Progress(unittest.TestCase):
     def test_without_tqdm_a_line_per_tenth(self):
