@@ -57,15 +57,11 @@ def _write_then_rename(path, write, mode):
             f.flush()
             os.fsync(f.fileno())
         _replace(temporary, path)
-    except OSError as error:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        if error.filename in (None, temporary) and error.errno:  # name the file the user knows, not our temporary
-            raise type(error)(error.errno, error.strerror, path) from None
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        if isinstance(error, OSError) and error.errno and error.filename in (None, temporary):
+            raise type(error)(error.errno, error.strerror, path) from None  # the file the user knows, not ours
         raise
 
 

@@ -265,7 +265,7 @@ def fit(args, device, run_name=None, echo=print, progress=False):
     with run if writes else contextlib.nullcontext():
         if writes and args.save_best:
             check_writable(graded_path(args))
-        state = resumed_state(args, run) if args.resume else None
+        state = resumed_state(args, run.folder) if args.resume else None
         if state:
             checkpointing.restore_run_state(state, run.last_path, model, args.model, optimizer, generator)
             echo(f"resuming {run.folder} after epoch {state['epoch']}")

@@ -1,5 +1,6 @@
 """How a run starts and ends without losing what was saved: resuming only the same run, the graded checkpoint,
 and the one line a run prints when it diverges or is interrupted."""
+import copy
 import math
 import os
 import sys
@@ -25,12 +26,13 @@ def run_settings(args):
     return dict({key: getattr(args, key) for key in config.SETTINGS}, seed=args.seed)
 
 
-def resumed_state(args, run):
-    """The run state in run.last_path, after checking that this command continues that same run."""
-    if not os.path.exists(run.last_path):
-        raise checkpointing.CheckpointError(f"{run.last_path} does not exist: {run.folder} has no finished epoch "
-                                            f"to resume; start the run without --resume")
-    state = checkpointing.read_run_state(run.last_path)
+def resumed_state(args, folder):
+    """The run state in folder/last.pth, after checking that this command continues that same run."""
+    last_path = os.path.join(folder, "last.pth")
+    if not os.path.exists(last_path):
+        raise checkpointing.CheckpointError(f"{last_path} does not exist: {folder} has no finished epoch to resume; "
+                                            f"start the run without --resume")
+    state = checkpointing.read_run_state(last_path)
     if args.amp == "auto":  # decided when the run started
         args.amp = state["settings"].get("amp", False)
     saved, current = state["settings"], run_settings(args)
@@ -38,29 +40,22 @@ def resumed_state(args, run):
     if conflicts:
         then = ", ".join(f"{key} {config.shown(saved.get(key))}" for key in conflicts)
         now = ", ".join(f"{key} {config.shown(current[key])}" for key in conflicts)
-        raise config.ConfigError(f"--resume: {run.folder} was trained with {then}, this command asks for {now}; "
+        raise config.ConfigError(f"--resume: {folder} was trained with {then}, this command asks for {now}; "
                                  f"resume with the run's settings, or start a new run (--name NEW)")
     if args.epochs < state["epoch"]:
-        raise config.ConfigError(f"--resume: {run.folder} has finished {state['epoch']} epochs, more than "
+        raise config.ConfigError(f"--resume: {folder} has finished {state['epoch']} epochs, more than "
                                  f"Train.epochs = {args.epochs}")
     return state
 
 
 def resumable_state(args, folder):
-    """The run state in `folder`'s last.pth if it is of this same run, with epochs left or none: what a grid run
-    cut short continues from. None for a run with other settings or a damaged file (a fresh start sets it aside)."""
-    path = os.path.join(folder, "last.pth")
-    if not os.path.exists(path):
-        return None
+    """The run state in `folder`'s last.pth if this same run can go on from it (resumed_state's checks): what a
+    grid run cut short continues from. None for no file, a damaged one or other settings (a fresh start sets
+    the folder aside)."""
     try:
-        state = checkpointing.read_run_state(path)
-    except checkpointing.CheckpointError:
+        return resumed_state(copy.copy(args), folder)  # a copy: amp stays "auto" until fit resumes the run
+    except (checkpointing.CheckpointError, config.ConfigError):
         return None
-    current = run_settings(args)
-    if current["amp"] == "auto":  # the saved decision stands
-        current["amp"] = state["settings"].get("amp", False)
-    same_run = not config.resume_conflicts(state["settings"], current) and state["epoch"] <= args.epochs
-    return state if same_run else None
 
 
 def graded_checkpoint(args, score, echo, run, test_images):
