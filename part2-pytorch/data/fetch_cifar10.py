@@ -4,8 +4,9 @@ Called by get_data.sh / get_data.bat, or run directly from any folder. Environme
   CIFAR10_ARCHIVE=path  use a local archive instead of downloading (a relative path is taken from the folder
                         you run the command in)
   CIFAR10_MD5=sum       the md5 that archive must have (default: the canonical one)
-Exit status 0 on success or when checked data is already there, 1 on any failure, 130 when interrupted; a
-failure is one line on stderr and leaves nothing behind (no temporary folder, no partial cifar-10-batches-py).
+Exit status 0 on success or when checked data is already there, 2 for a wrong argument or setting, 1 on any
+other failure, 130 when interrupted; a failure is one line on stderr and leaves nothing behind (no temporary
+folder, no partial cifar-10-batches-py).
 
 Only the standard library is needed: the batches are checked with an unpickler that builds placeholders for
 numpy's arrays (and nothing else), so a bare python3 without numpy can fetch the data safely.
@@ -41,6 +42,10 @@ NOT_CIFAR = "is it the CIFAR-10 python version (cifar-10-python.tar.gz)?"
 
 class FetchError(Exception):
     """A failure, explained in one line (what, where, and how to fix it)."""
+
+
+class SettingError(FetchError):
+    """A CIFAR10_* setting that cannot work: the user's input, so exit status 2 as for a wrong argument."""
 
 
 def md5_of(path):
@@ -161,6 +166,18 @@ def _try_lock(f):
         return False
 
 
+def _unlock(f):
+    """Release _try_lock's lock before closing: Windows wants byte-range locks undone, not left to close()."""
+    if os.name == "nt":
+        import msvcrt
+        f.seek(0)
+        try:
+            msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass  # not ours to release: another process holds it
+    f.close()
+
+
 def _owner_is_gone(folder):
     try:
         lock = open(os.path.join(folder, OWNER_LOCK), "r+b")
@@ -171,8 +188,10 @@ def _owner_is_gone(folder):
             return False
     except OSError:
         return False
-    with lock:
+    try:
         return _try_lock(lock)
+    finally:
+        _unlock(lock)
 
 
 def remove_stale_work_folders(here):
@@ -285,17 +304,18 @@ def fetch(here):
     local = os.environ.get("CIFAR10_ARCHIVE")
     expected_md5 = (os.environ.get("CIFAR10_MD5") or CANONICAL_MD5).strip().lower()  # set but empty: the default
     if not re.fullmatch(r"[0-9a-f]{32}", expected_md5):
-        raise FetchError(f"CIFAR10_MD5={expected_md5} is not an md5 sum (32 hex digits); give the archive's sum, "
-                         f"or unset CIFAR10_MD5 for the canonical one")
+        raise SettingError(f"CIFAR10_MD5={expected_md5} is not an md5 sum (32 hex digits); give the archive's "
+                           f"sum, or unset CIFAR10_MD5 for the canonical one")
+    if local:
+        archive = os.path.abspath(local)  # relative to the caller's folder: get_data.sh does not cd
+        if not os.path.isfile(archive):
+            what = "is a folder" if os.path.isdir(archive) else "does not exist"
+            raise SettingError(f"CIFAR10_ARCHIVE={local}: {archive} {what}; give the path of "
+                               "cifar-10-python.tar.gz, or unset CIFAR10_ARCHIVE to download it")
     work, lock = make_work_folder(here)
     try:
         if local:
-            archive = os.path.abspath(local)  # relative to the caller's folder: get_data.sh does not cd
             refetch = "fetch the archive again, or unset CIFAR10_ARCHIVE to download it"
-            if not os.path.isfile(archive):
-                what = "is a folder" if os.path.isdir(archive) else "does not exist"
-                raise FetchError(f"CIFAR10_ARCHIVE={local}: {archive} {what}; give the path of "
-                                 "cifar-10-python.tar.gz, or unset CIFAR10_ARCHIVE to download it")
         else:
             archive = os.path.join(work, "cifar-10-python.tar.gz")
             refetch = "run get_data again to download it afresh"
@@ -312,7 +332,7 @@ def fetch(here):
             os.replace(final, os.path.join(work, "previous"))  # the damaged copy goes with the work folder
         os.replace(os.path.join(work, FOLDER), final)
     finally:
-        lock.close()
+        _unlock(lock)
         shutil.rmtree(work, ignore_errors=True)  # the download, any partial extraction, any previous copy
     print(f"CIFAR-10 ready in {final}")
     return 0
@@ -334,6 +354,7 @@ def main():
         return fetch(here)
     except FetchError as error:
         print(f"get_data: error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, SettingError) else 1
     except OSError as error:  # anything not foreseen above, still as one line
         print(f"get_data: error: {error}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 Each case asserts what is on disk afterwards: a complete cifar-10-batches-py, or nothing but the script.
 The same file lies in both parts, like the script itself.
 """
+import contextlib
 import hashlib
 import importlib.util
 import io
@@ -15,7 +16,9 @@ import sys
 import tarfile
 import tempfile
 import time
+import types
 import unittest
+from unittest import mock
 
 import numpy as np
 
@@ -95,9 +98,9 @@ class FetchScript(unittest.TestCase):
     def fetch(self, archive, md5, cwd=None):
         return subprocess.run(timeout=120, **self.command(archive, md5, cwd, prefix=[sys.executable]))
 
-    def assert_refused(self, result, *fragments):
-        """One line on stderr, exit 1, and nothing left beside the script."""
-        self.assertEqual(result.returncode, 1, result.stderr)
+    def assert_refused(self, result, *fragments, status=1):
+        """One line on stderr, exit 1 (2 for a wrong setting), and nothing left beside the script."""
+        self.assertEqual(result.returncode, status, result.stderr)
         self.assertNotIn("Traceback", result.stderr)
         self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
         self.assertTrue(result.stderr.startswith("get_data: error: "), result.stderr)
@@ -173,8 +176,8 @@ class FetchScript(unittest.TestCase):
 
     def test_md5_mismatch_and_missing_archive(self):
         self.assert_refused(self.fetch(self.good, "0" * 32), "md5", self.good, self.good_md5)
-        self.assert_refused(self.fetch("absent.tar.gz", self.good_md5), "absent.tar.gz", "does not exist")
-        self.assert_refused(self.fetch(self.temporary.name, self.good_md5), "is a folder")
+        self.assert_refused(self.fetch("absent.tar.gz", self.good_md5), "absent.tar.gz", "does not exist", status=2)
+        self.assert_refused(self.fetch(self.temporary.name, self.good_md5), "is a folder", status=2)
 
     def test_an_argument_is_one_line_and_fetches_nothing(self):
         result = subprocess.run([sys.executable, os.path.join(self.data, "fetch_cifar10.py"), "--archive", "x"],
@@ -185,7 +188,7 @@ class FetchScript(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
 
     def test_an_md5_that_is_no_sum_is_refused_and_an_empty_one_means_the_canonical_sum(self):
-        self.assert_refused(self.fetch(self.good, "not-a-sum"), "CIFAR10_MD5=not-a-sum is not an md5 sum")
+        self.assert_refused(self.fetch(self.good, "not-a-sum"), "CIFAR10_MD5=not-a-sum is not an md5 sum", status=2)
         self.assert_refused(self.fetch(self.good, ""), "expected c58f30108f718f92721af3b95e74349a")
         self.assertEqual(self.fetch(self.good, f" {self.good_md5.upper()} ").returncode, 0)
 
@@ -204,6 +207,28 @@ class FetchScript(unittest.TestCase):
             self.assertTrue(os.path.isdir(live))
         shutil.rmtree(live)
         self.assert_refused(result, "md5")
+
+    def test_on_windows_the_owner_lock_is_released_before_its_file_is_closed(self):
+        fetch, calls, held = load_fetch_module(), [], {}
+
+        def locking(fd, mode, size):  # msvcrt.locking's rules: one holder; only the holder may unlock
+            calls.append(mode)
+            if held.get("fd", fd) != fd or (mode == "unlock") != ("fd" in held):
+                raise OSError("locked by another handle" if mode == "lock" else "not locked by this handle")
+            held.pop("fd") if mode == "unlock" else held.update(fd=fd)
+
+        msvcrt = types.SimpleNamespace(LK_NBLCK="lock", LK_UNLCK="unlock", locking=locking)
+        environment = dict(CIFAR10_ARCHIVE=self.good, CIFAR10_MD5=self.good_md5)
+        with mock.patch.dict(sys.modules, msvcrt=msvcrt), mock.patch.object(fetch.os, "name", "nt"), \
+                mock.patch.dict(os.environ, environment), contextlib.redirect_stdout(io.StringIO()):
+            work, lock = fetch.make_work_folder(self.data)
+            self.assertFalse(fetch._owner_is_gone(work))  # held by us: a live run's folder
+            fetch._unlock(lock)
+            self.assertEqual((calls, held, lock.closed), (["lock", "lock", "unlock", "unlock"], {}, True))
+            shutil.rmtree(work)
+            self.assertEqual(fetch.fetch(self.data), 0)
+        self.assertEqual((calls[4:], held), (["lock", "unlock"], {}))  # a whole fetch releases its lock too
+        self.assertTrue(os.path.isdir(self.folder))
 
     def test_destination_that_cannot_be_created(self):
         with open(self.folder, "w") as f:  # a regular file where the folder must go
