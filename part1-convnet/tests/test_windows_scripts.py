@@ -7,7 +7,7 @@ import unittest
 PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPOSITORY = os.path.dirname(PART1)
 # each .bat, and how it runs its Python script
-RUN_LINES = {"data/get_data.bat": '%PY% "%~dp0fetch_cifar10.py"',
+RUN_LINES = {"data/get_data.bat": '%PY% "%~dp0fetch_cifar10.py" %*',
              "collect_submission.bat": '%PY% "%~dp0collect_submission.py" %*'}
 
 

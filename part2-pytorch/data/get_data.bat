@@ -8,5 +8,5 @@ set PY="%~dp0..\..\.venv\Scripts\python.exe"
 if not exist %PY% (
   where py >nul 2>nul && (set PY=py -3) || (set PY=python)
 )
-%PY% "%~dp0fetch_cifar10.py"
+%PY% "%~dp0fetch_cifar10.py" %*
 exit /b %ERRORLEVEL%

@@ -3,4 +3,4 @@
 # Runs fetch_cifar10.py where it lies without changing folder, so a relative CIFAR10_ARCHIVE is taken from the
 # folder this script is called from.
 PY=python3; command -v "$PY" >/dev/null 2>&1 || PY=python
-exec "$PY" "$(dirname "$0")/fetch_cifar10.py"
+exec "$PY" "$(dirname "$0")/fetch_cifar10.py" "$@"

@@ -180,12 +180,16 @@ class FetchScript(unittest.TestCase):
         self.assert_refused(self.fetch(self.temporary.name, self.good_md5), "is a folder", status=2)
 
     def test_an_argument_is_one_line_and_fetches_nothing(self):
-        result = subprocess.run([sys.executable, os.path.join(self.data, "fetch_cifar10.py"), "--archive", "x"],
-                                capture_output=True, text=True, timeout=120)
-        self.assertEqual((result.returncode, result.stdout), (2, ""))
-        self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
-        self.assertIn("takes no arguments", result.stderr)
-        self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
+        commands = [[sys.executable, os.path.join(self.data, "fetch_cifar10.py")]]
+        if shutil.which("sh"):  # the wrapper passes its arguments on: an archive given as one is not ignored
+            commands.append(["sh", os.path.join(self.data, "get_data.sh")])
+        for command in commands:
+            with self.subTest(command=command[0]):
+                result = subprocess.run(command + [self.good], capture_output=True, text=True, timeout=120)
+                self.assertEqual((result.returncode, result.stdout), (2, ""))
+                self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+                self.assertIn("takes no arguments", result.stderr)
+                self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
 
     def test_an_md5_that_is_no_sum_is_refused_and_an_empty_one_means_the_canonical_sum(self):
         self.assert_refused(self.fetch(self.good, "not-a-sum"), "CIFAR10_MD5=not-a-sum is not an md5 sum", status=2)
