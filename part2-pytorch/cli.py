@@ -25,7 +25,13 @@ class CommandLineParser(argparse.ArgumentParser):
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Shows a flag's default where it says something: not None, a switch's False or an empty list; not twice."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default == [] \
+                or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def number_at_least(minimum, kind=int, above=False, at_most=math.inf):
@@ -77,12 +83,13 @@ def _within(folder, other):
         return False
 
 
-def wrong_folder(script, paths=()):
+def wrong_folder(script, paths=(), home=None):
     """A one-line hint when `script` is run from a folder its relative paths are not meant for: one that holds
-    the script's folder further down (the repository's root), another part of the kit (part 1's folder has a
-    data/ of its own), or one lacking a relative path of `paths` that exists beside the script. None when all is
-    well."""
-    here, current = os.path.normcase(os.path.dirname(os.path.abspath(script))), os.path.normcase(os.getcwd())
+    its home (the script's folder, unless given) further down (the repository's root), another part of the kit
+    (part 1's folder has a data/ of its own), or one lacking a relative path of `paths` that exists in its home.
+    None when all is well."""
+    home = home or os.path.dirname(os.path.abspath(script))
+    here, current = os.path.normcase(os.path.abspath(home)), os.path.normcase(os.getcwd())
     above = current != here and _within(here, current)
     other_parts = [os.path.join(os.path.dirname(here), part) for part in KIT_PARTS]
     in_other_part = any(os.path.isdir(part) and part != here and _within(current, part) for part in other_parts)
@@ -90,7 +97,9 @@ def wrong_folder(script, paths=()):
                  and os.path.exists(os.path.join(here, path)) for path in paths)
     if not (above or in_other_part or beside):
         return None
-    return (f"run {os.path.basename(script)} from its own folder: cd {os.path.relpath(here)} (the kit's paths "
+    own = here == os.path.normcase(os.path.dirname(os.path.abspath(script)))
+    where = "its own folder" if own else os.path.basename(here)
+    return (f"run {os.path.basename(script)} from {where}: cd {os.path.relpath(here)} (the kit's paths "
             f"configs/, data/, checkpoints/, runs/ and results/ are relative to it)")
 
 

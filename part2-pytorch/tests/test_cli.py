@@ -139,6 +139,10 @@ class BadInput(unittest.TestCase):
         self.assertIn("--imb-factor", out)
         self.assertIn("default 0.01", out)
         self.assertIn("default: 0", out)  # --seed
+        flat = " ".join(out.split())
+        for empty in ("(default: None)", "(default: False)", "(default: [])"):
+            self.assertNotIn(empty, flat)
+        self.assertIn("the run folder runs/NAME (default: the config's file name) --device", flat)  # said once
         self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
 
 
