@@ -156,6 +156,10 @@ def parse_arguments(argv):
 
 def main(argv=None):
     options = parse_arguments(argv)
+    problem = cli.wrong_folder(__file__, [options.config, options.out], home=PART2)
+    if problem:
+        print(f"mymodel_record.py: error: {problem}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     try:
         device = choose_device(options.device)

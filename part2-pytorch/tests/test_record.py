@@ -129,6 +129,20 @@ class GpuJobRecordStep(unittest.TestCase):
             self.assertFalse(os.path.exists(os.path.join(PART2, "out")))
 
 
+class WrongFolder(unittest.TestCase):
+    def test_run_from_the_repository_root_names_part2_and_writes_nothing(self):
+        root = os.path.dirname(PART2)
+        before = sorted(os.listdir(root))
+        result = subprocess.run([sys.executable, os.path.join(PART2, "scripts", "mymodel_record.py"),
+                                 "--device", "cpu", "--out", "record-here"],
+                                cwd=root, capture_output=True, text=True, timeout=120)
+        self.assertEqual((result.returncode, result.stdout), (2, ""))
+        self.assertEqual(result.stderr.splitlines(), [
+            "mymodel_record.py: error: run mymodel_record.py from part2-pytorch: cd part2-pytorch (the kit's paths "
+            "configs/, data/, checkpoints/, runs/ and results/ are relative to it)"])
+        self.assertEqual(sorted(os.listdir(root)), before)
+
+
 class Verdicts(unittest.TestCase):
     def test_a_point_beats_the_records_it_is_both_faster_and_more_accurate_than(self):
         self.assertEqual(mymodel_record.verdict(0.95, 2.0), "beats airbench94, airbench95, airbench96")
