@@ -148,7 +148,7 @@ def main():
     parser = OneLineErrors(prog="bench.py", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=count, default=20, help="timed turns of each; medians are printed")
     parser.add_argument("--threads", type=count, default=torch.get_num_threads(),
-                        help="threads of PyTorch and of our max-pooling (modules/_parallel.py)")
+                        help="threads of PyTorch and of our Conv2D and max-pooling (modules/_parallel.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     set_thread_count(args.threads)
@@ -157,7 +157,7 @@ def main():
     print(f"CPU: {cpu_model()} ({platform.system()}, {os.cpu_count()} logical cores)")
     for line in blas_libraries():
         print(f"BLAS: {line}")
-    print(f"threads: PyTorch {args.threads}, our max-pooling {args.threads}, NumPy's BLAS "
+    print(f"threads: PyTorch {args.threads}, our Conv2D and max-pooling {args.threads}, NumPy's BLAS "
           f"{os.environ.get('OPENBLAS_NUM_THREADS', 'its default (all cores)')}; OPENBLAS_* environment: "
           f"{openblas_env or 'none set'}")
     print(f"float64, forward + backward, medians of {args.repeats} turns; PyTorch {torch.__version__}, "

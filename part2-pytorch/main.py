@@ -2,7 +2,7 @@
 
 The config's sections (Train, network, data, loss) are flattened onto the run's arguments; config.py lists every
 setting and its allowed values, and each one can be overridden from the command line. Every epoch trains,
-validates on the test set and prints one row. runs/<name>/ (--name, default: the config's file name) keeps
+validates on the test set (every test_every epochs and after the last, when set) and prints one row. runs/<name>/ (--name, default: the config's file name) keeps
 metrics.csv, plots, the resolved config, best.pth and last.pth for --resume; with save_best the best weights also
 go to checkpoints/<model>.pth when they beat the weights there (--overwrite-checkpoint: always, as the kit).
 --evaluate CHECKPOINT only tests saved weights. Bad input ends with one line on stderr and exit status 2.

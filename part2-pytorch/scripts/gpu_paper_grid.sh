@@ -6,14 +6,18 @@
 #
 #   bash scripts/gpu_paper_grid.sh PACKED OUT SECONDS WORKERS [--set KEY=VALUE ...]    (from part2-pytorch/)
 #
-# PACKED holds cifar_pack.py and the files `cifar_pack.py pack --longtail 0.01` wrote (unpacked into data/ here).
+# PACKED holds cifar_pack.py and the files `cifar_pack.py pack --longtail 0.01` wrote (unpacked into data/ here):
+# the course machines' upload format (their shared/tools/, not part of the kit); give - when CIFAR-10 is already
+# in data/cifar-10-batches-py (sh data/get_data.sh).
 # Rehearse on a CPU with a short schedule: ... 300 2 --set epochs=1 --set compile=none
 set -uo pipefail
 packed=$1 out=$2 seconds=$3 workers=$4
 shift 4
 cd "$(dirname "$0")/.." || exit 2
 mkdir -p "$out"
-python3 "$packed/cifar_pack.py" unpack "$packed" data || exit 2
+if [ "$packed" != - ]; then
+    python3 "$packed/cifar_pack.py" unpack "$packed" data || exit 2
+fi
 python3 - <<'EOF'
 import platform, torch
 gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"

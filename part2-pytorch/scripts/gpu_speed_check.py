@@ -164,7 +164,7 @@ STEPS = {"tests": tests_step, "bench": bench_step, "record": record_step, "torch
 
 
 def main():
-    parser = cli.CommandLineParser(prog="gpu_speed_check.py", description=__doc__.splitlines()[0],
+    parser = cli.CommandLineParser(prog="gpu_speed_check.py", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="folder for the logs and the table")
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
