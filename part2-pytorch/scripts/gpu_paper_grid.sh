@@ -30,13 +30,13 @@ timeout --signal=INT "$seconds" python3 experiments.py --grid paper-resnet32 --w
 echo "grid: exit status $?, $(( $(date +%s) - started )) s"
 python3 experiments.py --plot --results "$out/longtail_paper.csv" || echo "no finished run to plot"
 python3 - "$out" "$@" <<'EOF'
-import glob, os, sys, torch
+import glob, os, sys
 import checkpointing
 folders = glob.glob("runs/longtail/paper-resnet32_0.01_Focal_rwTrue_b0.9999_g1.0_s0_*")
 finished = [folder for folder in folders if os.path.exists(os.path.join(folder, "learning_curves.png"))]
 if finished:  # drawn after the last epoch: the run finished
     weights = checkpointing.read_weights(os.path.join(finished[0], "last.pth"))
-    torch.save(weights, os.path.join(sys.argv[1], "resnet-32-paper.pth"))
+    checkpointing.save_atomically(weights, os.path.join(sys.argv[1], "resnet-32-paper.pth"))
     print(f"weights of {finished[0]} -> {sys.argv[1]}/resnet-32-paper.pth")
 EOF
 cat "$out"/longtail_*tables.md 2>/dev/null || true
