@@ -136,8 +136,11 @@ def _epochs_consistent(state):
 def restore_run_state(state, path, model, model_name, optimizer, generator):
     """Put model, optimiser and random streams back as save_run_state left them."""
     load_into(model, _state_dict_in(state, path), model_name, path)
+    kernels = [group.get("fused") for group in optimizer.param_groups]  # this machine's choice, not the saver's
     try:
         optimizer.load_state_dict(state["optimizer"])
+        for group, fused in zip(optimizer.param_groups, kernels):
+            group["fused"] = fused
         torch.set_rng_state(state["rng"]["torch"])
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])

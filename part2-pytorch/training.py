@@ -30,9 +30,21 @@ def linear_learning_rate_at(progress, base_rate, warmup, epochs):
 
 def sgd(parameters, rate, momentum=0.0, weight_decay=0.0, nesterov=False):
     """torch.optim.SGD in its fused form: one kernel per weight tensor instead of three or four passes over the
-    weights, which is most of a small model's update time (REPORT.md, "Speed and scale")."""
+    weights, which is most of a small model's update time (REPORT.md, "Speed and scale"). Where the device or
+    the installed torch has no fused kernel (CPUs before torch 2.4, Apple's GPUs before 2.5), the same update
+    unfused."""
+    parameters = list(parameters)
     return torch.optim.SGD(parameters, rate, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
-                           fused=True)
+                           fused=has_fused_kernels(parameters))
+
+
+def has_fused_kernels(parameters):
+    """Whether torch has fused SGD kernels for the parameters' devices (it checks only at the first step)."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices as fused_devices
+    except ImportError:  # a later torch without this helper: fused kernels everywhere, as its SGD decides
+        return True
+    return all(parameter.device.type in fused_devices() for parameter in parameters)
 
 
 class Lookahead:

@@ -231,6 +231,15 @@ class Resume(Scratch):
         os.remove(self.last)
         self.assertIsNone(state_for())
 
+    def test_a_run_saved_with_fused_kernels_resumes_where_torch_has_none(self):
+        no_fused_cpu = (mock.patch("torch.utils._foreach_utils._get_fused_kernels_supported_devices",
+                                   return_value=["cuda"]),
+                        mock.patch("torch.optim.sgd._fused_sgd", side_effect=RuntimeError("no fused kernel here")))
+        with no_fused_cpu[0], no_fused_cpu[1]:  # last.pth's optimiser says fused; this torch has no such kernel
+            status, _, err = self.run.main("--resume", "--epochs", "2")
+        self.assertEqual((status, err), (0, ""))
+        self.assertEqual(epochs_in(self.run), [1, 2])
+
     def test_a_finished_run_has_nothing_to_train_and_saves_nothing(self):
         checkpoint = read_bytes(self.checkpoint)
         status, out, err = self.run.main("--resume", "--epochs", "1")

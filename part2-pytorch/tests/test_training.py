@@ -76,6 +76,19 @@ class FusedSgd(unittest.TestCase):
                 torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-14)
 
 
+    def test_unfused_where_torch_has_no_fused_kernel_for_the_device(self):
+        parameters = [torch.nn.Parameter(torch.ones(3, dtype=torch.float64))]
+        self.assertTrue(sgd(parameters, 0.1).param_groups[0]["fused"])
+        with mock.patch("torch.utils._foreach_utils._get_fused_kernels_supported_devices", return_value=["cuda"]), \
+                mock.patch("torch.optim.sgd._fused_sgd", side_effect=RuntimeError("no fused kernel here")):
+            optimizer = sgd(iter(parameters), 0.1, momentum=0.9)  # an iterator, as model.parameters() gives
+            self.assertFalse(optimizer.param_groups[0]["fused"])
+            for _ in range(2):
+                parameters[0].grad = torch.full((3,), 2.0, dtype=torch.float64)
+                optimizer.step()
+        torch.testing.assert_close(parameters[0], torch.full((3,), 1 - 0.2 - (0.9 * 0.2 + 0.2), dtype=torch.float64))
+
+
 class WeightAveraging(unittest.TestCase):
     def test_every_fifth_step_pulls_the_slow_weights_by_the_cubic_schedule_and_finish_ends_on_them(self):
         weight = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
