@@ -1,9 +1,19 @@
 """What the tests of part 1's scripts share: a scratch copy of the part, and the one-line error every script
-gives for bad input (exit status 2, one line on stderr naming the script, never a traceback)."""
+gives for bad input (exit status 2, one line on stderr naming the script, never a traceback), and Python's
+Ctrl-C handler for the tests that press it."""
 import os
 import shutil
+import signal
 
 PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def python_handles_ctrl_c():
+    """setUpModule of the Ctrl-C tests. A suite started in the background by a script (`make test &` without job
+    control) inherits SIGINT ignored, as would every child it starts: these tests need Python's own handler, here
+    and (reset on exec) in the children. Each module asks for it itself, whatever tests/__init__.py holds."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def copy_of_part1(dest):

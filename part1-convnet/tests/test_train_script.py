@@ -10,13 +10,14 @@ import tempfile
 import unittest
 from unittest import mock
 
-from tests.script_checks import assert_one_line_error, copy_of_part1
+from tests.script_checks import assert_one_line_error, copy_of_part1, python_handles_ctrl_c
 from tests.synthetic_cifar import write_synthetic_cifar
 from tests.test_data import HAVE_REAL_DATA, REAL_DATA
 
 PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(PART1, "train.py")
 ENVIRONMENT = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+setUpModule = python_handles_ctrl_c  # Python's Ctrl-C handler, even in a suite started in the background
 
 
 def run_train(cwd, *arguments, train=TRAIN):

@@ -5,12 +5,6 @@ The tensors here are tiny, and for tiny tensors one CPU thread is faster than se
 machine shared with other work, where threads spin waiting for each other.
 """
 import os
-import signal
-
-# A suite started in the background by a script (`make test &` without job control) inherits SIGINT ignored, as
-# would every child it starts: the Ctrl-C tests need Python's own handler, here and (reset on exec) in children.
-if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import torch
 

@@ -3,6 +3,7 @@ import contextlib
 import io
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -11,6 +12,14 @@ import numpy as np
 
 PART2 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL_DATA = os.path.join(PART2, "data", "cifar-10-batches-py")
+
+
+def python_handles_ctrl_c():
+    """setUpModule of the Ctrl-C tests. A suite started in the background by a script (`make test &` without job
+    control) inherits SIGINT ignored, as would every child it starts: these tests need Python's own handler, here
+    and (reset on exec) in the children. Each module asks for it itself, whatever tests/__init__.py holds."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def class_images(labels, seed):

@@ -14,9 +14,10 @@ import unittest
 import torch
 
 import cli
-from tests.helpers import PART2, ScratchRun, start_main, write_cifar_folder
+from tests.helpers import PART2, ScratchRun, python_handles_ctrl_c, start_main, write_cifar_folder
 
 GOOD = os.path.join(PART2, "configs", "config_twolayer.yaml")
+setUpModule = python_handles_ctrl_c  # Python's Ctrl-C handler, even in a suite started in the background
 
 
 class BadInput(unittest.TestCase):

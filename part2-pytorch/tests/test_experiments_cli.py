@@ -11,9 +11,10 @@ import unittest
 
 import results_csv
 import grids
-from tests.helpers import PART2, write_cifar_folder
+from tests.helpers import PART2, python_handles_ctrl_c, write_cifar_folder
 
 SCRIPT = os.path.join(PART2, "experiments.py")
+setUpModule = python_handles_ctrl_c  # Python's Ctrl-C handler, even in a suite started in the background
 
 
 def environment(**extra):

@@ -29,6 +29,12 @@ SHARED_FILES = ["data/fetch_cifar10.py", "data/get_data.sh", "data/get_data.bat"
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
 
+def setUpModule():
+    """Python's Ctrl-C handler, even in a suite started in the background (SIGINT ignored, as for `cmd &`)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def load_fetch_module():
     spec = importlib.util.spec_from_file_location("fetch_cifar10", os.path.join(PART, "data", "fetch_cifar10.py"))
     module = importlib.util.module_from_spec(spec)

@@ -9,6 +9,10 @@ from unittest import mock
 import torch
 
 import files
+from tests.helpers import python_handles_ctrl_c
+
+
+setUpModule = python_handles_ctrl_c  # Python's Ctrl-C handler, even in a suite started in the background
 
 
 class InterruptsHeld(unittest.TestCase):

@@ -16,7 +16,10 @@ import run_state
 from data import CLASS_NAMES, Cifar, normalise
 from models import MyModel
 from runlog import RunLog
-from tests.helpers import ScratchRun
+from tests.helpers import ScratchRun, python_handles_ctrl_c
+
+
+setUpModule = python_handles_ctrl_c  # Python's Ctrl-C handler, even in a suite started in the background
 
 
 def load(path):
