@@ -177,7 +177,9 @@ SETTINGS = {
     "data_dir": Setting("data", Text(), "data/cifar-10-batches-py", help="folder of the CIFAR-10 python batches"),
     "loss_type": Setting("loss", Choice(tuple(LOSS_BUILDERS)),
                          help="CE, Focal (softmax focal) or SigmoidFocal (the paper's one-vs-all focal)"),
-    "reweight": Setting("loss", Boolean(), False, help="weight classes by their effective number of samples"),
+    "reweight": Setting("loss", Boolean(), None, help="weight classes by their effective number of samples "
+                                                      "(default: true for the focal losses, as the later kits, "
+                                                      "false for CE)"),
     "reweight_from": Setting("loss", Integer(1), 1, help="with reweight, the first epoch whose loss weights the "
                                                          "classes; the same loss unweighted before it (deferred "
                                                          "re-weighting, Cao et al. 2019)"),
@@ -334,8 +336,11 @@ def load_config(path, overrides=(), required=True):
                 raise ConfigError(f"{path}: missing required key {setting.section}.{key}; "
                                   f"expected {setting.kind.allowed}")
             values[key] = None if setting.default is REQUIRED else setting.default
+    focal = values["loss_type"] not in (None, "CE")
     if values["gamma"] is None:  # as the kit: FocalLoss(gamma=1) unless the config says otherwise
-        values["gamma"] = 0.0 if values["loss_type"] in (None, "CE") else 1.0
+        values["gamma"] = 1.0 if focal else 0.0
+    if values["reweight"] is None:  # the later kits' files have no reweight: they weight the focal loss always
+        values["reweight"] = focal
     if required:
         changed = sorted({key for key, _ in overrides})  # the error names them: the clash may be of their making
         _check_combinations(values, f"{path} with {', '.join(changed)} from the command line" if changed else path)

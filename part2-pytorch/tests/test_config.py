@@ -1,11 +1,15 @@
 import os
 import tempfile
 import time
+import types
 import unittest
 
+import torch
 import yaml
 
 import config
+import main
+from losses import reweight
 from config import ConfigError, load_config
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -79,8 +83,12 @@ KIT_LAYOUTS = {  # the files as each year's kit lays them out: the same keys, no
     "focal, later kit": KIT_TRAIN.format(rate=0.0001) + "  gamma: 2\nnetwork:\n  model: ResNet-32\n"
                         "data:\n  imbalance: imbalance\n  save_best: True\n"
                         "loss:\n  loss_type: Focal\n  reweight: True\n  beta: 0.999\n",
-    "focal, 2021 kit": KIT_TRAIN.format(rate=0.0001) + "network:\n  model: ResNet-32\n"
-                       "data:\n  imbalance: imbalance\n  save_best: True\nloss:\n  loss_type: Focal\n",
+    "focal, later kit without reweight": KIT_TRAIN.format(rate=0.0001) + "  gamma: 1\nnetwork:\n  model: ResNet-32\n"
+                                         "data:\n  imbalance: imbalance\n  save_best: True\n  beta: 0.9999\n"
+                                         "loss:\n  loss_type: Focal\n",
+    "focal without gamma": KIT_TRAIN.format(rate=0.0001) + "network:\n  model: ResNet-32\n"
+                           "data:\n  imbalance: imbalance\n  save_best: True\n  reweight: False\n"
+                           "loss:\n  loss_type: Focal\n",
 }
 
 
@@ -105,9 +113,13 @@ class KitLayouts(unittest.TestCase):
                          ("Focal", 2.0, True, 0.999))
 
     def test_keys_the_kit_file_lacks_take_the_kit_behaviour(self):
-        values = self.load("focal, 2021 kit")  # the 2021 kit hard-codes FocalLoss(gamma=1)
+        values = self.load("focal without gamma")  # the 2021 kit hard-codes FocalLoss(gamma=1)
         self.assertEqual((values["gamma"], values["reweight"], values["beta"]), (1.0, False, 0.9999))
-        self.assertEqual(self.load("two-layer")["gamma"], 0.0)
+        values = self.load("focal, later kit without reweight")  # its main.py weights Focal always
+        self.assertEqual((values["gamma"], values["reweight"], values["beta"]), (1.0, True, 0.9999))
+        loss = main.build_criterion(types.SimpleNamespace(**values), [5000, 2997, 50])
+        torch.testing.assert_close(loss.weight, reweight([5000, 2997, 50], 0.9999))
+        self.assertEqual((self.load("two-layer")["gamma"], self.load("two-layer")["reweight"]), (0.0, False))
 
     def test_the_shipped_kit_configs_are_the_kit_files(self):
         for name, layout in (("config_twolayer.yaml", "two-layer"), ("config_vanilla_cnn.yaml", "vanilla cnn")):
