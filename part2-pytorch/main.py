@@ -95,10 +95,14 @@ def parse_arguments(argv=None):
     for key, setting in config.SETTINGS.items():
         switches = isinstance(setting.kind, (config.Boolean, config.BooleanOrAuto))
         switch = dict(nargs="?", const="true") if switches else {}  # --amp = --amp true
-        default = "required in the config" if setting.default is config.REQUIRED else f"default {setting.default}"
+        default = f" (default {setting.default})"
+        if setting.default is config.REQUIRED:
+            default = " (required in the config)"
+        elif setting.default is None:  # its help says what the default depends on
+            default = ""
         overrides.add_argument("--" + key.replace("_", "-"), dest=key, action=Override, metavar="VALUE",
                                default=argparse.SUPPRESS,
-                               help=f"{setting.help}: {setting.kind.allowed} ({default})".replace("%", "%%"),
+                               help=f"{setting.help}: {setting.kind.allowed}{default}".replace("%", "%%"),
                                **switch)
     args = parser.parse_args(argv)
     if args.config is None and args.evaluate is None:
