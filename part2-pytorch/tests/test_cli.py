@@ -141,7 +141,7 @@ class BadInput(unittest.TestCase):
         self.assertIn("default 0.01", out)
         self.assertIn("default: 0", out)  # --seed
         flat = " ".join(out.split())
-        for empty in ("(default: None)", "(default: False)", "(default: [])"):
+        for empty in ("(default: None)", "(default: False)", "(default: [])", "(default None)"):
             self.assertNotIn(empty, flat)
         self.assertIn("the run folder runs/NAME (default: the config's file name) --device", flat)  # said once
         self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
