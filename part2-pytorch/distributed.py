@@ -9,6 +9,7 @@ Metrics are summed across ranks; only rank 0 prints and writes files. In a singl
 is a no-op, so the training code has one path.
 """
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -38,6 +39,20 @@ def start(device):
 def stop():
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def end_process(status):
+    """Exit with `status`. A rank started by torchrun skips the interpreter's shutdown, as multiprocessing's
+    children do: gloo's worker threads may still be letting go of a finished collective's tensors, which takes
+    the GIL, and during shutdown that aborts the process (a few runs in a hundred on 2 CPU cores; see
+    pytorch/pytorch#179291)."""
+    if not launched_by_torchrun():
+        sys.exit(status)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(status)
 
 
 def rank():

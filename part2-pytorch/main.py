@@ -388,4 +388,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(cli.quiet_when_the_pipe_closes(main))
+    distributed.end_process(cli.quiet_when_the_pipe_closes(main))

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import torch
@@ -120,6 +121,28 @@ class Torchrun(unittest.TestCase):
         self.assertIn("x 2 ranks", done.stdout)
         self.assertEqual(done.stdout.count("Best Prec@1"), 1)
         self.assertTrue(os.path.exists(scratch.path("checkpoints", "twolayernet.pth")))
+
+
+class EndOfProcess(unittest.TestCase):
+    """A torchrun rank ends without the interpreter's shutdown, where gloo's threads can abort it; a single process
+    exits as usual. Seen from outside: the exit status, the output flushed, and whether an atexit handler ran."""
+    SCRIPT = ("import atexit, sys; sys.path.insert(0, {part2!r}); import distributed; "
+              "atexit.register(lambda: open({marker!r}, 'w').close()); "
+              "sys.stdout.write('no newline'); sys.stderr.write('none here either'); distributed.end_process(3)")
+
+    def end(self, world_size):
+        with tempfile.TemporaryDirectory() as folder:
+            marker = os.path.join(folder, "shutdown-ran")
+            done = subprocess.run([sys.executable, "-c", self.SCRIPT.format(part2=PART2, marker=marker)],
+                                  env=dict(os.environ, WORLD_SIZE=str(world_size)), capture_output=True, text=True,
+                                  timeout=120)
+            return done.returncode, done.stdout, done.stderr, os.path.exists(marker)
+
+    def test_a_torchrun_rank_skips_the_shutdown_with_its_output_flushed(self):
+        self.assertEqual(self.end(2), (3, "no newline", "none here either", False))
+
+    def test_a_single_process_shuts_down_as_usual(self):
+        self.assertEqual(self.end(1), (3, "no newline", "none here either", True))
 
 
 if __name__ == "__main__":
