@@ -328,11 +328,14 @@ def main_cli(argv=None):
         print(f"experiments.py: error: a worker process died (out of memory?); finished runs are in {results}, "
               f"run again to continue", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, Interrupted):  # Ctrl-C reaches the workers too, and one may report first
-        print(f"\ninterrupted; finished runs are in {results}, run again to continue", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Interrupted) as stop:  # Ctrl-C reaches the workers too, and one may report first
+        how, status = files.how_stopped(stop)
+        print(f"\n{how}; finished runs are in {results}, run again to continue", file=sys.stderr)
+        return status
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(cli.quiet_when_the_pipe_closes(main_cli))
+    with files.sigterm_as_interrupt():  # a scheduler ending the job stops the grid as Ctrl-C does
+        status = cli.quiet_when_the_pipe_closes(main_cli)
+    sys.exit(status)

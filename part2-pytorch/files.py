@@ -23,23 +23,54 @@ def _temporary_name(path):
     return f"{path}.{os.getpid()}.tmp"  # same folder as `path`, so the rename is atomic
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler cancelling or timing out a job) taken as Ctrl-C, under sigterm_as_interrupt."""
+
+
+def _raise_terminated(number, frame):
+    raise Terminated
+
+
+_STOPS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: _raise_terminated}
+
+
 @contextlib.contextmanager
-def interrupts_held():
-    """Hold Ctrl-C until the block ends, then raise KeyboardInterrupt: a writer interrupted halfway (torch.save's
-    zip writer turns it into a RuntimeError) would lose the interrupt and print a traceback. Nests; only the
-    main thread receives signals, so elsewhere, or under a handler of the caller's own, it does nothing."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+def sigterm_as_interrupt():
+    """Within the block SIGTERM raises Terminated, so a job stopped by its scheduler ends as after Ctrl-C: at a
+    safe point, saying what it kept. Only the main thread can set handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught = []
-    signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def how_stopped(stop):
+    """The KeyboardInterrupt `stop` in words, and the exit status a shell gives its signal (128 + its number)."""
+    return ("stopped by SIGTERM", 143) if isinstance(stop, Terminated) else ("interrupted", 130)
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """Hold Ctrl-C (and SIGTERM under sigterm_as_interrupt) until the block ends, then raise it: a writer
+    interrupted halfway (torch.save's zip writer turns it into a RuntimeError) would lose the interrupt and print
+    a traceback. Nests; only the main thread receives signals, so elsewhere, or for a signal under a handler of
+    the caller's own, it does nothing."""
+    held = [] if threading.current_thread() is not threading.main_thread() else [
+        number for number, handler in _STOPS.items() if signal.getsignal(number) is handler]
+    caught = []
+    for number in held:
+        signal.signal(number, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for number in held:
+            signal.signal(number, _STOPS[number])
     if caught:  # only after a block that ended well: an error of the block itself says more
-        raise KeyboardInterrupt
+        _STOPS[caught[0]](caught[0], None)
 
 
 def write_atomically(path, write, mode="wb"):

@@ -31,7 +31,7 @@ from metrics import accuracy, per_class_accuracy
 from models import MODEL_BUILDERS
 from progress import batch_bar
 from run_state import (Diverged, Interrupted, check_finite, check_writable, checkpoint_note, graded_checkpoint,
-                       graded_path, interruption_note, resumed_state, run_settings)
+                       graded_path, interruption, resumed_state, run_settings)
 from runlog import RunBusy, RunLog, format_header, format_per_class, format_row
 from training import Lookahead, learning_rate_at, linear_learning_rate_at, set_learning_rate, sgd, train, validate
 
@@ -330,8 +330,8 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                                                      optimizer, best, generator)
                         run.write_metrics()
                 echo(format_row(row, per_class))
-        except KeyboardInterrupt:
-            raise Interrupted(interruption_note(run, epoch, args)) from None
+        except KeyboardInterrupt as stop:
+            raise interruption(run, epoch, args, stop) from None
 
         if writes:
             with files.interrupts_held():  # the run is saved whole: let it finish its figures
@@ -377,15 +377,19 @@ def main(argv=None):
         return 1
     except Interrupted as error:
         print(f"\n{error}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
+        return error.status
+    except KeyboardInterrupt as stop:
         when = "" if options["evaluate"] else " before the first epoch; there is nothing to resume"
-        print(f"\ninterrupted{when}", file=sys.stderr)
-        return 130
+        how, status = files.how_stopped(stop)
+        print(f"\n{how}{when}", file=sys.stderr)
+        return status
     finally:
         distributed.stop()
     return 0
 
 
 if __name__ == "__main__":
-    distributed.end_process(cli.quiet_when_the_pipe_closes(main))
+    # a scheduler ending the job stops it as Ctrl-C does; torchrun's ranks keep SIGTERM's default (peers may be gone)
+    with contextlib.nullcontext() if distributed.launched_by_torchrun() else files.sigterm_as_interrupt():
+        status = cli.quiet_when_the_pipe_closes(main)
+    distributed.end_process(status)

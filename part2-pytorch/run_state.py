@@ -8,6 +8,7 @@ import tempfile
 
 import checkpointing
 import config
+import files
 
 KIT_CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
 CIFAR10_TEST_IMAGES = 10000
@@ -18,7 +19,11 @@ class Diverged(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C during a run; the message says what the run folder holds."""
+    """Ctrl-C or SIGTERM during a run; the message says what the run folder holds, status is the exit status."""
+
+    def __init__(self, message, status=130):
+        super().__init__(message)
+        self.status = status
 
 
 def run_settings(args):
@@ -120,10 +125,12 @@ def check_finite(train_loss, weights_finite, run, epoch, args):
                    f"lower learning_rate (now {args.learning_rate:g}) or add warmup, and start afresh")
 
 
-def interruption_note(run, epoch, args):
+def interruption(run, epoch, args, stop):
+    """Interrupted for the KeyboardInterrupt `stop` (files.Terminated for SIGTERM) that ended `epoch`."""
+    how, status = files.how_stopped(stop)
     if not run.rows:
-        return f"interrupted in epoch {epoch}; no epoch had finished, so there is nothing to resume"
+        return Interrupted(f"{how} in epoch {epoch}; no epoch had finished, so there is nothing to resume", status)
     again = " ".join(sys.argv[1:]) if sys.argv[1:] else f"--config {args.config}"
     again += "" if "--resume" in again else " --resume"
-    return (f"interrupted in epoch {epoch}; {run.folder} holds epochs 1-{run.rows[-1]['epoch']}: continue with "
-            f"python main.py {again}")
+    return Interrupted(f"{how} in epoch {epoch}; {run.folder} holds epochs 1-{run.rows[-1]['epoch']}: continue "
+                       f"with python main.py {again}", status)

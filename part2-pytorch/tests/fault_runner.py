@@ -3,7 +3,7 @@
     python tests/fault_runner.py NAME COUNT STAGE SIGNAL [main.py arguments ...]
 
 At the COUNT-th rename onto a file or folder called NAME (every file main.py writes is renamed into place),
-STAGE before-rename sends SIGNAL (KILL or INT) while the new content sits complete in its temporary file and
+STAGE before-rename sends SIGNAL (KILL, INT or TERM) while the new content sits complete in its temporary file and
 the old file is still in place; after-rename sends it just after the new file took the old one's place.
 NAME "--seconds" sends SIGNAL COUNT seconds after the start instead (STAGE is ignored).
 """

@@ -164,6 +164,12 @@ class KilledRunner(unittest.TestCase):
                              ["done"] * len(rows) + ["todo"] * (2 - len(rows)))
 
     def test_ctrl_c_ends_the_grid_and_its_workers_at_once(self):
+        self.check_stopped_by(signal.SIGINT, "interrupted")
+
+    def test_sigterm_ends_the_grid_as_ctrl_c_does(self):
+        self.check_stopped_by(signal.SIGTERM, "stopped by SIGTERM")
+
+    def check_stopped_by(self, number, words):
         with tempfile.TemporaryDirectory() as tmp:
             parent, results = start_micro_grid(tmp, 2, 100000, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                text=True)
@@ -174,13 +180,13 @@ class KilledRunner(unittest.TestCase):
                     self.assertLess(time.monotonic(), deadline, "no epoch finished in time")
                     time.sleep(0.05)
                 workers = children_of(parent.pid)
-                parent.send_signal(signal.SIGINT)  # to the parent alone, as `kill -INT` does
+                parent.send_signal(number)  # to the parent alone, as `kill` does
                 _, err = parent.communicate(timeout=60)
             finally:
                 if parent.poll() is None:
                     parent.kill()
-            self.assertEqual(parent.returncode, 130, err)
-            self.assertEqual(err.strip().splitlines(), [f"interrupted; finished runs are in {results}, run again "
+            self.assertEqual(parent.returncode, 128 + number, err)
+            self.assertEqual(err.strip().splitlines(), [f"{words}; finished runs are in {results}, run again "
                                                         f"to continue"])
             deadline = time.monotonic() + 10
             while any(alive(pid) for pid in workers) and time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""SIGKILL and Ctrl-C at chosen file writes of main.py (tests/fault_runner.py): what is on disk stays loadable
+"""SIGKILL, Ctrl-C and SIGTERM at chosen file writes of main.py (tests/fault_runner.py): what is on disk stays loadable
 and consistent, and the run then ends exactly as an uninterrupted one (the same weights, rows and checkpoint).
 
 Every case is a separate process, all started together to share the wait. SIGKILL needs POSIX."""
@@ -27,6 +27,8 @@ CASES = [  # (file or folder renamed into place, at which of its renames, stage,
     ("last.pth", 2, "before-rename", "INT"),
     ("best.pth", 1, "before-rename", "INT"),  # Ctrl-C among an epoch's writes waits for the rest of them
     ("metrics.csv", 1, "before-rename", "INT"),
+    ("last.pth", 2, "before-rename", "TERM"),  # a scheduler ending the job: held and reported as Ctrl-C is
+    ("best.pth", 1, "after-rename", "TERM"),
     *[("--seconds", round(random.Random(seed).uniform(3, 9), 2), "", "KILL") for seed in range(2)],  # wherever
 ]
 
@@ -97,7 +99,8 @@ class KillsAndInterrupts(unittest.TestCase):
                 elif signal_name == "KILL":
                     self.assertEqual(status, -signal.SIGKILL, err)
                 else:
-                    self.assertEqual(status, 130, err)
+                    self.assertEqual(status, 128 + getattr(signal, "SIG" + signal_name), err)
+                    self.assertIn("interrupted" if signal_name == "INT" else "stopped by SIGTERM", err)
                     self.assertNotIn("Traceback", err)
                     self.assertEqual(len(err.strip().splitlines()), 1, err)
 
@@ -129,7 +132,7 @@ class KillsAndInterrupts(unittest.TestCase):
                 if case[0] == "--seconds":
                     continue  # where the kill landed is not known
                 after_epoch_1 = case[0] in ("last.pth", "metrics.csv") and case[1] >= 2
-                within_epoch_1 = case[3] == "INT" and case[0] in ("best.pth", "twolayernet.pth")  # then saved whole
+                within_epoch_1 = case[3] != "KILL" and case[0] in ("best.pth", "twolayernet.pth")  # saved whole
                 expected = after_epoch_1 or within_epoch_1
                 self.assertEqual(resumable, expected)
                 self.assertEqual("resuming runs/tiny after epoch" in out, expected)

@@ -49,6 +49,36 @@ class InterruptsHeld(unittest.TestCase):
             pass
 
 
+class SigtermAsInterrupt(unittest.TestCase):
+    def test_sigterm_inside_is_held_then_raised_as_terminated(self):
+        finished = []
+        before = signal.getsignal(signal.SIGTERM)
+        with self.assertRaises(files.Terminated):
+            with files.sigterm_as_interrupt():
+                with files.interrupts_held():
+                    signal.raise_signal(signal.SIGTERM)
+                    finished.append("after the signal")
+        self.assertEqual(finished, ["after the signal"])
+        self.assertIs(signal.getsignal(signal.SIGTERM), before)  # the process's own handler is back
+
+    def test_both_signals_held_the_first_raised(self):
+        with self.assertRaises(KeyboardInterrupt) as raised:
+            with files.sigterm_as_interrupt(), files.interrupts_held():
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGTERM)
+        self.assertNotIsInstance(raised.exception, files.Terminated)
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+
+    def test_without_it_interrupts_held_leaves_sigterm_alone(self):
+        before = signal.getsignal(signal.SIGTERM)
+        with files.interrupts_held():
+            self.assertIs(signal.getsignal(signal.SIGTERM), before)
+
+    def test_words_and_exit_status(self):
+        self.assertEqual(files.how_stopped(KeyboardInterrupt()), ("interrupted", 130))
+        self.assertEqual(files.how_stopped(files.Terminated()), ("stopped by SIGTERM", 128 + signal.SIGTERM))
+
+
 class InterruptedWrite(unittest.TestCase):
     def test_ctrl_c_during_torch_save_leaves_the_whole_file_then_interrupts(self):
         """torch.save's zip writer turns an exception of the file's write() into a RuntimeError: held, the
