@@ -9,7 +9,8 @@ class ClassifierTrainer:
 
         Each iteration draws a batch with replacement (np.random.choice), or uses all of X when sample_batches
         is False. Training accuracy (on at most 1000 samples) is recorded on the first iteration, at the end of
-        every epoch, and every acc_frequency iterations if given; the learning rate decays at each epoch end."""
+        every epoch, and every acc_frequency iterations if given; the learning rate decays at each epoch end after
+        the first iteration."""
         if optimizer is None:
             raise ValueError("ClassifierTrainer.train needs an optimizer, e.g. optimizer=SGD(model)")
         n = X.shape[0]
@@ -30,7 +31,7 @@ class ClassifierTrainer:
             epoch_end = (it + 1) % iterations_per_epoch == 0
             periodic = acc_frequency is not None and it % acc_frequency == 0
             if it == 0 or epoch_end or periodic:
-                if epoch_end:
+                if it > 0 and epoch_end:  # as the kit's trainer: one iteration an epoch decays num_epochs - 1 times
                     optimizer.learning_rate *= learning_rate_decay
                     epoch += 1
                 train_acc = self._accuracy(X, y, model)

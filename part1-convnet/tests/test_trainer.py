@@ -55,6 +55,17 @@ class TestClassifierTrainer(unittest.TestCase):
         # one iteration per epoch: iteration 0 is both the first and an epoch end, so it records once
         self.assertEqual((len(loss_history), len(acc_history)), (3, 3))
 
+    def test_one_iteration_an_epoch_decays_after_the_first_only(self):
+        """The kit's trainer decays at epoch ends with `it > 0`: iteration 0 never decays, even when it ends an
+        epoch (sample_batches=False, or N < 2 * batch_size)."""
+        for options in (dict(sample_batches=False), dict(batch_size=30)):  # 53 // 30 = 1 iteration an epoch
+            with self.subTest(**options):
+                model = small_model()
+                optimizer = SGD(model, learning_rate=1.0, reg=0.0)
+                ClassifierTrainer().train(self.X, self.y, model, learning_rate_decay=0.5, num_epochs=3,
+                                          optimizer=optimizer, **options)
+                self.assertEqual(optimizer.learning_rate, 0.25)
+
     def test_verbose_prints_one_line_per_record(self):
         model = small_model()
         out = io.StringIO()
