@@ -61,5 +61,5 @@ class MaxPooling:
         """dout: (N, C, H_out, W_out) -> dx (N, C, H, W), nonzero only at each window's arg-max."""
         x_shape, index = self.cache
         check_gradient(dout, index.shape, "MaxPooling")
-        dx = np.bincount(index.ravel(), weights=dout.ravel(), minlength=int(np.prod(x_shape)))
-        self.dx = dx.reshape(x_shape)
+        dx = np.bincount(index.ravel(), weights=dout.ravel(), minlength=int(np.prod(x_shape)))  # sums in float64
+        self.dx = dx.reshape(x_shape).astype(np.result_type(dout, np.float32), copy=False)  # float32 stays float32

@@ -8,7 +8,8 @@ class SoftmaxCrossEntropy:
         self.cache = None
 
     def forward(self, x, y):
-        """x: scores (N, C); y: integer labels (N,). Returns (probs (N, C), mean loss)."""
+        """x: scores (N, C); y: integer labels (N,), any sequence. Returns (probs (N, C), mean loss)."""
+        y = np.asarray(y)
         if x.ndim != 2 or y.shape != (x.shape[0],):
             raise ValueError(f"SoftmaxCrossEntropy expects scores (N, C) and labels (N,), got {x.shape} and {y.shape}")
         if len(y) and (y.min() < 0 or y.max() >= x.shape[1]):  # indexing would wrap a -1, not fail

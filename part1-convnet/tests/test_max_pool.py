@@ -23,6 +23,14 @@ class TestMaxPooling(unittest.TestCase):
         expected[0, 0, 0, 1], expected[0, 0, 1, 2], expected[0, 0, 3, 0], expected[0, 0, 3, 3] = 10, 20, 30, 40
         np.testing.assert_array_equal(pool.dx, expected)
 
+    def test_float32_in_float32_out_both_ways(self):
+        x = np.random.default_rng(2).standard_normal((2, 3, 4, 4)).astype(np.float32)
+        pool = MaxPooling(kernel_size=2, stride=2)
+        out = pool.forward(x)
+        pool.backward(np.ones_like(out))
+        self.assertEqual((out.dtype, pool.dx.dtype), (np.float32, np.float32))
+        self.assertEqual(pool.dx.sum(), out.size)  # one unit of gradient at each window's maximum
+
     def test_gradients_match_finite_differences(self):
         rng = np.random.default_rng(0)
         # (shape, kernel, stride): overlapping windows (stride < k), gaps (stride > k), leftover rows and columns

@@ -18,6 +18,16 @@ class TestSoftmaxCrossEntropy(unittest.TestCase):
         ce.backward()
         np.testing.assert_allclose(ce.dx, [[0.125, -0.125], [-0.375, 0.375]])
 
+    def test_labels_as_a_list_or_tuple(self):
+        scores = np.array([[0., np.log(3)], [0., np.log(3)]])
+        for labels in ([1, 0], (1, 0)):
+            with self.subTest(labels=labels):
+                ce = SoftmaxCrossEntropy()
+                _, loss = ce.forward(scores, labels)
+                self.assertAlmostEqual(loss, -(np.log(0.75) + np.log(0.25)) / 2, places=12)
+                ce.backward()
+                np.testing.assert_allclose(ce.dx, [[0.125, -0.125], [-0.375, 0.375]])
+
     def test_stable_for_large_scores(self):
         probs, loss = SoftmaxCrossEntropy().forward(np.array([[1000., 0.], [-1000., 1000.]]), np.array([0, 0]))
         self.assertTrue(np.all(np.isfinite(probs)))
