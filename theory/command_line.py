@@ -1,5 +1,8 @@
-"""The theory scripts take no arguments: --help describes a script, anything else is one line (exit status 2)."""
+"""The theory scripts take no arguments: --help describes a script, anything else is one line (exit status 2);
+a reader that stops early (`| head -1`) ends a script quietly."""
 import argparse
+import os
+import sys
 
 
 class _NoArguments(argparse.ArgumentParser):
@@ -10,3 +13,14 @@ class _NoArguments(argparse.ArgumentParser):
 def no_arguments(doc):
     """Answer --help with the first paragraph of `doc`; refuse any argument in one line."""
     _NoArguments(description=doc.split("\n\n")[0]).parse_args()
+
+
+def run(main):
+    """sys.exit(main()); when the reader of our output has gone away, end quietly with status 1, as `cat` does."""
+    try:
+        status = main()
+        sys.stdout.flush()  # a closed pipe shows here rather than at exit
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+        status = 1
+    sys.exit(status)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from command_line import no_arguments
+from command_line import no_arguments, run
 
 PROBLEM_CASE = {"in_shape": (3, 3), "kernel_size": 3, "stride": 4, "padding": 2}
 
@@ -158,4 +158,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from command_line import no_arguments
+from command_line import no_arguments, run
 
 
 class ReluNet(NamedTuple):
@@ -114,12 +114,13 @@ def main():
         print(f"x0={piece.x0:g} W={piece.W:g} b={piece.b:g}")
     try:
         plot_pieces(pieces, FIGURE)
-    except OSError as error:  # a read-only folder, a folder where the figure goes
-        print(f"relu_pieces.py: error: cannot write {error.filename or FIGURE}: {error.strerror or error}; "
-              f"fix the permissions of {FIGURE.parent}", file=sys.stderr)
+    except OSError as error:  # a folder where the figure goes, a read-only folder
+        problem = (f"{FIGURE} is a folder; move it out of the way" if FIGURE.is_dir() else
+                   f"cannot write {FIGURE}: {error.strerror or error}; fix the permissions of {FIGURE.parent}")
+        print(f"relu_pieces.py: error: {problem}", file=sys.stderr)
         return 2
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)
