@@ -10,6 +10,7 @@ import argparse
 import os
 import platform
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from modules import Conv2D, MaxPooling
 from modules._autotune import deciding, winners
 from modules._parallel import set_thread_count
-from train import model_and_optimizer
+from train import model_and_optimizer, quiet_when_the_pipe_closes
 from trainer import ClassifierTrainer
 
 CONV_CASES = {  # name: (N, C, H, W, F, kernel, stride, padding)
@@ -175,4 +176,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(quiet_when_the_pipe_closes(main))

@@ -125,7 +125,7 @@ def main(argv=None):
     return 0
 
 
-def run_quietly_when_the_pipe_closes():
+def quiet_when_the_pipe_closes(main):
     """main(), where `python train.py | head -1` ends without a traceback when head exits (status 1, as cat)."""
     try:
         status = main()
@@ -137,4 +137,4 @@ def run_quietly_when_the_pipe_closes():
 
 
 if __name__ == "__main__":
-    sys.exit(run_quietly_when_the_pipe_closes())
+    sys.exit(quiet_when_the_pipe_closes(main))

@@ -23,6 +23,7 @@ import argparse
 import ctypes
 import itertools
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -238,4 +239,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.quiet_when_the_pipe_closes(main))

@@ -93,4 +93,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.quiet_when_the_pipe_closes(main))

@@ -24,6 +24,17 @@ class HelpOnly(unittest.TestCase):
         self.assertEqual(snapshot(), before)
 
 
+class ClosedPipe(unittest.TestCase):
+    def test_bench_with_its_reader_gone_ends_quietly(self):
+        process = subprocess.Popen([sys.executable, os.path.join(PART1, "bench.py"), "--repeats", "1"], cwd=PART1,
+                                   env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        process.stdout.close()  # as `| head -0` does: the first line meets a closed pipe
+        err = process.stderr.read()
+        process.stderr.close()
+        self.assertEqual((process.wait(timeout=300), err), (1, ""))
+
+
 class BadCounts(unittest.TestCase):
     def test_bench_refuses_a_bad_count_in_one_line_before_timing_anything(self):
         for flag, text in (("--repeats", "0"), ("--threads", "-1"), ("--repeats", "x")):

@@ -258,6 +258,15 @@ class ClosedPipe(unittest.TestCase):
         self.assertEqual(process.wait(timeout=120), 1)
         self.assertEqual(err, "")
 
+    def test_bench_with_its_reader_gone_ends_quietly(self):
+        process = subprocess.Popen([sys.executable, os.path.join(PART2, "bench.py"), "--models", "TwoLayerNet",
+                                    "--seconds", "1", "--device", "cpu"], cwd=PART2, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        process.stdout.close()  # as `| head -0` does: the first line meets a closed pipe
+        err = process.stderr.read()
+        process.stderr.close()
+        self.assertEqual((process.wait(timeout=120), err), (1, ""))
+
 
 if __name__ == "__main__":
     unittest.main()

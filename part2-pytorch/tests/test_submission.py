@@ -51,6 +51,19 @@ class CollectSubmission(unittest.TestCase):
             self.assertEqual(help_run.returncode, 0, help_run.stderr)
             self.assertIn("--config", help_run.stdout)
 
+    def test_a_reader_that_is_gone_gets_no_traceback_and_the_zip_is_whole(self):
+        with tempfile.TemporaryDirectory() as folder:
+            target = os.path.join(folder, "submission.zip")
+            process = subprocess.Popen([sys.executable, os.path.join(PART2, "collect_submission.py"), target],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            process.stdout.close()  # as `| head -0` does: "wrote ..." meets a closed pipe
+            err = process.stderr.read()
+            process.stderr.close()
+            self.assertEqual((process.wait(timeout=120), err), (1, ""))
+            with zipfile.ZipFile(target) as archive:
+                self.assertIsNone(archive.testzip())
+                self.assertIn("main.py", archive.namelist())
+
     def test_a_relative_zip_is_taken_from_the_callers_folder(self):
         with tempfile.TemporaryDirectory() as folder:
             for command in (["sh", os.path.join(PART2, "collect_submission.sh")],
