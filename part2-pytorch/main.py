@@ -282,7 +282,7 @@ def fit(args, device, run_name=None, echo=print, progress=False):
         if writes:
             run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
                       state["rows"] if state else ())
-        graded = graded_checkpoint(args, score, echo, run, len(test_set)) if args.save_best else None
+        graded = graded_checkpoint(args, score, echo, run, test_set.targets) if args.save_best else None
         ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
         echo(f"{run.folder}: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
              f"{device}{ranks}, seed {args.seed}; {len(train_set)} training images ({args.imbalance}, per class "

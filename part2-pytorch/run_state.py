@@ -1,10 +1,13 @@
 """How a run starts and ends without losing what was saved: resuming only the same run, the graded checkpoint,
 and the one line a run prints when it diverges or is interrupted."""
 import copy
+import hashlib
 import math
 import os
 import sys
 import tempfile
+
+import numpy as np
 
 import checkpointing
 import config
@@ -12,6 +15,9 @@ import files
 
 KIT_CHECKPOINTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
 CIFAR10_TEST_IMAGES = 10000
+# the digest of the test batch's first 1,000 labels (uint8), which every copy of CIFAR-10 holds in the original
+# order (a reconstruction may rebuild the order of the rest): it tells CIFAR-10's test set from other data
+CIFAR10_FIRST_TEST_LABELS_SHA256 = "636a087e604331a0b9dafc94b6e9ade0c9cec72c4400d12473ccdb3e264474c1"
 
 
 class Diverged(Exception):
@@ -63,15 +69,23 @@ def resumable_state(args, folder):
         return None
 
 
-def graded_checkpoint(args, score, echo, run, test_images):
+def is_cifar10_test_set(labels):
+    """Whether `labels`, a test set's labels in file order, are CIFAR-10's test batch's."""
+    labels = np.asarray(labels)
+    first = hashlib.sha256(labels[:1000].astype(np.uint8).tobytes()).hexdigest()
+    return len(labels) == CIFAR10_TEST_IMAGES and first == CIFAR10_FIRST_TEST_LABELS_SHA256
+
+
+def graded_checkpoint(args, score, echo, run, test_labels):
     """checkpoints/<model>.pth, guarded so that this run replaces it only with better weights; `score(state_dict)`
-    is the test accuracy of some weights, on the run's `test_images` test images. The kit's own checkpoints are
-    graded on CIFAR-10's test set: a run tested on other data (a test's tiny folder) keeps them."""
+    is the test accuracy of some weights on the run's test set, whose labels are `test_labels`. The kit's own
+    checkpoints are graded on CIFAR-10's test set: a run tested on other data (a test's tiny folder, another
+    10-class set of 10,000 images) keeps them."""
     path = graded_path(args)
     other_data = (os.path.normcase(os.path.abspath("checkpoints")) == os.path.normcase(KIT_CHECKPOINTS)
-                  and test_images != CIFAR10_TEST_IMAGES)
+                  and not is_cifar10_test_set(test_labels))
     why = (f"the kit's checkpoints are graded on CIFAR-10's {CIFAR10_TEST_IMAGES:,} test images, and this run tests "
-           f"on {test_images:,} images of {args.data_dir}") if other_data else None
+           f"on {len(test_labels):,} other images, in {args.data_dir}") if other_data else None
     graded = checkpointing.GradedCheckpoint(path, args.model, score, args.overwrite_checkpoint, kept_because=why)
     if graded.problem and not args.overwrite_checkpoint:
         echo(f"{path} is kept: {graded.problem}; this run's best weights go to {run.best_path} "

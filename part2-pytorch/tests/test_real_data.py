@@ -5,6 +5,7 @@ import unittest
 
 
 import checkpointing
+import run_state
 from data import Cifar, DeviceBatches
 from metrics import accuracy
 from models import MODEL_BUILDERS
@@ -12,6 +13,14 @@ from tests.helpers import PART2, REAL_DATA
 from training import validate
 
 CHECKPOINTS = os.path.join(PART2, "checkpoints")
+
+
+class TestSetIdentity(unittest.TestCase):
+    def test_the_real_test_batch_is_recognised_and_the_training_batches_are_not(self):
+        if not os.path.isdir(REAL_DATA):
+            self.skipTest(f"CIFAR-10 is not in {REAL_DATA}; fetch it with sh data/get_data.sh")
+        self.assertTrue(run_state.is_cifar10_test_set(Cifar(REAL_DATA, train=False).targets))
+        self.assertFalse(run_state.is_cifar10_test_set(Cifar(REAL_DATA, train=True).targets[:10000]))
 
 
 class ShippedCheckpoints(unittest.TestCase):

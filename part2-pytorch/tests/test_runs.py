@@ -1,12 +1,14 @@
 """What a run leaves on disk when things go wrong: divergence, a worse run, an earlier run in the folder, a
 resume with other settings, a folder in use, damaged files, Ctrl-C (main.main in-process, tiny data)."""
 import csv
+import hashlib
 import os
 import signal
 import tempfile
 import unittest
 from unittest import mock
 
+import numpy as np
 import torch
 
 import config
@@ -16,7 +18,7 @@ import run_state
 from data import CLASS_NAMES, Cifar, normalise
 from models import MyModel
 from runlog import RunLog
-from tests.helpers import ScratchRun, python_handles_ctrl_c
+from tests.helpers import ScratchRun, python_handles_ctrl_c, write_cifar_folder
 
 
 setUpModule = python_handles_ctrl_c  # Python's Ctrl-C handler, even in a suite started in the background
@@ -112,6 +114,31 @@ class GradedCheckpoint(Scratch):
             self.assertEqual(read_bytes(self.checkpoint), poor)
             self.assertEqual(self.run.main("--overwrite-checkpoint")[0], 0)  # asked for: replaced
             self.assertEqual(read_bytes(self.checkpoint), read_bytes(self.run.path("runs", "tiny", "best.pth")))
+
+    def test_the_kits_own_checkpoints_are_kept_by_a_run_on_other_data_of_cifar10s_size(self):
+        write_cifar_folder(self.run.path("other"), train_per_class=30, test_per_class=1000)  # 10,000 test images
+        other = ["--data-dir", os.path.join("other", "cifar-10-batches-py")]
+        with mock.patch.object(run_state, "KIT_CHECKPOINTS", self.run.path("checkpoints")):
+            self.assertEqual(self.run.main(*self.POOR, *other)[0], 0)
+            poor = read_bytes(self.checkpoint)
+            status, out, _ = self.run.main(*other)  # better on that test set, which is not CIFAR-10's
+            self.assertEqual(status, 0)
+            self.assertIn("this run tests on 10,000 other images", out)
+            self.assertIn("kept checkpoints/twolayernet.pth", out)
+            self.assertEqual(read_bytes(self.checkpoint), poor)
+
+    def test_cifar10s_test_set_is_told_by_its_first_labels(self):
+        labels = np.random.default_rng(0).integers(0, 10, 10000)
+        digest = hashlib.sha256(labels[:1000].astype(np.uint8).tobytes()).hexdigest()
+        with mock.patch.object(run_state, "CIFAR10_FIRST_TEST_LABELS_SHA256", digest):
+            self.assertTrue(run_state.is_cifar10_test_set(labels))
+            self.assertTrue(run_state.is_cifar10_test_set(list(labels)))
+            changed = labels.copy()
+            changed[999] = (changed[999] + 1) % 10
+            self.assertFalse(run_state.is_cifar10_test_set(changed))
+            self.assertFalse(run_state.is_cifar10_test_set(labels[:9999]))
+            self.assertFalse(run_state.is_cifar10_test_set(np.concatenate([labels, labels[:1]])))
+        self.assertFalse(run_state.is_cifar10_test_set(labels))  # the real digest: not these labels
 
     def test_a_checkpoint_that_cannot_be_written_stops_the_run_before_training(self):
         os.makedirs(self.checkpoint)  # a folder in the checkpoint's place
