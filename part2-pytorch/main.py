@@ -139,6 +139,10 @@ def build_criterion(args, cls_num_list, weighted=True):
     """The configured loss (without its class weights if not `weighted`). Equal class weights (a balanced training
     set) are no weights: the same loss, without a weighted mean's rounding."""
     weighted = weighted and args.reweight and len(set(cls_num_list)) > 1
+    if weighted and min(cls_num_list) < 1:  # before any file of the run is touched
+        empty = ", ".join(name for name, count in zip(CLASS_NAMES, cls_num_list) if count < 1)
+        raise DataError(f"{args.data_dir}: the training set has no image of {empty}, and class-balanced weights "
+                        f"need every class; train on data that holds them all, or with --reweight false")
     weight = reweight(cls_num_list, args.beta) if weighted else None
     smoothing = {"label_smoothing": args.label_smoothing} if args.label_smoothing else {}  # CE only (config.py)
     return LOSS_BUILDERS[args.loss_type](weight, args.gamma, **smoothing)

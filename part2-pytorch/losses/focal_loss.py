@@ -14,6 +14,8 @@ from torch import nn
 def reweight(cls_num_list, beta=0.9999):
     """Per-class weights (1 - beta) / (1 - beta ** n_c) from the effective number of samples, summing to C."""
     counts = torch.as_tensor(cls_num_list, dtype=torch.float64)
+    if counts.ndim != 1 or len(counts) == 0:
+        raise ValueError(f"cls_num_list must hold one count per class, got {cls_num_list!r}")
     if not 0 <= beta < 1:
         raise ValueError(f"beta must be in [0, 1), got {beta}")
     if counts.min() < 1:

@@ -41,6 +41,8 @@ class BadInput(unittest.TestCase):
             "no image in the rarest class": ["--config", GOOD, "--set", "imbalance=imbalance", "--imb-factor", "1e-4",
                                              "--reweight", "--loss-type", "Focal"],
             "huge crop padding": ["--config", GOOD, "--crop-padding", "100000"],
+            "a class absent, weighted": ["--config", GOOD, "--data-dir", cls.missing_class_folder(),
+                                         "--loss-type", "Focal", "--reweight"],
         }
         processes = {name: start_main(arguments, cwd=cls.folder.name) for name, arguments in cases.items()}
         root = os.path.dirname(PART2)  # the repository: the kit's paths are relative to part2-pytorch/, not here
@@ -69,6 +71,20 @@ class BadInput(unittest.TestCase):
         batch[b"labels"][0] = 10
         with open(path, "wb") as f:
             pickle.dump(batch, f, protocol=2)
+        return folder
+
+    @classmethod
+    def missing_class_folder(cls):
+        """A training set without trucks (class 9): every 9 relabelled 8."""
+        import pickle
+        folder, _, _ = write_cifar_folder(os.path.join(cls.folder.name, "no_trucks"))
+        for part in range(1, 6):
+            path = os.path.join(folder, f"data_batch_{part}")
+            with open(path, "rb") as f:
+                batch = pickle.load(f)
+            batch[b"labels"] = [8 if label == 9 else label for label in batch[b"labels"]]
+            with open(path, "wb") as f:
+                pickle.dump(batch, f, protocol=2)
         return folder
 
     @classmethod
@@ -106,6 +122,11 @@ class BadInput(unittest.TestCase):
         self.assert_one_line_error("bad labels", "data_batch_2", "label")
         self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
         self.assertFalse(os.path.exists(os.path.join(self.folder.name, "checkpoints")))
+
+    def test_a_class_missing_from_the_training_set_of_a_weighted_loss_stops_it_before_anything_is_written(self):
+        self.assert_one_line_error("a class absent, weighted", "no image of truck", "class-balanced weights",
+                                   "--reweight false")
+        self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
 
     def test_a_compiler_missing_for_torch_compile_is_one_line_and_saves_nothing(self):
         self.assert_one_line_error("no compiler", "torch.compile", "--compile none")

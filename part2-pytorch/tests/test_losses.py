@@ -59,7 +59,7 @@ class Reweight(unittest.TestCase):
         torch.testing.assert_close(reweight([5000, 500, 50]), reweight([5000, 500, 50], 0.9999))
 
     def test_rejects_what_has_no_weight(self):
-        for beta, counts in ((1.0, [5, 5]), (-0.1, [5, 5]), (0.9, [5, 0])):
+        for beta, counts in ((1.0, [5, 5]), (-0.1, [5, 5]), (0.9, [5, 0]), (0.9, []), (0.9, 5), (0.9, [[5, 5]])):
             with self.subTest(beta=beta, counts=counts), self.assertRaises(ValueError):
                 reweight(counts, beta)
 
