@@ -16,6 +16,7 @@ import files
 from models import MODEL_BUILDERS
 
 RUN_STATE_KEYS = {"settings", "epoch", "rows", "confusion", "model", "optimizer", "best", "rng"}
+ROW_KEYS = {"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"}  # an epoch's row, as main.py keeps it
 
 
 class CheckpointError(Exception):
@@ -74,6 +75,11 @@ def _state_dict_in(state, path):
         state = state["model"]  # a run's last.pth
     if not (isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())):
         raise CheckpointError(f"{path} holds no state_dict")
+    odd = next((name for name, tensor in state.items() if tensor.layout != torch.strided or tensor.is_meta
+                or tensor.is_complex()), None)  # weights_only lets them through; load_state_dict would fail
+    if odd is not None:
+        raise CheckpointError(f"{path} holds {odd} as a {state[odd].layout}, {state[odd].device.type} "
+                              f"{state[odd].dtype} tensor, not as weights; save model.state_dict() of a trained model")
     return state
 
 
@@ -128,7 +134,8 @@ def _epochs_consistent(state):
     """A positive epoch count, a row for each epoch in order, and the best epoch (None before the first test)."""
     epoch, rows, best = state["epoch"], state["rows"], state["best"]
     return (type(epoch) is int and epoch >= 1 and isinstance(rows, list) and len(rows) == epoch
-            and all(isinstance(row, dict) and row.get("epoch") == number for number, row in enumerate(rows, 1))
+            and all(isinstance(row, dict) and row.get("epoch") == number and ROW_KEYS <= set(row)
+                    for number, row in enumerate(rows, 1))
             and (best is None or isinstance(best, dict) and {"accuracy", "epoch", "confusion", "model"} <= set(best))
             and (state["confusion"] is None or isinstance(state["confusion"], torch.Tensor)))
 
@@ -146,7 +153,9 @@ def restore_run_state(state, path, model, model_name, optimizer, generator):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         generator.set_state(state["rng"]["batches"])
     except RuntimeError:
-        raise CheckpointError(f"{path} was saved by a run on another kind of device; resume it there") from None
+        raise CheckpointError(f"{path} holds an optimiser or random state this machine cannot take (saved on "
+                              f"another kind of device, or damaged); resume it where it was saved, or start the "
+                              f"run afresh without --resume") from None
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path} holds a damaged optimiser or random state ({error}); start the run "
                               f"afresh without --resume") from None

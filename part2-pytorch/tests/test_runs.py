@@ -299,7 +299,7 @@ class Resume(Scratch):
         state = load(self.last)
         for damage in (dict(epoch="one"), dict(epoch=-1), dict(epoch=True), dict(rows=None), dict(epoch=2),
                        dict(rows=[dict(state["rows"][0], epoch=3)]), dict(best={"accuracy": 0.5}),
-                       dict(confusion="none")):
+                       dict(confusion="none"), dict(rows=[{"epoch": 1}])):  # the last: a row without its numbers
             with self.subTest(damage=damage):
                 torch.save(dict(state, **damage), self.last)
                 before = read_bytes(self.last)

@@ -195,10 +195,17 @@ class MainRuns(unittest.TestCase):
         with open(self.scratch.path("whole.pth"), "rb") as f:
             write("truncated.pth", f.read()[:300])
         torch.save({"fc1.weight": torch.zeros(2), "note": Noted()}, self.scratch.path("object.pth"))
+        weights = TwoLayerNet(3072, 256, 10).state_dict()  # of the right shapes, but no weights to load
+        for kind, change in (("meta", lambda t: torch.empty_like(t, device="meta")), ("sparse", torch.Tensor.to_sparse),
+                             ("complex", lambda t: t.to(torch.complex64))):
+            torch.save({name: change(tensor) for name, tensor in weights.items()}, self.scratch.path(f"{kind}.pth"))
         not_saved = "not a file written by torch.save, or a damaged one"
         for path, message in (("text.pth", not_saved), ("empty.pth", not_saved), ("truncated.pth", not_saved),
                               ("object.pth", f"it holds a {__name__}.Noted object"),
                               ("whole.pth", "does not fit model TwoLayerNet; it fits none of TwoLayerNet, "),
+                              ("meta.pth", "holds fc1.weight as a torch.strided, meta torch.float32 tensor"),
+                              ("sparse.pth", "holds fc1.weight as a torch.sparse_coo"),
+                              ("complex.pth", "cpu torch.complex64 tensor, not as weights"),
                               ("absent.pth", "does not exist")):
             status, _, err = self.scratch.main("--evaluate", path)
             self.assertEqual(status, 2, path)
