@@ -41,7 +41,12 @@ def format_per_class(class_names, per_class):
 
 
 class RunBusy(Exception):
-    """The run folder is in use by a live run; the message is one line."""
+    """The run folder cannot be used: a live run holds it, or it lies in or holds another run's folder; the
+    message is one line."""
+
+
+def is_run_folder(folder):
+    return all(os.path.isfile(os.path.join(folder, name)) for name in ("config.yaml", "metrics.csv"))
 
 
 class RunLog:
@@ -72,7 +77,10 @@ class RunLog:
 
     def set_aside(self):
         """Move an earlier run's files to the first free <folder>.N, so a fresh run starts in an empty folder and
-        never leaves an older last.pth behind; returns where they went (None when there was nothing)."""
+        never leaves an older last.pth behind; returns where they went (None when there was nothing). RunBusy,
+        moving nothing, when the folder lies in another run's folder or holds one (--name a/b beside --name a):
+        that run would be moved too, or later."""
+        self._check_not_nested()
         if not (os.path.isdir(self.folder) and os.listdir(self.folder)):
             return None
         number = 1
@@ -80,6 +88,19 @@ class RunLog:
             number += 1
         os.replace(self.folder, f"{self.folder}.{number}")
         return f"{self.folder}.{number}"
+
+    def _check_not_nested(self):
+        parent = os.path.dirname(os.path.normpath(self.folder))
+        while os.path.dirname(parent) not in ("", parent):  # up to runs/, not past it
+            if is_run_folder(parent):
+                raise RunBusy(f"{parent} holds a run, and this one would go inside it; give this run a name "
+                              f"outside it with --name")
+            parent = os.path.dirname(parent)
+        inner = next((os.path.join(top, name) for top, names, _ in os.walk(self.folder) for name in names
+                      if is_run_folder(os.path.join(top, name))), None)
+        if inner is not None:
+            raise RunBusy(f"{self.folder} holds another run, {inner}, which a fresh run here would move aside; "
+                          f"give this run another name with --name")
 
     def start(self, config_sections, note, rows=()):
         """Write the resolved config (headed by the comment `note`) and metrics.csv with `rows` (those of the

@@ -207,6 +207,23 @@ class RunFolders(Scratch):
         self.assertEqual(sorted(os.listdir(self.run.path("runs"))), before)
         self.assertNotIn("outside", os.listdir(self.run.folder))
 
+    def test_a_run_neither_holds_nor_goes_inside_another(self):
+        self.assertEqual(self.run.main("--epochs", "1", "--name", "a/b")[0], 0)
+        inner = read_bytes(self.run.path("runs", "a", "b", "last.pth"))
+        status, _, err = self.run.main("--epochs", "1", "--name", "a")  # would move a/b to a.1/b
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn(f"runs/a holds another run, {os.path.join('runs', 'a', 'b')}", err)
+        self.assertEqual(sorted(os.listdir(self.run.path("runs"))), [".a.lock", "a"])
+        self.assertEqual(read_bytes(self.run.path("runs", "a", "b", "last.pth")), inner)
+        status, _, err = self.run.main("--epochs", "1", "--name", "a/b/c")  # inside the run a/b
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn(f"{os.path.join('runs', 'a', 'b')} holds a run, and this one would go inside it", err)
+        self.assertFalse(os.path.exists(self.run.path("runs", "a", "b", "c")))
+        self.assertEqual(self.run.main("--epochs", "2", "--name", "a/b", "--resume")[0], 0)  # its own folder: fine
+        self.assertEqual(epochs_in(self.run, "a/b"), [1, 2])
+
     def test_a_folder_in_use_is_refused_and_left_alone(self):
         self.assertEqual(self.run.main("--epochs", "1")[0], 0)
         before = {name: read_bytes(self.run.path("runs", "tiny", name)) for name in ("last.pth", "metrics.csv")}
