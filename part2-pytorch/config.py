@@ -281,8 +281,11 @@ def _repeated_key(text):
     return None
 
 
-def parse_value(text):
-    """A command-line value read as YAML, as it would be in a config: '2' -> 2, '[6, 8]' -> [6, 8], 'CE' -> 'CE'."""
+def parse_value(text, key=None):
+    """A command-line value read as YAML, as it would be in a config: '2' -> 2, '[6, 8]' -> [6, 8], 'CE' -> 'CE';
+    for a text setting (data_dir) the text itself: a folder may be called `on`, `2024` or `my data #2`."""
+    if key in SETTINGS and isinstance(SETTINGS[key].kind, Text):
+        return text
     try:
         return yaml.safe_load(text) if text.strip() else text
     except (yaml.YAMLError, RecursionError):
@@ -294,7 +297,8 @@ def parse_override(text):
     name, equals, value = text.partition("=")
     if not equals:
         raise ConfigError(f"command line: --set {shown(text)} is not allowed; expected KEY=VALUE")
-    return name.strip().rpartition(".")[2].replace("-", "_"), parse_value(value)
+    key = name.strip().rpartition(".")[2].replace("-", "_")
+    return key, parse_value(value, key)
 
 
 def _settings_in(path):

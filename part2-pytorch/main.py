@@ -46,7 +46,7 @@ class Override(argparse.Action):
 
     def __call__(self, parser, namespace, text, option_string=None):
         try:
-            pair = config.parse_override(text) if self.dest == "set" else (self.dest, config.parse_value(text))
+            pair = config.parse_override(text) if self.dest == "set" else (self.dest, config.parse_value(text, self.dest))
         except config.ConfigError as error:
             parser.error(str(error))
         namespace.overrides = [*namespace.overrides, pair]

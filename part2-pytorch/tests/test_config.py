@@ -276,6 +276,17 @@ class Overrides(unittest.TestCase):
         self.assertEqual((values["epochs"], values["steps"], values["gamma"], values["loss_type"]),
                          (2, [1, 2], 1.5, "Focal"))
 
+    def test_a_folder_from_the_command_line_is_taken_as_written(self):
+        for text in ("on", "2024", "null", "#x", "a: b", "my data #2", "[1, 2]", " spaced "):
+            with self.subTest(text=text):
+                self.assertEqual(config.parse_override(f"data_dir={text}"), ("data_dir", text))
+                self.assertEqual(config.parse_override(f"data.data_dir={text}"), ("data_dir", text))
+                self.assertEqual(config.parse_value(text, "data_dir"), text)
+                self.assertEqual(load_config(self.path, [("data_dir", text)])["data_dir"], text)
+        args = main.parse_arguments(["--config", self.path, "--data-dir", "on", "--set", "data_dir=2024"])
+        self.assertEqual(args.overrides, [("data_dir", "on"), ("data_dir", "2024")])
+        self.assertEqual(config.parse_override("epochs=2"), ("epochs", 2))  # other settings: still YAML
+
     def test_the_last_override_wins(self):
         self.assertEqual(load_config(self.path, [("epochs", 3), ("epochs", 4)])["epochs"], 4)
 
