@@ -4,6 +4,8 @@ import copy
 import hashlib
 import math
 import os
+import shlex
+import subprocess
 import sys
 import tempfile
 
@@ -144,7 +146,12 @@ def interruption(run, epoch, args, stop):
     how, status = files.how_stopped(stop)
     if not run.rows:
         return Interrupted(f"{how} in epoch {epoch}; no epoch had finished, so there is nothing to resume", status)
-    again = " ".join(sys.argv[1:]) if sys.argv[1:] else f"--config {args.config}"
-    again += "" if "--resume" in again else " --resume"
+    again = sys.argv[1:] or ["--config", args.config]
+    again += [] if "--resume" in again else ["--resume"]
     return Interrupted(f"{how} in epoch {epoch}; {run.folder} holds epochs 1-{run.rows[-1]['epoch']}: continue "
-                       f"with python main.py {again}", status)
+                       f"with python main.py {command_line(again)}", status)
+
+
+def command_line(arguments):
+    """`arguments` quoted for this system's shell, to be pasted back as they were given."""
+    return subprocess.list2cmdline(arguments) if os.name == "nt" else shlex.join(arguments)

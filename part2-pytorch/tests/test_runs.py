@@ -3,8 +3,10 @@ resume with other settings, a folder in use, damaged files, Ctrl-C (main.main in
 import csv
 import hashlib
 import os
+import shlex
 import signal
 import tempfile
+import types
 import unittest
 from unittest import mock
 
@@ -378,6 +380,17 @@ class CtrlC(Scratch):
         self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
         self.assertEqual(epochs_in(self.run), [1, 2])
 
+    def test_the_command_to_continue_is_quoted_for_the_shell(self):
+        arguments = ["--config", "my configs/tiny ü.yaml", "--set", "data_dir=it's here"]
+        with mock.patch("sys.argv", ["main.py", *arguments]):
+            note = str(run_state.interruption(types.SimpleNamespace(folder="runs/tiny", rows=[{"epoch": 1}]), 2,
+                                              None, KeyboardInterrupt()))
+        again = note.split("continue with python main.py ")[1]
+        if os.name == "nt":
+            self.assertEqual(again, '--config "my configs/tiny ü.yaml" --set "data_dir=it\'s here" --resume')
+        else:
+            self.assertEqual(shlex.split(again), [*arguments, "--resume"])
+        self.assertEqual(run_state.command_line(["--resume"]), "--resume")  # nothing quoted that needs none
 
     def test_during_the_writes_of_an_epoch_it_is_saved_whole_first(self):
         real_save = torch.save
