@@ -1,7 +1,7 @@
 """Zip the part-2 hand-in: python collect_submission.py [ZIP]   (default ZIP: part2_submission.zip)
 
 The kit asks for configs/ losses/ checkpoints/ models/ main.py; the modules main.py imports come too, and the
-data package without the dataset, so that the unpacked zip runs. Python's zipfile: no `zip` program needed.
+data package's code (no dataset, archive or other file), so that the unpacked zip runs. Python's zipfile: no `zip` program needed.
 A ZIP given is taken from the folder you run this in, as any command takes a file name; the default goes to this
 folder. The zip is written atomically, and only over an earlier zip: a mistyped name never replaces another file.
 """
@@ -17,6 +17,7 @@ FILES = ("main.py", "cli.py", "config.py", "checkpointing.py", "device.py", "dis
          "progress.py", "run_state.py", "runlog.py", "training.py")
 DEFAULT_ZIP = "part2_submission.zip"
 SKIPPED_FOLDERS = {"__pycache__", "cifar-10-batches-py"}  # byte code, and 180 MB of images
+CODE_ONLY = {"data": (".py", ".sh", ".bat")}  # the package and its fetch scripts, not a stray archive or copy
 
 
 def _wanted(name):
@@ -30,7 +31,8 @@ def submission_files(root="."):
         for parent, subfolders, names in os.walk(os.path.join(root, folder)):
             subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_FOLDERS and _wanted(name))
             relative = os.path.relpath(parent, root)
-            paths += [os.path.join(relative, name) for name in sorted(names) if _wanted(name)]
+            paths += [os.path.join(relative, name) for name in sorted(names)
+                      if _wanted(name) and name.endswith(CODE_ONLY.get(folder, ""))]
     return paths
 
 

@@ -64,6 +64,18 @@ class CollectSubmission(unittest.TestCase):
                 self.assertIsNone(archive.testzip())
                 self.assertIn("main.py", archive.namelist())
 
+    def test_data_brings_its_code_alone(self):
+        import collect_submission
+        with tempfile.TemporaryDirectory() as root:
+            for name in ("data/__init__.py", "data/get_data.sh", "data/get_data.bat", "data/cifar-10-python.tar.gz",
+                         "data/cifar-10-batches-py (copy)/data_batch_1", "data/cifar-10-batches-py/test_batch",
+                         "configs/mine.yaml", "checkpoints/twolayernet.pth"):
+                os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+                open(os.path.join(root, name), "w").close()
+            found = [path.replace(os.sep, "/") for path in collect_submission.submission_files(root)]
+        self.assertEqual(found, [*collect_submission.FILES, "configs/mine.yaml", "checkpoints/twolayernet.pth",
+                                 "data/__init__.py", "data/get_data.bat", "data/get_data.sh"])
+
     def test_a_relative_zip_is_taken_from_the_callers_folder(self):
         with tempfile.TemporaryDirectory() as folder:
             for command in (["sh", os.path.join(PART2, "collect_submission.sh")],
