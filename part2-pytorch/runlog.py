@@ -40,6 +40,12 @@ def format_per_class(class_names, per_class):
     return "\n".join("  ".join(pairs[start:start + 5]) for start in range(0, len(pairs), 5))
 
 
+def shown_text(text):
+    """`text` with any byte of a file name that is not UTF-8 (Python keeps it as a lone surrogate, which matplotlib
+    cannot draw) shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class RunBusy(Exception):
     """The run folder cannot be used: a live run holds it, or it lies in or holds another run's folder; the
     message is one line."""
@@ -131,7 +137,7 @@ class RunLog:
         """learning_curves.png from the rows of metrics.csv: loss, accuracies and learning rate by epoch."""
         epochs = [row["epoch"] for row in self.rows]
         figure = Figure(figsize=(12, 3.8), layout="constrained")
-        figure.suptitle(title)
+        figure.suptitle(shown_text(title))
         loss_axes, accuracy_axes, rate_axes = figure.subplots(1, 3)
         loss_axes.plot(epochs, [row["train_loss"] for row in self.rows], marker=".")
         loss_axes.set(title="training loss", ylabel="loss (mean per training image)")
@@ -168,7 +174,7 @@ class RunLog:
         ticks = range(len(self.class_names))
         axes.set_xticks(ticks, self.class_names, rotation=45, ha="right")
         axes.set_yticks(ticks, self.class_names)
-        axes.set(xlabel="predicted class", ylabel="true class", title=title)
+        axes.set(xlabel="predicted class", ylabel="true class", title=shown_text(title))
         figure.colorbar(image, ax=axes, label="share of the true class")
         files.write_atomically(os.path.join(self.folder, "confusion_matrix.png"),
                                lambda f: figure.savefig(f, format="png", dpi=100))

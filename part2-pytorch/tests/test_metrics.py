@@ -5,6 +5,7 @@ import unittest
 
 import torch
 
+import runlog
 from metrics import accuracy, confusion_matrix, per_class_accuracy, row_normalised
 from runlog import RunLog
 from training import validate
@@ -51,6 +52,17 @@ class ConfusionMatrix(unittest.TestCase):
             self.assertEqual(rows[0], ["true \\ predicted", "cat", "dog", "frog"])
             self.assertEqual(rows[3], ["frog", "1", "0", "3"])
             self.assertGreater(os.path.getsize(os.path.join(folder, "confusion_matrix.png")), 1000)
+
+    def test_a_title_from_a_file_name_that_is_not_utf8_is_drawn(self):
+        title = "runs/x\udcff: TwoLayerNet"  # what Python makes of the byte 0xff in a Linux file name
+        self.assertEqual(runlog.shown_text(title), "runs/x\ufffd: TwoLayerNet")
+        with tempfile.TemporaryDirectory() as folder:
+            run = RunLog(folder, ("cat", "dog", "frog"))
+            run.add(dict(epoch=1, lr=0.1, train_loss=1.0, train_acc=0.5, test_acc=0.5, seconds=1.0), [0.5] * 3)
+            run.plot_learning_curves(title)
+            run.save_confusion(confusion_matrix(LABELS, PREDICTIONS, 3), title)
+            for figure in ("learning_curves.png", "confusion_matrix.png"):
+                self.assertGreater(os.path.getsize(os.path.join(folder, figure)), 1000)
 
 
 if __name__ == "__main__":
