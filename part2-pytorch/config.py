@@ -112,6 +112,14 @@ class Text:
         return value
 
 
+class Imbalance:
+    allowed = "regular, or any other text (the kit's files say imbalance) for long-tailed CIFAR-10"
+
+    @staticmethod
+    def parse(value):
+        return Text.parse(value)  # as the kit: regular is CIFAR-10's training set, anything else IMBALANCECIFAR10
+
+
 class Steps:
     allowed = "two increasing epochs [a, b] with 1 <= a < b (the rate drops x0.1 after a and x0.01 after b)"
 
@@ -161,8 +169,9 @@ SETTINGS = {
     "compile": Setting("network", Choice(COMPILE_MODES), "none",
                        help="torch.compile the model: none, default, or reduce-overhead (adds CUDA graphs: one "
                             "launch per step instead of hundreds, the lever for small models on GPUs)"),
-    "imbalance": Setting("data", Choice(("regular", "imbalance")),
-                         help="regular: CIFAR-10 training set; imbalance: long-tailed IMBALANCECIFAR10"),
+    "imbalance": Setting("data", Imbalance(),
+                         help="regular: CIFAR-10 training set; anything else (imbalance): long-tailed "
+                              "IMBALANCECIFAR10"),
     "save_best": Setting("data", Boolean(), help="save the best weights to checkpoints/<model>.pth"),
     "overwrite_checkpoint": Setting("data", Boolean(), False,
                                     help="with save_best, replace checkpoints/<model>.pth by the run's best even when "
@@ -197,7 +206,7 @@ def _check_combinations(values, source):
     if values["reweight_from"] > 1 and not values["reweight"]:
         raise ConfigError(f"{source}: loss.reweight_from = {values['reweight_from']} needs loss.reweight = True; "
                           f"expected reweight_from 1 or reweight True")
-    if values["imbalance"] == "imbalance" and int(IMAGES_PER_CLASS * values["imb_factor"]) < 1:
+    if values["imbalance"] != "regular" and int(IMAGES_PER_CLASS * values["imb_factor"]) < 1:
         raise ConfigError(f"{source}: data.imb_factor = {values['imb_factor']!r} leaves the rarest class no training "
                           f"image ({IMAGES_PER_CLASS} x imb_factor < 1); expected at least {1 / IMAGES_PER_CLASS}")
     if values["label_smoothing"] and values["loss_type"] != "CE":

@@ -4,6 +4,7 @@ import time
 import types
 import unittest
 
+import numpy as np
 import torch
 import yaml
 
@@ -11,6 +12,7 @@ import config
 import main
 from losses import reweight
 from config import ConfigError, load_config
+from tests.helpers import write_cifar_folder
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 KIT_SHARED = dict(batch_size=128, reg=0.0005, epochs=10, steps=[6, 8], warmup=0, momentum=0.9,
@@ -189,7 +191,7 @@ class BadConfigs(unittest.TestCase):
             ("loss_type: CE", "loss_type: CE, beta: -0.5", ["loss.beta", "-0.5", "[0, 1)"]),
             ("loss_type: CE", "loss_type: CE, reweight: yes please", ["loss.reweight", "'yes please'", "true or false"]),
             ("save_best: true", "save_best: 1", ["data.save_best", "1", "true or false"]),
-            ("imbalance: regular", "imbalance: longtail", ["data.imbalance", "'longtail'", "regular, imbalance"]),
+            ("imbalance: regular", "imbalance: 3", ["data.imbalance", "3", "regular, or any other text"]),
             ("save_best: true", "save_best: true, imb_factor: 0", ["data.imb_factor", "0", "(0, 1]"]),
             ("save_best: true", "save_best: true, imb_factor: 1.5", ["data.imb_factor", "1.5", "(0, 1]"]),
             ("save_best: true", "save_best: true, imb_type: linear", ["data.imb_type", "'linear'", "exp, step"]),
@@ -219,6 +221,17 @@ class BadConfigs(unittest.TestCase):
         self.assertEqual(load_config(self.with_change("momentum: 0.9", "momentum: 0"))["momentum"], 0.0)
         self.assertEqual(load_config(self.with_change("warmup: 0", "warmup: 0, amp: auto"))["amp"], "auto")
         self.assertEqual(load_config(self.with_change("warmup: 0", "warmup: 0, test_every: 5"))["test_every"], 5)
+
+    def test_any_imbalance_but_regular_is_the_long_tailed_set_as_in_the_kit(self):
+        with tempfile.TemporaryDirectory() as root:
+            folder, _, _ = write_cifar_folder(root)  # 30 training images a class
+            for text in ("regular", "imbalance", "imbalanced", "long-tailed"):
+                with self.subTest(imbalance=text):
+                    values = load_config(self.with_change("imbalance: regular", f"imbalance: {text}"),
+                                         [("data_dir", folder), ("imb_factor", 0.001)])
+                    self.assertEqual(values["imbalance"], text)
+                    counts = np.bincount(main.load_training_set(types.SimpleNamespace(**values)).targets)
+                    self.assertEqual(counts[-1], 30 if text == "regular" else int(5000 * 0.001))  # trucks
 
     def test_unknown_keys_and_a_key_given_twice(self):
         self.assert_error(self.with_change("learning_rate:", "learnin_rate:"), "'learnin_rate'",
