@@ -97,6 +97,7 @@ def in_chunks(work, samples, chunk, threads, blas_limit=None):
     its run cut into consecutive slices of at most `chunk` samples (so that it can reuse its buffers for them).
     BLAS uses at most `blas_limit` threads meanwhile (None: its own count); the limit is set once for the call."""
     def run(share):
-        work([slice(start, min(start + chunk, share.stop)) for start in range(share.start, share.stop, chunk)])
+        step = max(chunk, 1)  # an empty batch has a chunk of 0 and nothing to cut
+        work([slice(start, min(start + step, share.stop)) for start in range(share.start, share.stop, step)])
     with blas_threads(blas_limit):
         in_parts(run, samples, threads)

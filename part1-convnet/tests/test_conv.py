@@ -185,6 +185,17 @@ class TestConv2D(unittest.TestCase):
         self.assertEqual(set(chosen), {1, 2})
         self.assertEqual(chosen[1][1], 1)
 
+    def test_an_empty_batch_gives_empty_outputs_and_zero_gradients_like_pytorch(self):
+        conv = Conv2D(3, 2, kernel_size=3, stride=2, padding=1)
+        out = conv.forward(np.zeros((0, 3, 5, 5)))
+        expected = F.conv2d(torch.zeros(0, 3, 5, 5, dtype=torch.float64), torch.tensor(conv.weight), stride=2,
+                            padding=1)
+        self.assertEqual(out.shape, tuple(expected.shape))
+        conv.backward(np.zeros(out.shape))
+        self.assertEqual(conv.dx.shape, (0, 3, 5, 5))
+        np.testing.assert_array_equal(conv.dw, np.zeros_like(conv.weight))
+        np.testing.assert_array_equal(conv.db, np.zeros_like(conv.bias))
+
     def test_backward_refuses_a_gradient_of_another_shape(self):
         # (1, 2, 6, 6) would broadcast over the batch, and (2, 2, 3, 12) holds as many numbers in the wrong places
         conv = Conv2D(3, 2, kernel_size=3, padding=1)
