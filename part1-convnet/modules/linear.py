@@ -23,12 +23,12 @@ class Linear:
         if x.ndim < 2 or int(np.prod(x.shape[1:])) != self.in_dim:
             raise ValueError(f"Linear expects (N, ...) with {self.in_dim} features per sample, got shape {x.shape}")
         self.cache = x
-        return x.reshape(x.shape[0], -1) @ self.weight + self.bias
+        return x.reshape(x.shape[0], self.in_dim) @ self.weight + self.bias  # in_dim, not -1: N may be 0
 
     def backward(self, dout):
         """dout: (N, out_dim) -> dx in x's original shape, dw (in_dim, out_dim), db (out_dim,)."""
         x = self.cache
-        x_flat = x.reshape(x.shape[0], -1)
+        x_flat = x.reshape(x.shape[0], self.in_dim)
         self.dw = x_flat.T @ dout
         self.db = dout.sum(axis=0)
         self.dx = (dout @ self.weight.T).reshape(x.shape)

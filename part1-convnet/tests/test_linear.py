@@ -53,6 +53,15 @@ class TestLinear(unittest.TestCase):
         for ours, theirs in [(layer.dx, xt.grad), (layer.dw, wt.grad), (layer.db, bt.grad)]:
             np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12, atol=1e-12)
 
+    def test_an_empty_batch(self):
+        layer = Linear(12, 3)
+        out = layer.forward(np.zeros((0, 3, 2, 2)))
+        self.assertEqual(out.shape, (0, 3))
+        layer.backward(np.zeros((0, 3)))
+        self.assertEqual(layer.dx.shape, (0, 3, 2, 2))
+        np.testing.assert_array_equal(layer.dw, np.zeros((12, 3)))
+        np.testing.assert_array_equal(layer.db, np.zeros(3))
+
     def test_bad_input(self):
         with self.assertRaisesRegex(ValueError, r"12 features.*\(2, 13\)"):
             Linear(12, 5).forward(np.zeros((2, 13)))
