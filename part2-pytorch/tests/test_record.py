@@ -148,6 +148,7 @@ class Verdicts(unittest.TestCase):
         self.assertEqual(mymodel_record.verdict(0.95, 2.0), "beats airbench94, airbench95, airbench96")
         self.assertEqual(mymodel_record.verdict(0.925, 4.0), "beats airbench95")  # not 93.3%
         self.assertEqual(mymodel_record.verdict(0.935, 12.0), "beats airbench96")
+        self.assertEqual(mymodel_record.verdict(0.925, 4.95), "90.8% in under 10 s")  # 4.9 s is the point, not 4.97
         self.assertEqual(mymodel_record.verdict(0.915, 6.0), "90.8% in under 10 s")
         self.assertEqual(mymodel_record.verdict(0.915, 10.0), "below the goal")
         self.assertEqual(mymodel_record.verdict(0.900, 1.0), "below the goal")
