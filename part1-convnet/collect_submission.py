@@ -71,7 +71,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"collect_submission.py: interrupted; {ZIP} not written, any earlier one is kept", file=sys.stderr)
         return 130
-    print(f"wrote {target} ({len(paths)} files)")
+    try:
+        print(f"wrote {target} ({len(paths)} files)", flush=True)
+    except BrokenPipeError:  # `| head -0`: the zip is whole; end quietly with cat's status, not a traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

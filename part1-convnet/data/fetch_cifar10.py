@@ -251,10 +251,19 @@ class _Progress:
             self.bar.close()
 
 
+def say(text):
+    """A progress line on stdout. A reader that went away (`| head -1`) does not stop the fetch: the rest goes
+    to the null device, so Python's flush at exit finds nothing to complain about."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def download(dest):
     """URL -> dest, with progress on stderr when stderr is a terminal."""
     progress = _Progress() if sys.stderr.isatty() else None
-    print(f"Downloading {URL} ...")
+    say(f"Downloading {URL} ...")
     try:
         urllib.request.urlretrieve(URL, dest, reporthook=progress)
     except (OSError, http.client.HTTPException, ValueError) as error:
@@ -298,9 +307,9 @@ def fetch(here):
     if os.path.isdir(final):
         problem = folder_problem(final)
         if problem is None:
-            print(f"CIFAR-10 already in {final}; nothing to do.")
+            say(f"CIFAR-10 already in {final}; nothing to do.")
             return 0
-        print(f"{final} is incomplete or damaged ({problem}); fetching it again.")
+        say(f"{final} is incomplete or damaged ({problem}); fetching it again.")
     local = os.environ.get("CIFAR10_ARCHIVE")
     expected_md5 = (os.environ.get("CIFAR10_MD5") or CANONICAL_MD5).strip().lower()  # set but empty: the default
     if not re.fullmatch(r"[0-9a-f]{32}", expected_md5):
@@ -334,7 +343,7 @@ def fetch(here):
     finally:
         _unlock(lock)
         shutil.rmtree(work, ignore_errors=True)  # the download, any partial extraction, any previous copy
-    print(f"CIFAR-10 ready in {final}")
+    say(f"CIFAR-10 ready in {final}")
     return 0
 
 

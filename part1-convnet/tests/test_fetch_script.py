@@ -180,6 +180,19 @@ class FetchScript(unittest.TestCase):
         path, md5 = self.archive("link.tar.gz", [("batches.meta", b"x")], links=[("test_batch", "/etc/passwd")])
         self.assert_refused(self.fetch(path, md5), "unsafe entry", "test_batch")
 
+    def test_a_reader_that_goes_away_does_not_stop_the_fetch(self):
+        for unbuffered in ("", "1"):  # block-buffered stdout fails at exit; unbuffered at the first line
+            with self.subTest(PYTHONUNBUFFERED=unbuffered):
+                shutil.rmtree(self.folder, ignore_errors=True)
+                options = self.command(self.good, self.good_md5, prefix=[sys.executable])
+                options["env"]["PYTHONUNBUFFERED"] = unbuffered
+                process = subprocess.Popen(**options)
+                process.stdout.close()  # as `| head -0` does
+                err = process.stderr.read()
+                process.stderr.close()
+                self.assertEqual((process.wait(timeout=120), err), (0, ""))
+                self.assertEqual(sorted(os.listdir(self.folder)), sorted(["batches.meta"] + BATCHES))
+
     def test_md5_mismatch_and_missing_archive(self):
         self.assert_refused(self.fetch(self.good, "0" * 32), "md5", self.good, self.good_md5)
         self.assert_refused(self.fetch("absent.tar.gz", self.good_md5), "absent.tar.gz", "does not exist", status=2)

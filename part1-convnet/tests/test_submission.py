@@ -123,6 +123,17 @@ class CollectSubmission(unittest.TestCase):
                                    "any earlier")
         self.assert_kept(earlier)
 
+    def test_a_reader_that_goes_away_still_gets_the_whole_zip_and_no_traceback(self):
+        process = subprocess.Popen([sys.executable, os.path.join(self.part, "collect_submission.py")],
+                                   cwd=self.elsewhere, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process.stdout.close()  # as `| head -0` does: the one line meets a closed pipe
+        err = process.stderr.read()
+        process.stderr.close()
+        self.assertEqual((process.wait(timeout=120), err), (1, ""))
+        with zipfile.ZipFile(self.zip) as archive:
+            self.assertEqual(sorted(archive.namelist()), graded_files())
+
     def test_unknown_arguments_are_one_line(self):
         result = subprocess.run(
             [sys.executable, os.path.join(self.part, "collect_submission.py"), "extra.zip"], cwd=self.elsewhere,
