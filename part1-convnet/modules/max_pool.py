@@ -1,4 +1,5 @@
-"""2-D max pooling; the gradient goes to the arg-max of each window (the first one on ties, as in PyTorch).
+"""2-D max pooling; the gradient goes to the arg-max of each window (the first one on ties, the last NaN if any,
+as in PyTorch).
 
 Forward finds each window's maximum and the flat index into x of where it sits. Backward is then one scatter-add,
     dx.ravel() = bincount(index.ravel(), weights=dout.ravel(), minlength=x.size),
@@ -11,25 +12,36 @@ from ._parallel import over_samples
 from ._windows import check_gradient, check_nchw, check_window, offset_view, output_size
 
 
-def max_and_index(x, kernel_size, stride, out, index, first_sample):
-    """Write the windows' maxima of x (N, C, H, W) into out (N, C, H_out, W_out) and their flat indices into the
-    whole batch (x is samples first_sample.. of it) into index; k*k strided passes over x, one per kernel offset."""
-    k, s, out_shape = kernel_size, stride, out.shape[2:]
-    n, c, h, w = x.shape
-    # where in x.ravel() the maximum so far lies, counted from its window's top-left pixel: i*w + j for offset (i, j)
+def maxima_and_winners(x, k, s, out, nan_wins=False):
+    """Write the windows' maxima of x into out and return where each lies, counted from its window's top-left
+    pixel in x.ravel(): i*w + j for offset (i, j); k*k strided passes over x, one per kernel offset."""
+    w = x.shape[3]
     winner = np.zeros(out.shape, dtype=np.min_scalar_type((k - 1) * w + k - 1))
     greater = np.empty(out.shape, dtype=bool)
     distance_where_greater = np.empty_like(winner)
-    out[...] = offset_view(x, 0, 0, out_shape, s)
+    out[...] = offset_view(x, 0, 0, out.shape[2:], s)
     for offset in range(1, k * k):
         i, j = divmod(offset, k)
-        pixels = offset_view(x, i, j, out_shape, s)
+        pixels = offset_view(x, i, j, out.shape[2:], s)
         np.greater(pixels, out, out=greater)  # strictly: on a tie the earlier offset keeps the window
-        np.maximum(out, pixels, out=out)
+        if nan_wins:
+            greater |= np.isnan(pixels)
+        np.maximum(out, pixels, out=out)  # a NaN, once in, stays
         # winner = i*w + j where greater, else unchanged; i*w + j grows with the offset (j < k <= w), so it
         # exceeds every earlier winner and a maximum does it
         np.multiply(greater, winner.dtype.type(i * w + j), out=distance_where_greater)
         np.maximum(winner, distance_where_greater, out=winner)
+    return winner
+
+
+def max_and_index(x, kernel_size, stride, out, index, first_sample):
+    """Write the windows' maxima of x (N, C, H, W) into out (N, C, H_out, W_out) and their flat indices into the
+    whole batch (x is samples first_sample.. of it) into index."""
+    k, s, out_shape = kernel_size, stride, out.shape[2:]
+    n, c, h, w = x.shape
+    winner = maxima_and_winners(x, k, s, out)
+    if out.dtype.kind == "f" and np.isnan(out).any():  # a diverged input: PyTorch routes the gradient to the
+        winner = maxima_and_winners(x, k, s, out, nan_wins=True)  # window's last NaN, as no number beats NaN
     plane_starts = np.arange(first_sample * c, (first_sample + n) * c).reshape(n, c, 1, 1) * (h * w)
     window_corners = s * (np.arange(out_shape[0]).reshape(-1, 1) * w + np.arange(out_shape[1]))  # in a plane
     np.add(plane_starts, window_corners, out=index)

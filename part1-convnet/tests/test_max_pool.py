@@ -75,6 +75,24 @@ class TestMaxPooling(unittest.TestCase):
                 F.max_pool2d(xt, k, s).backward(torch.tensor(dout))
                 np.testing.assert_array_equal(pool.dx, xt.grad.numpy())
 
+    def test_nans_take_the_gradient_as_in_pytorch(self):
+        # A diverged input: PyTorch routes a window's gradient to its last NaN, wherever the window's maximum is.
+        rng = np.random.default_rng(4)
+        for dtype in (np.float64, np.float32):
+            for k, s in [(2, 2), (3, 2), (2, 1), (3, 3)]:
+                with self.subTest(dtype=dtype.__name__, k=k, s=s):
+                    x = rng.standard_normal((2, 3, 9, 8)).astype(dtype)
+                    x[rng.random(x.shape) < 0.15] = np.nan  # some windows with none, some with one or several
+                    pool = MaxPooling(k, s)
+                    out = pool.forward(x)
+                    dout = rng.standard_normal(out.shape).astype(dtype)
+                    pool.backward(dout)
+                    xt = torch.tensor(x, requires_grad=True)
+                    out_t = F.max_pool2d(xt, k, s)
+                    out_t.backward(torch.tensor(dout))
+                    np.testing.assert_array_equal(out, out_t.detach().numpy())  # NaN where torch has NaN
+                    np.testing.assert_allclose(pool.dx, xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
     def test_matches_the_plain_loops(self):
         rng = np.random.default_rng(3)
         for shape, k, s in [((2, 3, 7, 9), 3, 2), ((2, 2, 8, 8), 2, 2), ((1, 2, 9, 7), 2, 3), ((2, 1, 6, 6), 3, 1)]:
