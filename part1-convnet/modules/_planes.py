@@ -88,3 +88,9 @@ class Planes:
         for index, (phase, distance) in enumerate(self.offsets):
             target = dplanes[phase, :, distance:distance + run]
             np.add(target, dcols[:, index], out=target)
+
+    def clear_junk(self, cols):
+        """Zero the unused columns past each output row in cols (n, k*k*C, plane). They read real pixels, which
+        only matters when one is inf or NaN: 0 * inf is NaN in dW, and the forward product warns."""
+        h_out, w_out = self.out_shape
+        cols[:, :, :self.columns].reshape(cols.shape[0], cols.shape[1], h_out, self.width)[..., w_out:] = 0

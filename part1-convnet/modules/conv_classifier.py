@@ -1,4 +1,5 @@
 """A network assembled from a list of layer descriptions, ending in a softmax cross-entropy criterion."""
+import difflib
 import inspect
 
 from .convolution import Conv2D
@@ -12,13 +13,20 @@ LAYERS = {"Conv2D": Conv2D, "ReLU": ReLU, "MaxPooling": MaxPooling, "Linear": Li
 
 def build_layer(spec):
     """The layer a dict describes, built from the keys that name its arguments (others, 'type' among them, are
-    ignored); an argument left out takes the layer's default, as Conv2D's stride and padding."""
+    ignored, as in the kit, unless one looks like a misspelt argument); an argument left out takes the layer's
+    default, as Conv2D's stride and padding."""
     if not isinstance(spec, dict):
         raise TypeError(f"ConvNet: each layer is a dict such as dict(type='ReLU'), got a {type(spec).__name__}: "
                         f"{spec!r:.80}")
     if spec.get("type") not in LAYERS:
         raise ValueError(f"unknown layer type {spec.get('type')!r}; expected one of {sorted(LAYERS)}")
     parameters = inspect.signature(LAYERS[spec["type"]]).parameters
+    unnamed = [name for name in parameters if name not in spec]
+    for key in spec:  # a misspelt argument would otherwise be ignored and its default used in silence
+        guess = difflib.get_close_matches(str(key), unnamed, n=1, cutoff=0.6) if key not in parameters else []
+        if guess:
+            raise ValueError(f"ConvNet: a {spec['type']} layer takes no {key!r}; did you mean {guess[0]!r}? "
+                             f"(it takes {', '.join(parameters)}); got {spec}")
     missing = [name for name, parameter in parameters.items()
                if parameter.default is parameter.empty and name not in spec]
     if missing:

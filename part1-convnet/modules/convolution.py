@@ -48,6 +48,13 @@ def plans(samples):
     return [(chunk, threads, blas) for threads, blas in ways for chunk in chunk_sizes(-(-samples // threads))]
 
 
+def may_hold_inf_or_nan(x):
+    """True if x holds an inf or a NaN (or floats whose sum overflows: then the safe path is merely slower);
+    one pass, no temporary array."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return x.dtype.kind in "fc" and not np.isfinite(x.sum())
+
+
 class Conv2D:
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0):
         check_window("Conv2D", kernel_size, stride, padding)
@@ -88,6 +95,7 @@ class Conv2D:
         # the bias as one more column of W, against a row of ones in the columns: the product adds it, so cutting
         # off the unused columns is a plain copy (a broadcast add over 32-pixel rows cost as much as the product)
         weight_and_bias = np.concatenate([weight, self.bias[:, None]], axis=1)
+        nonfinite = may_hold_inf_or_nan(x)
 
         def convolve(plan):
             def convolve_chunks(parts):
@@ -100,6 +108,8 @@ class Conv2D:
                     m = part.stop - part.start
                     layout.scatter(x[part], planes[:, :m])
                     layout.im2col(planes[:, :m], cols[:m, :-1].reshape(m, offsets, -1))
+                    if nonfinite:
+                        layout.clear_junk(cols[:m, :-1])
                     np.matmul(weight_and_bias, cols[:m, :, :layout.columns], out=out_wide[:m])
                     out[part] = out_wide[:m].reshape(m, f, h_out, -1)[..., :w_out]
             in_chunks(convolve_chunks, n, *plan)
@@ -119,6 +129,7 @@ class Conv2D:
         weight_t = np.ascontiguousarray(weight.T)  # (K, F)
         dtype = np.result_type(dout, weight)
         offsets = len(layout.offsets)
+        nonfinite = may_hold_inf_or_nan(x)
 
         def gradients(plan):
             # the row of ones under the columns (as in forward) makes the last column of dW the bias gradient
@@ -138,6 +149,8 @@ class Conv2D:
                     m = part.stop - part.start
                     layout.scatter(x[part], planes[:, :m])
                     layout.im2col(planes[:, :m], cols[:m, :-1].reshape(m, offsets, -1))
+                    if nonfinite:
+                        layout.clear_junk(cols[:m, :-1])
                     dout_wide[:m, :, :, :w_out] = dout[part]
                     dout_cols = dout_wide[:m].reshape(m, f, -1)  # (m, F, P)
                     np.matmul(dout_cols, cols[:m, :, :layout.columns].transpose(0, 2, 1),

@@ -13,4 +13,4 @@ class ReLU:
 
     def backward(self, dout):
         # The sub-gradient at exactly 0 is taken as 0, as PyTorch does.
-        self.dx = dout * (self.cache > 0)
+        self.dx = np.where(self.cache > 0, dout, 0)  # not dout * mask: an inf or NaN from above stops here too

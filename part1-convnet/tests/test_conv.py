@@ -3,6 +3,7 @@ import re
 import subprocess
 import sys
 import unittest
+import warnings
 
 import numpy as np
 import torch
@@ -84,6 +85,33 @@ class TestConv2D(unittest.TestCase):
                 np.testing.assert_allclose(conv.dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
                 np.testing.assert_allclose(conv.dw, wt.grad.numpy(), rtol=1e-10, atol=1e-12)
                 np.testing.assert_allclose(conv.db, bt.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+    def test_inf_and_nan_inputs_give_what_pytorch_gives(self):
+        # The fast layout multiplies unused columns past each output row, which read real pixels: an inf there
+        # must not turn dW into NaN (0 * inf) or make the forward product warn.
+        rng = np.random.default_rng(5)
+        for k, s, p, w, where in [(3, 2, 0, 8, "unread"), (2, 2, 0, 9, "unread"), (3, 1, 1, 8, "read"),
+                                  (3, 2, 1, 8, "read")]:
+            # 1e308: finite, but its sums overflow (the sum-based check takes the safe path, which must agree)
+            for bad in (np.inf, -np.inf, np.nan) + ((1e308,) if where == "unread" else ()):
+                with self.subTest(k=k, s=s, p=p, where=where, bad=bad):
+                    conv = make_conv(2, 3, k, s, p, rng)
+                    x = rng.standard_normal((2, 2, 7, w))
+                    x[0, 1, :, -1] = bad  # the last column: unless padded, (w - k) % s == 1 leaves it unread
+                    if where == "read":
+                        x[1, 0, 3, 2] = bad
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error" if where == "unread" else "ignore")
+                        out = conv.forward(x)
+                        dout = rng.standard_normal(out.shape)
+                        conv.backward(dout)
+                    xt = torch.tensor(x, requires_grad=True)
+                    wt = torch.tensor(conv.weight, requires_grad=True)
+                    bt = torch.tensor(conv.bias, requires_grad=True)
+                    out_t = F.conv2d(xt, wt, bt, stride=s, padding=p)
+                    out_t.backward(torch.tensor(dout))
+                    for ours, theirs in [(out, out_t), (conv.dx, xt.grad), (conv.dw, wt.grad), (conv.db, bt.grad)]:
+                        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
 
     def test_every_plan_matches_the_plain_loops(self):
         # modules/_autotune.py may pick any plan: each must give the plain computation's result.

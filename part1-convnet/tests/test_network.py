@@ -53,6 +53,20 @@ class TestConvNet(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "a Conv2D layer needs in_channels"):
             ConvNet([dict(type="Conv2D", out_channels=4)], CRITERION)
 
+    def test_a_misspelt_argument_is_named_not_replaced_by_its_default(self):
+        for layer, key, meant in [(dict(type="Conv2D", in_channels=3, out_channels=4, kernal_size=5), "kernal_size",
+                                   "kernel_size"),
+                                  (dict(type="Conv2D", in_channels=3, out_channels=4, pad=1), "pad", "padding"),
+                                  (dict(type="MaxPooling", kernel_size=2, strides=2), "strides", "stride"),
+                                  (dict(type="Linear", in_dim=3, output_dim=2), "output_dim", "out_dim")]:
+            with self.subTest(key=key):
+                with self.assertRaisesRegex(ValueError, f"takes no '{key}'; did you mean '{meant}'"):
+                    ConvNet([layer], CRITERION)
+        # keys that resemble no argument are ignored, as the kit's ConvNet ignores them
+        model = ConvNet([dict(type="Linear", in_dim=3, out_dim=2, name="fc1"), dict(type="ReLU", inplace=True)],
+                        CRITERION)
+        self.assertEqual((model.modules[0].in_dim, model.modules[0].out_dim), (3, 2))
+
     def test_wrong_containers_say_what_was_expected(self):
         with self.assertRaisesRegex(TypeError, "modules is a list of layer dicts .* got a dict"):
             ConvNet(dict(type="ReLU"), CRITERION)

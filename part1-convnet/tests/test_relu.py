@@ -31,5 +31,19 @@ class TestReLU(unittest.TestCase):
                 np.testing.assert_array_equal(relu.dx, xt.grad.numpy())
 
 
+    def test_an_inf_or_nan_gradient_stops_where_the_input_was_not_positive_as_in_pytorch(self):
+        for dtype in (np.float64, np.float32):
+            with self.subTest(dtype=dtype.__name__):
+                relu = ReLU()
+                x = np.array([-1.0, 0.0, 2.0, 3.0, -4.0, 5.0], dtype)
+                dout = np.array([np.inf, np.nan, -np.inf, np.nan, -np.inf, 1.0], dtype)
+                relu.forward(x)
+                relu.backward(dout)
+                xt = torch.tensor(x, requires_grad=True)
+                torch.relu(xt).backward(torch.tensor(dout))
+                np.testing.assert_array_equal(relu.dx, xt.grad.numpy())  # [0, 0, -inf, nan, 0, 1]
+                self.assertEqual(relu.dx.dtype, dtype)
+
+
 if __name__ == "__main__":
     unittest.main()
