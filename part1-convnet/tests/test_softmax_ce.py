@@ -1,4 +1,5 @@
 import unittest
+import warnings
 
 import numpy as np
 import torch
@@ -40,6 +41,23 @@ class TestSoftmaxCrossEntropy(unittest.TestCase):
             with self.subTest(labels=labels):
                 with self.assertRaisesRegex(ValueError, rf"0\.\.2 for 3 classes, got labels {shown}"):
                     SoftmaxCrossEntropy().forward(scores, np.array(labels))
+
+    def test_labels_that_are_not_integers_are_refused(self):
+        # floats fail deep in numpy's indexing; booleans would select rows as a mask, in silence
+        for labels in (np.array([1.0, 0.0, 2.0]), np.array([True, False, True]), ["1", "0", "2"]):
+            with self.subTest(dtype=np.asarray(labels).dtype):
+                with self.assertRaisesRegex(ValueError, "labels are class indices \\(integers\\), got .* labels"):
+                    SoftmaxCrossEntropy().forward(np.zeros((3, 3)), labels)
+
+    def test_an_empty_batch_is_nan_without_a_warning_as_in_pytorch(self):
+        ce = SoftmaxCrossEntropy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            probs, loss = ce.forward(np.zeros((0, 4)), [])
+            ce.backward()
+        self.assertTrue(np.isnan(loss))
+        self.assertEqual((probs.shape, ce.dx.shape), ((0, 4), (0, 4)))
+        self.assertTrue(torch.isnan(torch.nn.functional.cross_entropy(torch.zeros(0, 4), torch.zeros(0).long())))
 
     def test_gradient_and_pytorch(self):
         rng = np.random.default_rng(0)
