@@ -6,6 +6,7 @@ folder and renamed over the old one only once complete, so a file that cannot be
 leaves the earlier zip as it was. Python's zipfile: no `zip` program needed.
 """
 import argparse
+import errno
 import os
 import sys
 import tempfile
@@ -73,7 +74,9 @@ def main(argv=None):
         return 130
     try:
         print(f"wrote {target} ({len(paths)} files)", flush=True)
-    except BrokenPipeError:  # `| head -0`: the zip is whole; end quietly with cat's status, not a traceback at exit
+    except OSError as error:  # `| head -0` (EPIPE; on Windows EINVAL): the zip is whole; end quietly, as cat does
+        if not (isinstance(error, BrokenPipeError) or (sys.platform == "win32" and error.errno == errno.EINVAL)):
+            raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0

@@ -2,6 +2,7 @@
 
 Run it from its own folder (part1-convnet), after fetching the data with `sh data/get_data.sh`."""
 import argparse
+import errno
 import os
 import sys
 import tempfile
@@ -117,6 +118,8 @@ def main(argv=None):
     try:
         train()
     except (DataError, FigureNotWritten) as error:
+        if isinstance(error, OSError) and reader_went_away(error):  # DataError is OSError beside the kit's data/
+            raise  # stdout's reader went away: see quiet_when_the_pipe_closes
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -125,12 +128,20 @@ def main(argv=None):
     return 0
 
 
+def reader_went_away(error):
+    """A write to a pipe whose reader has gone: EPIPE, or on Windows EINVAL naming no file."""
+    return isinstance(error, BrokenPipeError) or (
+        sys.platform == "win32" and error.errno == errno.EINVAL and error.filename is None)
+
+
 def quiet_when_the_pipe_closes(main):
     """main(), where `python train.py | head -1` ends without a traceback when head exits (status 1, as cat)."""
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit
-    except BrokenPipeError:
+    except OSError as error:
+        if not reader_went_away(error):
+            raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         status = 1
     return status

@@ -3,6 +3,7 @@ did-you-mean, defaults in --help, numbers checked as they are read, the check th
 folder, and a quiet end when the reader of the output leaves."""
 import argparse
 import difflib
+import errno
 import math
 import os
 import re
@@ -99,8 +100,19 @@ def wrong_folder(script, paths=(), home=None):
         return None
     own = here == os.path.normcase(os.path.dirname(os.path.abspath(script)))
     where = "its own folder" if own else os.path.basename(here)
-    return (f"run {os.path.basename(script)} from {where}: cd {os.path.relpath(here)} (the kit's paths "
+    try:
+        way = os.path.relpath(here)
+    except ValueError:  # Windows: here and the current folder lie on different drives
+        way = os.path.abspath(home)
+    return (f"run {os.path.basename(script)} from {where}: cd {way} (the kit's paths "
             f"configs/, data/, checkpoints/, runs/ and results/ are relative to it)")
+
+
+def reader_went_away(error):
+    """Whether an OSError is a write to a pipe whose reader has gone: EPIPE, or on Windows EINVAL, which names no
+    file (a bad file name there is EINVAL too, with its name)."""
+    return isinstance(error, BrokenPipeError) or (
+        sys.platform == "win32" and error.errno == errno.EINVAL and error.filename is None)
 
 
 def quiet_when_the_pipe_closes(main):
@@ -109,6 +121,8 @@ def quiet_when_the_pipe_closes(main):
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit
         return status
-    except BrokenPipeError:
+    except OSError as error:
+        if not reader_went_away(error):
+            raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout at exit
         return 1

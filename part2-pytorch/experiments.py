@@ -318,9 +318,9 @@ def main_cli(argv=None):
     except Diverged as error:
         print(f"experiments.py: error: {error}; finished runs are in {results}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        raise  # the reader of our output went away: see cli.quiet_when_the_pipe_closes
     except OSError as error:  # a read-only or full disk, a folder where a file should be
+        if cli.reader_went_away(error):
+            raise  # see cli.quiet_when_the_pipe_closes
         print(f"experiments.py: error: {error.filename or 'a file'}: {error.strerror or error}; "
               f"{files.what_to_do(error)}, then run again", file=sys.stderr)
         return 2

@@ -370,9 +370,9 @@ def main(argv=None):
             raise
         print(f"main.py: error: {compile_failure(error)}; train with --compile none", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        raise  # the reader of our output went away: see cli.quiet_when_the_pipe_closes
     except OSError as error:  # a full or read-only disk, a folder where a file should be
+        if cli.reader_went_away(error):
+            raise  # see cli.quiet_when_the_pipe_closes
         print(f"main.py: error: {error.filename or 'a file'}: {error.strerror or error}; {files.what_to_do(error)}, "
               f"then run again", file=sys.stderr)
         return 2

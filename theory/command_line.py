@@ -1,6 +1,7 @@
 """The theory scripts take no arguments: --help describes a script, anything else is one line (exit status 2);
 a reader that stops early (`| head -1`) ends a script quietly."""
 import argparse
+import errno
 import os
 import sys
 
@@ -15,12 +16,20 @@ def no_arguments(doc):
     _NoArguments(description=doc.split("\n\n")[0]).parse_args()
 
 
+def reader_went_away(error):
+    """A write to a pipe whose reader has gone: EPIPE, or on Windows EINVAL naming no file."""
+    return isinstance(error, BrokenPipeError) or (
+        sys.platform == "win32" and error.errno == errno.EINVAL and error.filename is None)
+
+
 def run(main):
     """sys.exit(main()); when the reader of our output has gone away, end quietly with status 1, as `cat` does."""
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit
-    except BrokenPipeError:
+    except OSError as error:
+        if not reader_went_away(error):
+            raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         status = 1
     sys.exit(status)

@@ -13,6 +13,7 @@ numpy's arrays (and nothing else), so a bare python3 without numpy can fetch the
 """
 import argparse
 import codecs
+import errno
 import glob
 import hashlib
 import http.client
@@ -256,7 +257,9 @@ def say(text):
     to the null device, so Python's flush at exit finds nothing to complain about."""
     try:
         print(text, flush=True)
-    except BrokenPipeError:
+    except OSError as error:  # EPIPE; on Windows EINVAL, naming no file
+        if not (isinstance(error, BrokenPipeError) or (sys.platform == "win32" and error.errno == errno.EINVAL)):
+            raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 

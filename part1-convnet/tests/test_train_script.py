@@ -101,9 +101,28 @@ class TestTrainScript(unittest.TestCase):
             self.assertEqual(result.returncode, 0, result.stderr)
             self.assertEqual(sum(line.startswith("epoch") for line in result.stdout.splitlines()), 11)
             self.assertTrue(os.path.getsize(os.path.join(part, "train.png")) > 1000)
+            # the kit's data/ raises plain OSError, which must not swallow a closed pipe's (also an OSError)
+            child = subprocess.Popen([sys.executable, os.path.join(part, "train.py")], cwd=part, env=ENVIRONMENT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            child.stdout.close()
+            err = child.stderr.read()
+            child.stderr.close()
+            self.assertEqual((child.wait(timeout=300), err), (1, ""))
             os.remove(os.path.join(part, "data", "cifar-10-batches-py", "data_batch_2"))
             missing = run_train(part, train=os.path.join(part, "train.py"))
         self.assert_one_line_error(missing, "data_batch_2")
+
+    def test_a_closed_pipe_is_told_from_other_errors_on_windows_too(self):
+        # Windows reports a write to a pipe whose reader is gone as EINVAL with no file name (CPython issue 79935)
+        import train
+        for platform, error, gone in [("linux", BrokenPipeError(errno.EPIPE, "Broken pipe"), True),
+                                      ("win32", BrokenPipeError(errno.EPIPE, "Broken pipe"), True),
+                                      ("win32", OSError(errno.EINVAL, "Invalid argument"), True),
+                                      ("linux", OSError(errno.EINVAL, "Invalid argument"), False),
+                                      ("win32", OSError(errno.EINVAL, "Invalid argument", "train.png"), False),
+                                      ("win32", OSError(errno.ENOSPC, "No space left on device"), False)]:
+            with self.subTest(platform=platform, error=repr(error)), mock.patch.object(sys, "platform", platform):
+                self.assertEqual(train.reader_went_away(error), gone)
 
     def test_a_reader_that_is_gone_gets_no_traceback(self):
         with tempfile.TemporaryDirectory() as tmp:

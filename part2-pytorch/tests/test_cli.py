@@ -3,6 +3,7 @@
 Each case is a separate process (a fresh Python and torch), all started together to share the wait.
 """
 import argparse
+import errno
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import time
 import unittest
+from unittest import mock
 
 import torch
 
@@ -168,6 +170,18 @@ class BadInput(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.folder.name, "runs")))
 
 
+class WrongFolder(unittest.TestCase):
+    def test_from_another_drive_on_windows_the_hint_gives_the_whole_path(self):
+        # os.path.relpath raises ValueError across drives: the hint must still be one line, not a traceback
+        self.addCleanup(os.chdir, os.getcwd())
+        os.chdir(os.path.dirname(PART2))  # the repository's root, where the kit's relative paths do not lead
+        across_drives = ValueError("path is on mount 'C:', start on mount 'D:'")
+        with mock.patch.object(os.path, "relpath", side_effect=across_drives):
+            hint = cli.wrong_folder(os.path.join(PART2, "main.py"))
+        self.assertEqual(hint, f"run main.py from its own folder: cd {PART2} (the kit's paths configs/, data/, "
+                               f"checkpoints/, runs/ and results/ are relative to it)")
+
+
 class HelpOnly(unittest.TestCase):
     SCRIPTS = ("main.py", "experiments.py", "bench.py", "collect_submission.py", "data/fetch_cifar10.py",
                "scripts/mymodel_record.py", "scripts/gpu_speed_check.py")
@@ -287,6 +301,31 @@ class ClosedPipe(unittest.TestCase):
         err = process.stderr.read()
         process.stderr.close()
         self.assertEqual((process.wait(timeout=120), err), (1, ""))
+
+
+    def test_on_windows_a_closed_pipe_is_einval_and_is_told_from_a_bad_file_name(self):
+        # Windows reports a write to a pipe whose reader is gone as EINVAL naming no file (CPython issue 79935);
+        # a bad file name there is EINVAL too, with its name, and stays an error
+        def failing(error):
+            def main():
+                raise error
+            return main
+        cases = [("linux", BrokenPipeError(errno.EPIPE, "Broken pipe"), True),
+                 ("win32", OSError(errno.EINVAL, "Invalid argument"), True),
+                 ("linux", OSError(errno.EINVAL, "Invalid argument"), False),
+                 ("win32", OSError(errno.EINVAL, "Invalid argument", "runs/a:b"), False),
+                 ("win32", OSError(errno.ENOSPC, "No space left on device"), False)]
+        for platform, error, gone in cases:
+            with self.subTest(platform=platform, error=repr(error)), mock.patch.object(sys, "platform", platform), \
+                    mock.patch.object(os, "dup2") as dup2:
+                self.assertEqual(cli.reader_went_away(error), gone)
+                if gone:  # stdout goes to the null device, so Python's flush at exit finds nothing to complain of
+                    self.assertEqual(cli.quiet_when_the_pipe_closes(failing(error)), 1)
+                    self.assertEqual(dup2.call_args.args[1], sys.stdout.fileno())
+                else:
+                    with self.assertRaises(OSError):
+                        cli.quiet_when_the_pipe_closes(failing(error))
+                    dup2.assert_not_called()
 
 
 if __name__ == "__main__":

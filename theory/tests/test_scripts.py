@@ -1,5 +1,6 @@
 """The theory scripts answer --help without computing or writing anything; the figure is written whole or not."""
 import contextlib
+import errno
 import io
 import os
 import shutil
@@ -52,6 +53,16 @@ class ClosedPipe(unittest.TestCase):
                         err = process.stderr.read()
                         process.stderr.close()
                         self.assertEqual((process.wait(timeout=120), err), (1, ""))
+
+
+    def test_on_windows_a_closed_pipe_is_einval_naming_no_file(self):
+        import command_line  # CPython issue 79935: Windows reports EINVAL where POSIX reports EPIPE
+        for platform, error, gone in [("linux", BrokenPipeError(errno.EPIPE, "Broken pipe"), True),
+                                      ("win32", OSError(errno.EINVAL, "Invalid argument"), True),
+                                      ("linux", OSError(errno.EINVAL, "Invalid argument"), False),
+                                      ("win32", OSError(errno.EINVAL, "Invalid argument", "a?.png"), False)]:
+            with self.subTest(platform=platform, error=repr(error)), mock.patch.object(sys, "platform", platform):
+                self.assertEqual(command_line.reader_went_away(error), gone)
 
 
 class Figure(unittest.TestCase):
