@@ -24,20 +24,30 @@ def launched_by_torchrun():
     return launched_world_size() > 1
 
 
+def initialized():
+    """Whether this process is one rank of several (False too on a PyTorch built without torch.distributed)."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def backend(device):
+    """NCCL between GPUs where this build has it; gloo otherwise (CPUs, and Windows, whose PyTorch has no NCCL)."""
+    return "nccl" if device.type == "cuda" and dist.is_nccl_available() else "gloo"
+
+
 def start(device):
     """Join the process group when launched by torchrun; returns the device of this rank (cuda:LOCAL_RANK when
     training on GPUs: one GPU per rank)."""
-    if not launched_by_torchrun() or dist.is_initialized():
+    if not launched_by_torchrun() or initialized():
         return device
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    dist.init_process_group(backend(device))
     return device
 
 
 def stop():
-    if dist.is_initialized():
+    if initialized():
         dist.destroy_process_group()
 
 
@@ -56,11 +66,11 @@ def end_process(status):
 
 
 def rank():
-    return dist.get_rank() if dist.is_initialized() else 0
+    return dist.get_rank() if initialized() else 0
 
 
 def world_size():
-    return dist.get_world_size() if dist.is_initialized() else 1
+    return dist.get_world_size() if initialized() else 1
 
 
 def is_main():
@@ -75,7 +85,7 @@ def shard(count, part=None, parts=None):
 
 def sum_across_ranks(tensor):
     """The elementwise sum of `tensor` over all ranks (the tensor itself in a single process)."""
-    if dist.is_initialized():
+    if initialized():
         tensor = tensor.clone()
         dist.all_reduce(tensor)
     return tensor
@@ -84,7 +94,7 @@ def sum_across_ranks(tensor):
 def wrap(model, device):
     """`model` as DDP when running distributed (BatchNorm synchronised on GPUs, so the statistics are those of
     the global batch); the model itself otherwise."""
-    if not dist.is_initialized():
+    if not initialized():
         return model
     if device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

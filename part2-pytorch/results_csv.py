@@ -3,7 +3,6 @@ shards beside it. A file is read whole or not at all (a value its column cannot 
 row and column), and written atomically under its folder's lock, so that workers never lose each other's rows."""
 import contextlib
 import csv
-import glob
 import io
 import os
 import re
@@ -104,11 +103,13 @@ def shard_path(results, shard):
 def result_files(results):
     """The CSV `results` and its siblings of other shards: results/longtail.csv -> results/longtail.csv and
     results/longtail.shard-K-of-N.csv (not another CSV whose name merely starts alike)."""
-    stem, extension = os.path.splitext(results)
+    folder, name = os.path.split(results)
+    stem, extension = os.path.splitext(name)
     stem = re.sub(r"\.shard-\d+-of-\d+$", "", stem)
-    candidates = glob.glob(glob.escape(stem) + "*" + glob.escape(extension))
     shard = re.compile(re.escape(stem) + r"(\.shard-\d+-of-\d+)?" + re.escape(extension))
-    return sorted(path for path in candidates if shard.fullmatch(path))
+    # names, not paths, are matched: on Windows, glob answers results\longtail.csv for results/longtail.csv
+    names = os.listdir(folder or ".") if os.path.isdir(folder or ".") else []
+    return sorted(os.path.join(folder, name) for name in names if shard.fullmatch(name))
 
 
 def read_all(results):

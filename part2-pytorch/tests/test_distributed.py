@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 import torch
 import torch.multiprocessing as mp
@@ -105,6 +106,20 @@ class ShardsOfABatch(unittest.TestCase):
         self.assertEqual((distributed.rank(), distributed.world_size(), distributed.is_main()), (0, 1, True))
         tensor = torch.arange(3)
         self.assertIs(distributed.sum_across_ranks(tensor), tensor)
+
+
+class Backends(unittest.TestCase):
+    def test_nccl_only_between_gpus_of_a_build_that_has_it(self):
+        # Windows builds of PyTorch have no NCCL: their GPU ranks meet over gloo
+        for device, has_nccl, expected in [("cuda", True, "nccl"), ("cuda", False, "gloo"), ("cpu", True, "gloo")]:
+            with self.subTest(device=device, has_nccl=has_nccl), \
+                    mock.patch.object(torch.distributed, "is_nccl_available", lambda: has_nccl, create=True):
+                self.assertEqual(distributed.backend(torch.device(device)), expected)
+
+    def test_a_build_without_torch_distributed_is_one_process(self):
+        with mock.patch.object(torch.distributed, "is_available", lambda: False), \
+                mock.patch.object(torch.distributed, "is_initialized", side_effect=AssertionError("not there")):
+            self.assertEqual((distributed.initialized(), distributed.rank(), distributed.world_size()), (False, 0, 1))
 
 
 class Torchrun(unittest.TestCase):

@@ -4,6 +4,7 @@ status 2 (1 for a run that diverged), and every file already there stays as it w
 import contextlib
 import csv
 import io
+import ntpath
 import os
 import tempfile
 import unittest
@@ -174,6 +175,17 @@ class CsvFiles(InScratchFolder):
         results_csv.write_rows(self.results, [])
         self.assertEqual([os.path.basename(path) for path in results_csv.result_files(self.results)],
                          ["longtail.csv", "longtail.shard-1-of-2.csv"])
+
+
+    def test_the_results_are_found_whichever_separator_a_windows_user_types(self):
+        # On Windows a path may hold / or \\ and glob answers with \\: matching whole paths found nothing there,
+        # and every finished run of a grid ran again. Windows's path rules are simulated with ntpath.
+        open(os.path.join(os.path.dirname(self.results), "longtail.shard-2-of-2.csv"), "w").close()
+        results_csv.write_rows(self.results, [])
+        for typed in ("results/longtail.csv", "results\\longtail.csv", "results\\longtail.shard-1-of-2.csv"):
+            with self.subTest(typed=typed), mock.patch.object(os, "path", ntpath):
+                found = results_csv.result_files(typed)
+                self.assertEqual(found, ["results\\longtail.csv", "results\\longtail.shard-2-of-2.csv"])
 
 
 class ResultsArgument(InScratchFolder):
