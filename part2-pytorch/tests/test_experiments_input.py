@@ -230,11 +230,11 @@ class PlotOutputs(InScratchFolder):
         with open(os.path.join(self.folder, "longtail_resnet32-cpu_class_counts.png"), "wb") as f:
             f.write(b"earlier figure")
         before = contents(self.tmp)
-        if os.geteuid() != 0:  # permissions bind: the real thing
+        if os.name != "nt" and os.geteuid() != 0:  # permissions bind: the real thing
             os.chmod(self.folder, 0o555)
             self.addCleanup(os.chmod, self.folder, 0o755)
             status, out, err = run_cli("--plot", "--results", self.results)
-        else:  # root writes anywhere: the rename refused as a read-only folder refuses it
+        else:  # root (and Windows) writes anywhere: the rename refused as a read-only folder refuses it
             def refuse(source, target):
                 raise PermissionError(13, "Permission denied", source, target)
             with mock.patch("files.os.replace", side_effect=refuse):

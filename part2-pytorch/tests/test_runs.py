@@ -77,13 +77,13 @@ class GradedCheckpoint(Scratch):
         poor = read_bytes(self.checkpoint)
         status, out, _ = self.run.main()  # two epochs at the usual rate: better
         self.assertEqual(status, 0)
-        self.assertIn("saved checkpoints/twolayernet.pth", out)
+        self.assertIn("saved checkpoints/twolayernet.pth".replace("/", os.sep), out)
         good = read_bytes(self.checkpoint)
         self.assertNotEqual(good, poor)
 
         status, out, _ = self.run.main(*self.POOR)
         self.assertEqual(status, 0)
-        self.assertIn("kept checkpoints/twolayernet.pth", out)
+        self.assertIn("kept checkpoints/twolayernet.pth".replace("/", os.sep), out)
         self.assertEqual(read_bytes(self.checkpoint), good)
         best = load(self.run.path("runs", "tiny", "best.pth"))  # the run's best stays in its folder
         self.assertFalse(torch.equal(best["fc1.weight"], load(self.checkpoint)["fc1.weight"]))
@@ -112,7 +112,7 @@ class GradedCheckpoint(Scratch):
             status, out, _ = self.run.main()  # better on the tiny test set, which is not CIFAR-10's
             self.assertEqual(status, 0)
             self.assertIn("CIFAR-10's 10,000 test images", out)
-            self.assertIn("kept checkpoints/twolayernet.pth", out)
+            self.assertIn("kept checkpoints/twolayernet.pth".replace("/", os.sep), out)
             self.assertEqual(read_bytes(self.checkpoint), poor)
             self.assertEqual(self.run.main("--overwrite-checkpoint")[0], 0)  # asked for: replaced
             self.assertEqual(read_bytes(self.checkpoint), read_bytes(self.run.path("runs", "tiny", "best.pth")))
@@ -126,7 +126,7 @@ class GradedCheckpoint(Scratch):
             status, out, _ = self.run.main(*other)  # better on that test set, which is not CIFAR-10's
             self.assertEqual(status, 0)
             self.assertIn("this run tests on 10,000 other images", out)
-            self.assertIn("kept checkpoints/twolayernet.pth", out)
+            self.assertIn("kept checkpoints/twolayernet.pth".replace("/", os.sep), out)
             self.assertEqual(read_bytes(self.checkpoint), poor)
 
     def test_cifar10s_test_set_is_told_by_its_first_labels(self):
@@ -147,7 +147,7 @@ class GradedCheckpoint(Scratch):
         status, out, err = self.run.main("--epochs", "1")
         self.assertEqual(status, 2)
         one_line(self, err)
-        self.assertIn("checkpoints/twolayernet.pth is a folder", err)
+        self.assertIn("checkpoints/twolayernet.pth is a folder".replace("/", os.sep), err)
         self.assertTrue(os.path.isdir(self.checkpoint))
         self.assertNotIn("epoch", out)
         os.rmdir(self.checkpoint)
@@ -192,7 +192,7 @@ class RunFolders(Scratch):
         earlier = read_bytes(self.run.path("runs", "tiny", "last.pth"))
         status, out, _ = self.run.main("--epochs", "1")
         self.assertEqual(status, 0)
-        self.assertIn("moved to runs/tiny.1", out)
+        self.assertIn("moved to runs/tiny.1".replace("/", os.sep), out)
         self.assertEqual(read_bytes(self.run.path("runs", "tiny.1", "last.pth")), earlier)
         self.assertEqual((epochs_in(self.run, "tiny.1"), epochs_in(self.run)), ([1, 2], [1]))
         self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
@@ -215,7 +215,7 @@ class RunFolders(Scratch):
         status, _, err = self.run.main("--epochs", "1", "--name", "a")  # would move a/b to a.1/b
         self.assertEqual(status, 2)
         one_line(self, err)
-        self.assertIn(f"runs/a holds another run, {os.path.join('runs', 'a', 'b')}", err)
+        self.assertIn(f"{os.path.join('runs', 'a')} holds another run, {os.path.join('runs', 'a', 'b')}", err)
         self.assertEqual(sorted(os.listdir(self.run.path("runs"))), [".a.lock", "a"])
         self.assertEqual(read_bytes(self.run.path("runs", "a", "b", "last.pth")), inner)
         status, _, err = self.run.main("--epochs", "1", "--name", "a/b/c")  # inside the run a/b
