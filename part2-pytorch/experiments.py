@@ -180,16 +180,18 @@ def run_and_record(results, run, *arguments):
 
 
 def worker_devices(workers, runs):
-    """The device and thread count of each worker for `runs` runs: GPUs in turn when there are any, else the CPU
-    with the cores shared out. Never more workers than runs, so that one run left to do gets every core."""
+    """The device and thread count of each worker for `runs` runs: CUDA GPUs in turn when there are any, else an
+    Apple GPU (one worker unless asked), else the CPU, the cores shared out among the workers (main.py's order).
+    Never more workers than runs, so that one run left to do gets every core."""
     import torch
 
     if torch.cuda.is_available():
         count = torch.cuda.device_count()
         workers = min(workers or count, runs)
         return [(f"cuda:{w % count}", 1) for w in range(workers)]
-    workers = min(workers or 2, runs)
-    return [("cpu", max(1, (os.cpu_count() or 1) // workers))] * workers
+    device = "mps" if torch.backends.mps.is_available() else "cpu"
+    workers = min(workers or (1 if device == "mps" else 2), runs)
+    return [(device, max(1, (os.cpu_count() or 1) // workers))] * workers
 
 
 def run_grid(name, workers, data_dir, results, extra=(), shard=(1, 1)):

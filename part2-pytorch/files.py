@@ -100,7 +100,8 @@ def what_to_do(error):
     """The fix, by its cause, for an OSError of writing a file."""
     if error.errno == errno.ENOSPC:
         return "free some disk space"
-    if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+    folder_in_the_way = error.errno == errno.EACCES and error.filename and os.path.isdir(error.filename)
+    if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR) or folder_in_the_way:  # the last: Windows
         return "a file or folder of that name is in the way: move it"
     return "fix the permissions"
 

@@ -192,12 +192,20 @@ class Workers(unittest.TestCase):
     """How the runs are spread: never more workers than runs, the cores shared out among the workers."""
 
     @mock.patch("torch.cuda.is_available", return_value=False)
+    @mock.patch("torch.backends.mps.is_available", return_value=False)
     @mock.patch("os.cpu_count", return_value=8)
     def test_cpu_workers_share_the_cores_and_a_lone_run_gets_them_all(self, *_):
         self.assertEqual(experiments.worker_devices(0, 5), [("cpu", 4)] * 2)  # the default: two
         self.assertEqual(experiments.worker_devices(0, 1), [("cpu", 8)])
         self.assertEqual(experiments.worker_devices(4, 3), [("cpu", 2)] * 3)
         self.assertEqual(experiments.worker_devices(16, 40), [("cpu", 1)] * 16)
+
+    @mock.patch("torch.cuda.is_available", return_value=False)
+    @mock.patch("torch.backends.mps.is_available", return_value=True)
+    @mock.patch("os.cpu_count", return_value=8)
+    def test_an_apple_gpu_takes_one_worker_unless_asked_as_main_py_would_train_on_it(self, *_):
+        self.assertEqual(experiments.worker_devices(0, 5), [("mps", 8)])
+        self.assertEqual(experiments.worker_devices(2, 5), [("mps", 4)] * 2)
 
     @mock.patch("torch.cuda.is_available", return_value=True)
     @mock.patch("torch.cuda.device_count", return_value=2)
