@@ -31,6 +31,16 @@ def make_conv(c, f, k, s, p, rng):
     return conv
 
 
+def pytorch_conv(conv, x, dout):
+    """PyTorch's output and gradients (dx, dw, db) for conv's weights on x, given the output's gradient dout."""
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(conv.weight, requires_grad=True)
+    bt = torch.tensor(conv.bias, requires_grad=True)
+    out = F.conv2d(xt, wt, bt, stride=int(conv.stride), padding=int(conv.padding))
+    out.backward(torch.tensor(dout))
+    return [t.detach().numpy() for t in (out, xt.grad, wt.grad, bt.grad)]
+
+
 class TestConv2D(unittest.TestCase):
     def test_init_matches_contract(self):
         conv = Conv2D(3, 4, kernel_size=5, stride=2, padding=1)
@@ -76,15 +86,8 @@ class TestConv2D(unittest.TestCase):
                 out = conv.forward(x)
                 dout = rng.standard_normal(out.shape)
                 conv.backward(dout)
-                xt = torch.tensor(x, requires_grad=True)
-                wt = torch.tensor(conv.weight, requires_grad=True)
-                bt = torch.tensor(conv.bias, requires_grad=True)
-                out_t = F.conv2d(xt, wt, bt, stride=int(s), padding=int(p))
-                out_t.backward(torch.tensor(dout))
-                np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
-                np.testing.assert_allclose(conv.dx, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
-                np.testing.assert_allclose(conv.dw, wt.grad.numpy(), rtol=1e-10, atol=1e-12)
-                np.testing.assert_allclose(conv.db, bt.grad.numpy(), rtol=1e-10, atol=1e-12)
+                for ours, theirs in zip((out, conv.dx, conv.dw, conv.db), pytorch_conv(conv, x, dout)):
+                    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
 
     def test_inf_and_nan_inputs_give_what_pytorch_gives(self):
         # The fast layout multiplies unused columns past each output row, which read real pixels: an inf there
@@ -105,13 +108,8 @@ class TestConv2D(unittest.TestCase):
                         out = conv.forward(x)
                         dout = rng.standard_normal(out.shape)
                         conv.backward(dout)
-                    xt = torch.tensor(x, requires_grad=True)
-                    wt = torch.tensor(conv.weight, requires_grad=True)
-                    bt = torch.tensor(conv.bias, requires_grad=True)
-                    out_t = F.conv2d(xt, wt, bt, stride=s, padding=p)
-                    out_t.backward(torch.tensor(dout))
-                    for ours, theirs in [(out, out_t), (conv.dx, xt.grad), (conv.dw, wt.grad), (conv.db, bt.grad)]:
-                        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-10, atol=1e-12)
+                    for ours, theirs in zip((out, conv.dx, conv.dw, conv.db), pytorch_conv(conv, x, dout)):
+                        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
 
     def test_every_plan_matches_the_plain_loops(self):
         # modules/_autotune.py may pick any plan: each must give the plain computation's result.
