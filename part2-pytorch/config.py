@@ -228,7 +228,7 @@ def _check(key, value, source):
     setting = SETTINGS[key]
     try:
         return setting.kind.parse(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # the last: a whole number too big for a float, 1e400 written out
         raise ConfigError(f"{source}: {setting.section}.{key} = {shown(value)} is not allowed; "
                           f"expected {setting.kind.allowed}") from None
 
@@ -260,6 +260,9 @@ def _read_yaml(path):
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {shown(problem)[1:-1]}") from None
+    except (ValueError, OverflowError) as error:  # a scalar YAML's own types refuse: 2024-13-45, !!int abc, 5000 digits
+        raise ConfigError(f"{path}: a value YAML cannot read ({shown(str(error))[1:-1]}); quote it if it is "
+                          f"text, or write the number plainly") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping of the sections {', '.join(SECTIONS)}, got {shown(document)}")
     repeated = _repeated_key(text.decode("utf-8"))
@@ -297,8 +300,8 @@ def parse_value(text, key=None):
         return text
     try:
         return yaml.safe_load(text) if text.strip() else text
-    except (yaml.YAMLError, RecursionError):
-        return text  # not YAML: left as text for the setting to judge
+    except (yaml.YAMLError, RecursionError, ValueError, OverflowError):
+        return text  # not YAML (or a date or number YAML refuses): left as text for the setting to judge
 
 
 def parse_override(text):

@@ -277,6 +277,20 @@ class BadConfigs(unittest.TestCase):
         self.assert_error(self.write(f"Train: !!python/object/apply:os.system ['touch {marker}']\n"), "not valid YAML")
         self.assertFalse(os.path.exists(marker))  # nothing in a config runs
 
+    def test_values_yaml_itself_cannot_read_or_no_float_can_hold(self):
+        # YAML's own types raise ValueError (a date, a tag, over 4,300 digits); a 309-digit integer overflows float
+        for text, fragments in (("warmup: 0, data_dir: 2024-13-45", ["a value YAML cannot read", "month"]),
+                                ("warmup: !!int many", ["a value YAML cannot read", "many"]),
+                                ("warmup: !!float many", ["a value YAML cannot read", "many"]),
+                                ("warmup: " + "1" * 5000, ["a value YAML cannot read", "4300"]),
+                                ("learning_rate: 1" + "0" * 309, ["Train.learning_rate", "not allowed", "> 0"])):
+            with self.subTest(text=text[:40]):
+                old = "learning_rate: 0.1" if text.startswith("learning_rate") else "warmup: 0"
+                self.assert_error(self.with_change(old, text), *fragments)
+        for key, text in (("learning_rate", "1" + "0" * 309), ("learning_rate", "1" * 5000), ("epochs", "2024-13-45")):
+            with self.subTest(key=key, text=text[:40]), self.assertRaises(ConfigError):
+                load_config(self.with_change("warmup: 0", "warmup: 0"), [(key, config.parse_value(text, key))])
+
 
 class Overrides(unittest.TestCase):
     def setUp(self):
