@@ -108,6 +108,12 @@ def wrong_folder(script, paths=(), home=None):
             f"configs/, data/, checkpoints/, runs/ and results/ are relative to it)")
 
 
+def error_line(prog, message):
+    """`prog: error: message` as one line: control characters (a newline in a path, say) written as escapes."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+    return f"{prog}: error: {text}"
+
+
 def reader_went_away(error):
     """Whether an OSError is a write to a pipe whose reader has gone: EPIPE, or on Windows EINVAL, which names no
     file (a bad file name there is EINVAL too, with its name)."""

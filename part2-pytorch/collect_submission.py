@@ -70,7 +70,7 @@ def main():
     target = parser.parse_args().zip or os.path.join(here, DEFAULT_ZIP)
     problem = target_problem(target)
     if problem:
-        print(f"collect_submission.py: error: {problem}", file=sys.stderr)
+        print(cli.error_line("collect_submission.py", problem), file=sys.stderr)
         return 2
     shown, target = target, os.path.abspath(target)  # the caller's name for it, then the files from this folder
     os.chdir(here)
@@ -85,8 +85,8 @@ def main():
     except OSError as error:  # a source that cannot be read, or a zip that cannot be written
         failed = shown if error.filename in (None, target) else error.filename
         verb = "write" if failed == shown else "read"
-        print(f"collect_submission.py: error: cannot {verb} {failed}: {error.strerror or error}; {shown} is unchanged",
-              file=sys.stderr)
+        message = f"cannot {verb} {failed}: {error.strerror or error}; {shown} is unchanged"
+        print(cli.error_line("collect_submission.py", message), file=sys.stderr)
         return 2
     print(f"wrote {shown} ({len(paths)} files)")
     if not any(path.startswith("checkpoints" + os.sep) and path.endswith(".pth") for path in paths):

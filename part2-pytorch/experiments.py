@@ -296,7 +296,7 @@ def main_cli(argv=None):
         parser.error("give --grid NAME and/or --plot")
     problem = cli.wrong_folder(__file__, [os.path.dirname(args.results or RESULTS), args.data_dir])
     if problem:
-        print(f"experiments.py: error: {problem}", file=sys.stderr)
+        print(cli.error_line("experiments.py", problem), file=sys.stderr)
         return 2
     shard = args.shard
     results = args.results or (shard_path(RESULTS, shard) if shard != (1, 1) else RESULTS)
@@ -315,20 +315,20 @@ def main_cli(argv=None):
                 print(f"wrote {path}")
     except (config.ConfigError, ResultsError, DataError, checkpointing.CheckpointError, RunBusy,
             FileNotFoundError) as error:  # the last four may come back from a worker
-        print(f"experiments.py: error: {error}", file=sys.stderr)
+        print(cli.error_line("experiments.py", error), file=sys.stderr)
         return 2
     except Diverged as error:
-        print(f"experiments.py: error: {error}; finished runs are in {results}", file=sys.stderr)
+        print(cli.error_line("experiments.py", f"{error}; finished runs are in {results}"), file=sys.stderr)
         return 1
     except OSError as error:  # a read-only or full disk, a folder where a file should be
         if cli.reader_went_away(error):
             raise  # see cli.quiet_when_the_pipe_closes
-        print(f"experiments.py: error: {error.filename or 'a file'}: {error.strerror or error}; "
-              f"{files.what_to_do(error)}, then run again", file=sys.stderr)
+        print(cli.error_line("experiments.py", f"{error.filename or 'a file'}: {error.strerror or error}; "
+                                               f"{files.what_to_do(error)}, then run again"), file=sys.stderr)
         return 2
     except concurrent.futures.BrokenExecutor:
-        print(f"experiments.py: error: a worker process died (out of memory?); finished runs are in {results}, "
-              f"run again to continue", file=sys.stderr)
+        print(cli.error_line("experiments.py", f"a worker process died (out of memory?); finished runs are in "
+                                               f"{results}, run again to continue"), file=sys.stderr)
         return 1
     except (KeyboardInterrupt, Interrupted) as stop:  # Ctrl-C reaches the workers too, and one may report first
         how, status = files.how_stopped(stop)

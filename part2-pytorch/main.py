@@ -363,21 +363,21 @@ def main(argv=None):
         else:
             fit(args, distributed.start(args.device), args.name, lambda line: print(line, flush=True), progress=True)
     except (config.ConfigError, checkpointing.CheckpointError, DataError, RunBusy, FileNotFoundError) as error:
-        print(f"main.py: error: {error}", file=sys.stderr)
+        print(cli.error_line("main.py", error), file=sys.stderr)
         return 2
     except RuntimeError as error:
         if compile_failure(error) is None:
             raise
-        print(f"main.py: error: {compile_failure(error)}; train with --compile none", file=sys.stderr)
+        print(cli.error_line("main.py", f"{compile_failure(error)}; train with --compile none"), file=sys.stderr)
         return 2
     except OSError as error:  # a full or read-only disk, a folder where a file should be
         if cli.reader_went_away(error):
             raise  # see cli.quiet_when_the_pipe_closes
-        print(f"main.py: error: {error.filename or 'a file'}: {error.strerror or error}; {files.what_to_do(error)}, "
-              f"then run again", file=sys.stderr)
+        print(cli.error_line("main.py", f"{error.filename or 'a file'}: {error.strerror or error}; "
+                                        f"{files.what_to_do(error)}, then run again"), file=sys.stderr)
         return 2
     except Diverged as error:
-        print(f"main.py: error: {error}", file=sys.stderr)
+        print(cli.error_line("main.py", error), file=sys.stderr)
         return 1
     except Interrupted as error:
         print(f"\n{error}", file=sys.stderr)

@@ -160,7 +160,7 @@ def main(argv=None):
     options = parse_arguments(argv)
     problem = cli.wrong_folder(__file__, [options.config, options.out], home=PART2)
     if problem:
-        print(f"mymodel_record.py: error: {problem}", file=sys.stderr)
+        print(cli.error_line("mymodel_record.py", problem), file=sys.stderr)
         return 2
     started = time.perf_counter()
     try:
@@ -173,12 +173,12 @@ def main(argv=None):
             torch.backends.cudnn.benchmark = True
         recorder = Recorder(args, device)
     except (config.ConfigError, DataError, FileNotFoundError, ValueError) as error:
-        print(f"mymodel_record.py: error: {error}", file=sys.stderr)
+        print(cli.error_line("mymodel_record.py", error), file=sys.stderr)
         return 2
     except RuntimeError as error:  # torch.compile failing in the warm-up, before any timed run
         if compile_failure(error) is None:
             raise
-        print(f"mymodel_record.py: error: {compile_failure(error)}; run with --set compile=none",
+        print(cli.error_line("mymodel_record.py", f"{compile_failure(error)}; run with --set compile=none"),
               file=sys.stderr)
         return 2
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type

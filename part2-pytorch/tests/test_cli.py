@@ -45,6 +45,8 @@ class BadInput(unittest.TestCase):
             "huge crop padding": ["--config", GOOD, "--crop-padding", "100000"],
             "a class absent, weighted": ["--config", GOOD, "--data-dir", cls.missing_class_folder(),
                                          "--loss-type", "Focal", "--reweight"],
+            "a newline in a config's path": ["--config", os.path.join(cls.folder.name, "a\nb.yaml")],
+            "a newline in the data folder": ["--config", GOOD, "--set", "data_dir=x\ny\x1bz"],
         }
         processes = {name: start_main(arguments, cwd=cls.folder.name) for name, arguments in cases.items()}
         root = os.path.dirname(PART2)  # the repository: the kit's paths are relative to part2-pytorch/, not here
@@ -53,6 +55,7 @@ class BadInput(unittest.TestCase):
         if os.path.isdir(cls.part1):
             processes["from part 1"] = start_main(["--config", GOOD], cwd=cls.part1)
         processes["help"] = start_main(["--help"], cwd=cls.folder.name)
+        processes["a newline in a checkpoint's path"] = start_main(["--evaluate", "a\nb.pth"], cwd=PART2)
         # torch.compile where inductor finds no C++ compiler (a laptop without build tools)
         cls.compile_folder = os.path.join(cls.folder.name, "compile")
         data, _, _ = write_cifar_folder(cls.compile_folder)
@@ -101,6 +104,11 @@ class BadInput(unittest.TestCase):
         self.assertTrue(err.startswith("main.py: error: "), err)
         for fragment in fragments:
             self.assertIn(fragment, err)
+
+    def test_control_characters_in_paths_are_escaped_so_the_error_stays_one_line(self):
+        self.assert_one_line_error("a newline in a config's path", "cannot read config", "a\\nb.yaml")
+        self.assert_one_line_error("a newline in the data folder", "x\\ny\\x1bz")
+        self.assert_one_line_error("a newline in a checkpoint's path", "a\\nb.pth")
 
     def test_negative_learning_rate(self):
         self.assert_one_line_error("negative learning rate", "Train.learning_rate", "-0.1", "a number > 0")
