@@ -46,6 +46,9 @@ def _why_unreadable(error):
 
 
 def _read(path):
+    if os.path.exists(path) and not os.path.isfile(path):  # torch.load needs a file it can seek: no folder, and
+        what = "a folder" if os.path.isdir(path) else "not a regular file (a pipe or a device)"  # a pipe would wait
+        raise CheckpointError(f"checkpoint {path} is {what}; give the path of a .pth file")
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols on the way to refusing a file
             warnings.simplefilter("ignore")
@@ -125,19 +128,27 @@ def read_run_state(path):
         raise CheckpointError(f"{path} is not a run state written by this main.py (it lacks the settings, epoch, "
                               f"optimiser or random states); start the run afresh without --resume")
     if not _epochs_consistent(state):
-        raise CheckpointError(f"{path} is damaged: its epoch, rows and best epoch do not agree; start the run "
-                              f"afresh without --resume")
+        raise CheckpointError(f"{path} is damaged: its epoch, rows and best epoch do not agree, or hold other "
+                              f"than numbers; start the run afresh without --resume")
     return state
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _epochs_consistent(state):
-    """A positive epoch count, a row for each epoch in order, and the best epoch (None before the first test)."""
+    """A positive epoch count, a row of numbers for each epoch in order, and the best epoch (None before the
+    first test) with its accuracy, confusion matrix and weights."""
     epoch, rows, best = state["epoch"], state["rows"], state["best"]
     return (type(epoch) is int and epoch >= 1 and isinstance(rows, list) and len(rows) == epoch
             and all(isinstance(row, dict) and row.get("epoch") == number and ROW_KEYS <= set(row)
-                    for number, row in enumerate(rows, 1))
-            and (best is None or isinstance(best, dict) and {"accuracy", "epoch", "confusion", "model"} <= set(best))
-            and (state["confusion"] is None or isinstance(state["confusion"], torch.Tensor)))
+                    and all(_number(row[key]) for key in ROW_KEYS) for number, row in enumerate(rows, 1))
+            and (best is None or isinstance(best, dict) and {"accuracy", "epoch", "confusion", "model"} <= set(best)
+                 and _number(best["accuracy"]) and type(best["epoch"]) is int and 1 <= best["epoch"] <= epoch
+                 and isinstance(best["confusion"], torch.Tensor) and isinstance(best["model"], dict))
+            and (state["confusion"] is None or isinstance(state["confusion"], torch.Tensor))
+            and isinstance(state["optimizer"], dict) and isinstance(state["rng"], dict))
 
 
 def restore_run_state(state, path, model, model_name, optimizer, generator):
@@ -156,7 +167,7 @@ def restore_run_state(state, path, model, model_name, optimizer, generator):
         raise CheckpointError(f"{path} holds an optimiser or random state this machine cannot take (saved on "
                               f"another kind of device, or damaged); resume it where it was saved, or start the "
                               f"run afresh without --resume") from None
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         raise CheckpointError(f"{path} holds a damaged optimiser or random state ({error}); start the run "
                               f"afresh without --resume") from None
 

@@ -71,6 +71,8 @@ class RunLog:
         self.rows = []
 
     def __enter__(self):
+        if not is_run_folder(self.folder):  # a new run inside another's folder: refused before its lock goes there
+            self._check_not_inside_a_run()
         try:
             self._lock.__enter__()
         except files.Busy as busy:
@@ -96,17 +98,20 @@ class RunLog:
         return f"{self.folder}.{number}"
 
     def _check_not_nested(self):
+        self._check_not_inside_a_run()
+        inner = next((os.path.join(top, name) for top, names, _ in os.walk(self.folder) for name in names
+                      if is_run_folder(os.path.join(top, name))), None)
+        if inner is not None:
+            raise RunBusy(f"{self.folder} holds another run, {inner}, which a fresh run here would move aside; "
+                          f"give this run another name with --name")
+
+    def _check_not_inside_a_run(self):
         parent = os.path.dirname(os.path.normpath(self.folder))
         while os.path.dirname(parent) not in ("", parent):  # up to runs/, not past it
             if is_run_folder(parent):
                 raise RunBusy(f"{parent} holds a run, and this one would go inside it; give this run a name "
                               f"outside it with --name")
             parent = os.path.dirname(parent)
-        inner = next((os.path.join(top, name) for top, names, _ in os.walk(self.folder) for name in names
-                      if is_run_folder(os.path.join(top, name))), None)
-        if inner is not None:
-            raise RunBusy(f"{self.folder} holds another run, {inner}, which a fresh run here would move aside; "
-                          f"give this run another name with --name")
 
     def start(self, config_sections, note, rows=()):
         """Write the resolved config (headed by the comment `note`) and metrics.csv with `rows` (those of the

@@ -1,11 +1,13 @@
 """What a run leaves on disk when things go wrong: divergence, a worse run, an earlier run in the folder, a
 resume with other settings, a folder in use, damaged files, Ctrl-C (main.main in-process, tiny data)."""
+import contextlib
 import csv
 import hashlib
 import os
 import shlex
 import signal
 import tempfile
+import threading
 import types
 import unittest
 from unittest import mock
@@ -223,6 +225,7 @@ class RunFolders(Scratch):
         one_line(self, err)
         self.assertIn(f"{os.path.join('runs', 'a', 'b')} holds a run, and this one would go inside it", err)
         self.assertFalse(os.path.exists(self.run.path("runs", "a", "b", "c")))
+        self.assertNotIn(".c.lock", os.listdir(self.run.path("runs", "a", "b")))  # nothing left in that run either
         self.assertEqual(self.run.main("--epochs", "2", "--name", "a/b", "--resume")[0], 0)  # its own folder: fine
         self.assertEqual(epochs_in(self.run, "a/b"), [1, 2])
 
@@ -318,7 +321,11 @@ class Resume(Scratch):
         state = load(self.last)
         for damage in (dict(epoch="one"), dict(epoch=-1), dict(epoch=True), dict(rows=None), dict(epoch=2),
                        dict(rows=[dict(state["rows"][0], epoch=3)]), dict(best={"accuracy": 0.5}),
-                       dict(confusion="none"), dict(rows=[{"epoch": 1}])):  # the last: a row without its numbers
+                       dict(confusion="none"), dict(rows=[{"epoch": 1}]),  # a row without its numbers
+                       # the right keys, values of the wrong kind (each crashed a resume or its figure)
+                       dict(optimizer=None), dict(rng=None), dict(rows=[dict(state["rows"][0], test_acc=None)]),
+                       dict(best=dict(state["best"], accuracy="high")), dict(best=dict(state["best"], epoch=5)),
+                       dict(best=dict(state["best"], model=3))):
             with self.subTest(damage=damage):
                 torch.save(dict(state, **damage), self.last)
                 before = read_bytes(self.last)
@@ -328,6 +335,35 @@ class Resume(Scratch):
                 self.assertIn("is damaged", err)
                 self.assertEqual(read_bytes(self.last), before)
                 self.assertEqual(epochs_in(self.run), [1])
+
+
+    def test_a_damaged_random_state_is_one_line_and_kept(self):
+        state = load(self.last)
+        for rng in (dict(state["rng"], batches=None), dict(state["rng"], torch=None), {"torch": 1}):
+            with self.subTest(rng=rng):
+                torch.save(dict(state, rng=rng), self.last)
+                before = read_bytes(self.last)
+                status, _, err = self.run.main("--resume", "--epochs", "2")
+                self.assertEqual(status, 2)
+                one_line(self, err)
+                self.assertEqual(read_bytes(self.last), before)
+                self.assertEqual(epochs_in(self.run), [1])
+
+    @unittest.skipUnless(hasattr(os, "mkfifo"), "named pipes are POSIX's")
+    def test_a_last_pth_that_is_a_named_pipe_is_one_line_not_a_wait(self):
+        os.remove(self.last)
+        os.mkfifo(self.last)  # nothing writes to it: opening it for reading would wait for ever
+
+        def release_a_waiting_reader():  # so that a regression fails this test rather than hangs the suite
+            with contextlib.suppress(OSError):  # ENXIO: no reader waits, as it should be
+                os.close(os.open(self.last, os.O_WRONLY | os.O_NONBLOCK))
+        timer = threading.Timer(20, release_a_waiting_reader)
+        timer.start()
+        self.addCleanup(timer.cancel)
+        status, _, err = self.run.main("--resume", "--epochs", "2")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("not a regular file", err)
 
 
 class FullDisk(Scratch):
