@@ -86,6 +86,8 @@ def _checked(batch):
 def read_batch(filename):
     """(images uint8 (N, 3072), labels int64 (N,)) of one batch file, or a DataError naming it."""
     if not os.path.isfile(filename):
+        if os.path.exists(filename):  # a folder, a pipe or a device in its place
+            raise DataError(f"{filename} is not a file; {FETCH_HINT}")
         raise DataMissingError(f"{filename} not found; {FETCH_HINT}")
     try:
         if os.path.getsize(filename) == 0:

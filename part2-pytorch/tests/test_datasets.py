@@ -160,6 +160,16 @@ class BadBatches(unittest.TestCase):
         self.assertIsInstance(caught.exception, DataError)
         self.assertIn(self.path, str(caught.exception))
 
+    def test_a_folder_or_a_pipe_in_a_batch_files_place_is_named_as_such(self):
+        os.mkdir(self.path)
+        with self.assertRaisesRegex(DataError, "test_batch is not a file; fetch CIFAR-10 again"):
+            load_split(self.temporary.name, train=False)
+        if hasattr(os, "mkfifo"):
+            os.rmdir(self.path)
+            os.mkfifo(self.path)  # opening it would wait for a writer
+            with self.assertRaisesRegex(DataError, "test_batch is not a file"):
+                load_split(self.temporary.name, train=False)
+
     def test_str_keys_and_integer_data_are_accepted(self):
         self.write(batch(dtype=np.int64, str_keys=True))
         images, labels = load_split(self.temporary.name, train=False)
