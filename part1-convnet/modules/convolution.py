@@ -22,6 +22,7 @@ dW is kept per sample and summed in sample order, whatever the plan.
 import numpy as np
 
 from ._autotune import fastest
+from ._finite import may_hold_inf_or_nan
 from ._parallel import can_limit_blas, in_chunks, thread_count
 from ._planes import Planes
 from ._scratch import buffer
@@ -46,13 +47,6 @@ def plans(samples):
     if threads > 1:
         ways.insert(0, (threads, 1 if can_limit_blas() else None))
     return [(chunk, threads, blas) for threads, blas in ways for chunk in chunk_sizes(-(-samples // threads))]
-
-
-def may_hold_inf_or_nan(x):
-    """True if x holds an inf or a NaN (or floats whose sum overflows: then the safe path is merely slower);
-    one pass, no temporary array."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return x.dtype.kind in "fc" and not np.isfinite(x.sum())
 
 
 class Conv2D:
@@ -95,7 +89,6 @@ class Conv2D:
         # the bias as one more column of W, against a row of ones in the columns: the product adds it, so cutting
         # off the unused columns is a plain copy (a broadcast add over 32-pixel rows cost as much as the product)
         weight_and_bias = np.concatenate([weight, self.bias[:, None]], axis=1)
-        nonfinite = may_hold_inf_or_nan(x)
 
         def convolve(plan):
             def convolve_chunks(parts):
@@ -108,9 +101,8 @@ class Conv2D:
                     m = part.stop - part.start
                     layout.scatter(x[part], planes[:, :m])
                     layout.im2col(planes[:, :m], cols[:m, :-1].reshape(m, offsets, -1))
-                    if nonfinite:
-                        layout.clear_junk(cols[:m, :-1])
-                    np.matmul(weight_and_bias, cols[:m, :, :layout.columns], out=out_wide[:m])
+                    with np.errstate(invalid="ignore", over="ignore"):  # an inf in the unused columns, cut off
+                        np.matmul(weight_and_bias, cols[:m, :, :layout.columns], out=out_wide[:m])
                     out[part] = out_wide[:m].reshape(m, f, h_out, -1)[..., :w_out]
             in_chunks(convolve_chunks, n, *plan)
             return out
@@ -129,9 +121,8 @@ class Conv2D:
         weight_t = np.ascontiguousarray(weight.T)  # (K, F)
         dtype = np.result_type(dout, weight)
         offsets = len(layout.offsets)
-        nonfinite = may_hold_inf_or_nan(x)
 
-        def gradients(plan):
+        def gradients(plan, clear_junk=False):
             # the row of ones under the columns (as in forward) makes the last column of dW the bias gradient
             dw_and_db_per_sample = np.empty((n, f, weight.shape[1] + 1), dtype=dtype)
             dx = np.zeros(x.shape, dtype=dtype)  # pixels no window reads get no gradient
@@ -149,12 +140,13 @@ class Conv2D:
                     m = part.stop - part.start
                     layout.scatter(x[part], planes[:, :m])
                     layout.im2col(planes[:, :m], cols[:m, :-1].reshape(m, offsets, -1))
-                    if nonfinite:
+                    if clear_junk:
                         layout.clear_junk(cols[:m, :-1])
                     dout_wide[:m, :, :, :w_out] = dout[part]
                     dout_cols = dout_wide[:m].reshape(m, f, -1)  # (m, F, P)
-                    np.matmul(dout_cols, cols[:m, :, :layout.columns].transpose(0, 2, 1),
-                              out=dw_and_db_per_sample[part])
+                    with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf: checked after the sum
+                        np.matmul(dout_cols, cols[:m, :, :layout.columns].transpose(0, 2, 1),
+                                  out=dw_and_db_per_sample[part])
                     np.matmul(weight_t, dout_cols, out=dcols[:m, :, :layout.columns])
                     dplanes[:, :m] = 0
                     layout.col2im(dcols[:m].reshape(m, offsets, -1), dplanes[:, :m])
@@ -163,6 +155,8 @@ class Conv2D:
             return dw_and_db_per_sample.sum(axis=0), dx  # summed in sample order, whatever the plan
 
         dw_and_db, self.dx = fastest(self._key("Conv2D.backward", x.shape, dout.dtype), plans(n), gradients)
+        if not np.isfinite(dw_and_db).all() and may_hold_inf_or_nan(x):  # 0 * inf in the unused columns? Again
+            dw_and_db, self.dx = gradients(plans(n)[0], clear_junk=True)   # without them (same result otherwise)
         self.db = dw_and_db[:, -1].copy()
         self.dw = np.ascontiguousarray(
             dw_and_db[:, :-1].reshape(f, self.kernel_size, self.kernel_size, self.in_channels).transpose(0, 3, 1, 2))
