@@ -296,8 +296,13 @@ def fit(args, device, run_name=None, echo=print, progress=False):
         first_epoch = state["epoch"] + 1 if state else 1
         if first_epoch > args.epochs:
             echo(f"{run.folder} has finished all {args.epochs} epochs; nothing to train (raise --epochs to go on)")
-            return {"final": confusion, "best": best["confusion"], "model": model}
-        echo(format_header())
+            if best is None:
+                raise config.ConfigError(f"{run.folder} stopped after epoch {first_epoch - 1}, before any test; "
+                                         f"resume it with --epochs above {first_epoch - 1}")
+            if writes and graded:  # the end of the run may have failed to write it: offer its best again
+                graded.offer(best["model"], best["accuracy"])
+        else:
+            echo(format_header())
         epoch = first_epoch
         try:
             for epoch in range(first_epoch, args.epochs + 1):
@@ -337,7 +342,7 @@ def fit(args, device, run_name=None, echo=print, progress=False):
         except KeyboardInterrupt as stop:
             raise interruption(run, epoch, args, stop) from None
 
-        if writes:
+        if writes:  # after the last epoch, or again when a resume finds nothing to train (they may have failed)
             with files.interrupts_held():  # the run is saved whole: let it finish its figures
                 run.plot_learning_curves(f"{run.folder}: {args.model}")
                 run.save_confusion(best["confusion"], f"{run.folder}: {args.model}, epoch {best['epoch']}, "

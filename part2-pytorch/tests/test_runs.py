@@ -300,6 +300,30 @@ class Resume(Scratch):
         self.assertNotIn("saved", out)
         self.assertEqual(read_bytes(self.checkpoint), checkpoint)
 
+    def test_a_resume_with_nothing_to_train_writes_what_a_failed_end_left_out(self):
+        # the figures and the graded checkpoint come after last.pth: a full disk there left a finished run without
+        for name in ("learning_curves.png", "confusion_matrix.png", "confusion_matrix.csv"):
+            os.remove(self.run.path("runs", "tiny", name))
+        best = load(self.run.path("runs", "tiny", "best.pth"))
+        torch.save({name: torch.zeros_like(tensor) for name, tensor in best.items()}, self.checkpoint)  # worse
+        status, out, err = self.run.main("--resume", "--epochs", "1")
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("nothing to train", out)
+        self.assertIn("saved checkpoints/twolayernet.pth".replace("/", os.sep), out)
+        self.assertEqual(read_bytes(self.checkpoint), read_bytes(self.run.path("runs", "tiny", "best.pth")))
+        for name in ("learning_curves.png", "confusion_matrix.png", "confusion_matrix.csv"):
+            self.assertTrue(os.path.getsize(self.run.path("runs", "tiny", name)) > 0, name)
+
+    def test_nothing_to_train_before_any_test_is_one_line(self):
+        self.assertEqual(self.run.main("--epochs", "3", "--test-every", "5", "--name", "untested")[0], 0)
+        state = load(self.run.path("runs", "untested", "last.pth"))  # as if stopped after epoch 2 of 3
+        torch.save(dict(state, epoch=2, rows=state["rows"][:2], best=None), self.run.path("runs", "untested",
+                                                                                          "last.pth"))
+        status, _, err = self.run.main("--resume", "--epochs", "2", "--test-every", "5", "--name", "untested")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("before any test; resume it with --epochs above 2", err)
+
     def test_a_damaged_metrics_csv_is_rewritten_from_last_pth(self):
         with open(self.run.path("runs", "tiny", "metrics.csv"), "wb") as f:
             f.write(b"\xff\xfe garbage,,,\n1,2\n")
