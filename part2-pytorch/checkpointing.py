@@ -24,7 +24,15 @@ class CheckpointError(Exception):
 
 
 def save_atomically(obj, path):
-    files.write_atomically(path, lambda f: torch.save(obj, f))
+    def save(f):
+        try:
+            torch.save(obj, f)
+        except RuntimeError as error:  # torch reports a failed write (a full disk) as its own error: the OSError
+            cause = error.__context__   # behind it says what happened and what to do
+            if isinstance(cause, OSError):
+                raise cause from None
+            raise
+    files.write_atomically(path, save)
 
 
 def cpu_state_dict(model):

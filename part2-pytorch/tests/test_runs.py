@@ -2,6 +2,7 @@
 resume with other settings, a folder in use, damaged files, Ctrl-C (main.main in-process, tiny data)."""
 import contextlib
 import csv
+import errno
 import hashlib
 import os
 import shlex
@@ -409,6 +410,45 @@ class FullDisk(Scratch):
         self.assertEqual(leftovers, [])
         self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)  # once there is space again
         self.assertEqual(epochs_in(self.run), [1, 2])
+
+
+    def test_a_disk_that_fills_inside_torch_save_is_the_same_one_line(self):
+        # torch.save turns a failed write into RuntimeError("[enforce fail at inline_container.cc...] unexpected
+        # pos"): a traceback, until the OSError behind it was raised instead
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        last = self.run.path("runs", "tiny", "last.pth")
+        before = read_bytes(last)
+
+        class FillsUp:
+            def __init__(self, f):
+                self.f = f
+
+            def write(self, data):
+                if self.f.tell() + len(data) > 2000:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                return self.f.write(data)
+
+            def __getattr__(self, name):
+                return getattr(self.f, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return self.f.__exit__(*exc)
+
+        real_open = open
+
+        def filling_open(path, mode="r", *args, **kwargs):
+            f = real_open(path, mode, *args, **kwargs)
+            return FillsUp(f) if mode == "wb" and ".pth" in os.path.basename(path) else f
+        with mock.patch("files.open", filling_open, create=True):
+            status, _, err = self.run.main("--epochs", "2", "--resume")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn(f"{os.strerror(errno.ENOSPC)}; free some disk space", err)
+        self.assertEqual(read_bytes(last), before)
+        self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
 
 
 class CtrlC(Scratch):
