@@ -31,7 +31,7 @@ from metrics import accuracy, per_class_accuracy
 from models import MODEL_BUILDERS
 from progress import batch_bar
 from run_state import (Diverged, Interrupted, check_finite, check_writable, checkpoint_note, graded_checkpoint,
-                       graded_path, interruption, resumed_state, run_settings)
+                       graded_path, interrupted_as, interruption, resumed_state, run_settings)
 from runlog import RunBusy, RunLog, format_header, format_per_class, format_row
 from training import Lookahead, learning_rate_at, linear_learning_rate_at, set_learning_rate, sgd, train, validate
 
@@ -271,38 +271,39 @@ def fit(args, device, run_name=None, echo=print, progress=False):
 
     run = RunLog(os.path.join("runs", run_name or os.path.splitext(os.path.basename(args.config))[0]), CLASS_NAMES)
     with run if writes else contextlib.nullcontext():
-        if writes and args.save_best:
-            check_writable(graded_path(args))
-        state = resumed_state(args, run.folder) if args.resume else None
-        if state:
-            checkpointing.restore_run_state(state, run.last_path, model, args.model, optimizer, generator)
-            echo(f"resuming {run.folder} after epoch {state['epoch']}")
-        elif writes and (moved := run.set_aside()):
-            echo(f"{run.folder} held an earlier run: moved to {moved}")
-        if args.amp == "auto":  # decided once, at the run's start (a resume takes the saved decision)
-            args.amp = amp_for_all_ranks(device)
-            echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}"
-                 f"faster here)")
-        if writes:
-            run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
-                      state["rows"] if state else ())
-        graded = graded_checkpoint(args, score, echo, run, test_set.targets) if args.save_best else None
-        ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
-        echo(f"{run.folder}: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
-             f"{device}{ranks}, seed {args.seed}; {len(train_set)} training images ({args.imbalance}, per class "
-             f"{cls_num_list}), {len(test_set)} test images")
+        with interrupted_as(run, "as the run started", args):
+            if writes and args.save_best:
+                check_writable(graded_path(args))
+            state = resumed_state(args, run.folder) if args.resume else None
+            if state:
+                checkpointing.restore_run_state(state, run.last_path, model, args.model, optimizer, generator)
+                echo(f"resuming {run.folder} after epoch {state['epoch']}")
+            elif writes and (moved := run.set_aside()):
+                echo(f"{run.folder} held an earlier run: moved to {moved}")
+            if args.amp == "auto":  # decided once, at the run's start (a resume takes the saved decision)
+                args.amp = amp_for_all_ranks(device)
+                echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}"
+                     f"faster here)")
+            if writes:
+                run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
+                          state["rows"] if state else ())
+            graded = graded_checkpoint(args, score, echo, run, test_set.targets) if args.save_best else None
+            ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
+            echo(f"{run.folder}: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
+                 f"{device}{ranks}, seed {args.seed}; {len(train_set)} training images ({args.imbalance}, per class "
+                 f"{cls_num_list}), {len(test_set)} test images")
 
-        best, confusion = (state["best"], state["confusion"]) if state else (None, None)
-        first_epoch = state["epoch"] + 1 if state else 1
-        if first_epoch > args.epochs:
-            echo(f"{run.folder} has finished all {args.epochs} epochs; nothing to train (raise --epochs to go on)")
-            if best is None:
-                raise config.ConfigError(f"{run.folder} stopped after epoch {first_epoch - 1}, before any test; "
-                                         f"resume it with --epochs above {first_epoch - 1}")
-            if writes and graded:  # the end of the run may have failed to write it: offer its best again
-                graded.offer(best["model"], best["accuracy"])
-        else:
-            echo(format_header())
+            best, confusion = (state["best"], state["confusion"]) if state else (None, None)
+            first_epoch = state["epoch"] + 1 if state else 1
+            if first_epoch > args.epochs:
+                echo(f"{run.folder} has finished all {args.epochs} epochs; nothing to train (raise --epochs to go on)")
+                if best is None:
+                    raise config.ConfigError(f"{run.folder} stopped after epoch {first_epoch - 1}, before any test; "
+                                             f"resume it with --epochs above {first_epoch - 1}")
+                if writes and graded:  # the end of the run may have failed to write it: offer its best again
+                    graded.offer(best["model"], best["accuracy"])
+            else:
+                echo(format_header())
         epoch = first_epoch
         try:
             for epoch in range(first_epoch, args.epochs + 1):
@@ -340,10 +341,10 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                         run.write_metrics()
                 echo(format_row(row, per_class))
         except KeyboardInterrupt as stop:
-            raise interruption(run, epoch, args, stop) from None
+            raise interruption(run, f"in epoch {epoch}", args, stop) from None
 
         if writes:  # after the last epoch, or again when a resume finds nothing to train (they may have failed)
-            with files.interrupts_held():  # the run is saved whole: let it finish its figures
+            with interrupted_as(run, "as its figures were drawn", args), files.interrupts_held():  # let them finish
                 run.plot_learning_curves(f"{run.folder}: {args.model}")
                 run.save_confusion(best["confusion"], f"{run.folder}: {args.model}, epoch {best['epoch']}, "
                                                       f"accuracy {best['accuracy']:.4f}")
@@ -388,7 +389,8 @@ def main(argv=None):
         print(f"\n{error}", file=sys.stderr)
         return error.status
     except KeyboardInterrupt as stop:
-        when = "" if options["evaluate"] else " before the first epoch; there is nothing to resume"
+        when = ("" if options["evaluate"] else " before the run went on; its folder is as it was"
+                if options["resume"] else " before the first epoch; there is nothing to resume")
         how, status = files.how_stopped(stop)
         print(f"\n{how}{when}", file=sys.stderr)
         return status

@@ -1,5 +1,6 @@
 """How a run starts and ends without losing what was saved: resuming only the same run, the graded checkpoint,
 and the one line a run prints when it diverges or is interrupted."""
+import contextlib
 import copy
 import hashlib
 import math
@@ -141,15 +142,28 @@ def check_finite(train_loss, weights_finite, run, epoch, args):
                    f"lower learning_rate (now {args.learning_rate:g}) or add warmup, and start afresh")
 
 
-def interruption(run, epoch, args, stop):
-    """Interrupted for the KeyboardInterrupt `stop` (files.Terminated for SIGTERM) that ended `epoch`."""
+def interruption(run, when, args, stop):
+    """Interrupted for the KeyboardInterrupt `stop` (files.Terminated for SIGTERM) that came `when` ("in epoch 3"),
+    saying what the run's folder holds."""
     how, status = files.how_stopped(stop)
-    if not run.rows:
-        return Interrupted(f"{how} in epoch {epoch}; no epoch had finished, so there is nothing to resume", status)
+    if run.rows:
+        held = f"{run.folder} holds epochs 1-{run.rows[-1]['epoch']}"
+    elif getattr(args, "resume", False) and os.path.exists(run.last_path):  # stopped before it read them back
+        held = f"{run.folder} still holds its finished epochs"
+    else:
+        return Interrupted(f"{how} {when}; no epoch had finished, so there is nothing to resume", status)
     again = sys.argv[1:] or ["--config", args.config]
     again += [] if "--resume" in again else ["--resume"]
-    return Interrupted(f"{how} in epoch {epoch}; {run.folder} holds epochs 1-{run.rows[-1]['epoch']}: continue "
-                       f"with python main.py {command_line(again)}", status)
+    return Interrupted(f"{how} {when}; {held}: continue with python main.py {command_line(again)}", status)
+
+
+@contextlib.contextmanager
+def interrupted_as(run, when, args):
+    """Ctrl-C or SIGTERM inside becomes Interrupted(interruption(...)), which names what `run` holds."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        raise interruption(run, when, args, stop) from None
 
 
 def command_line(arguments):

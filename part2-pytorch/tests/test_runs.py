@@ -16,6 +16,7 @@ from unittest import mock
 import numpy as np
 import torch
 
+import checkpointing
 import config
 import files
 import main
@@ -483,8 +484,8 @@ class CtrlC(Scratch):
     def test_the_command_to_continue_is_quoted_for_the_shell(self):
         arguments = ["--config", "my configs/tiny ü.yaml", "--set", "data_dir=it's here"]
         with mock.patch("sys.argv", ["main.py", *arguments]):
-            note = str(run_state.interruption(types.SimpleNamespace(folder="runs/tiny", rows=[{"epoch": 1}]), 2,
-                                              None, KeyboardInterrupt()))
+            note = str(run_state.interruption(types.SimpleNamespace(folder="runs/tiny", rows=[{"epoch": 1}]),
+                                              "in epoch 2", None, KeyboardInterrupt()))
         again = note.split("continue with python main.py ")[1]
         if os.name == "nt":
             self.assertEqual(again, '--config "my configs/tiny ü.yaml" --set "data_dir=it\'s here" --resume')
@@ -506,6 +507,40 @@ class CtrlC(Scratch):
         self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
         self.assertEqual(epochs_in(self.run), [1])
         load(self.run.path("runs", "tiny", "best.pth"))
+
+
+    def test_while_the_figures_are_drawn_the_run_is_whole_and_a_resume_draws_them(self):
+        real_plot = RunLog.plot_learning_curves
+
+        def plot(run, title):  # Ctrl-C as the figures are drawn, after the last epoch was saved
+            signal.raise_signal(signal.SIGINT)
+            return real_plot(run, title)
+        with mock.patch.object(RunLog, "plot_learning_curves", plot):
+            status, _, err = self.run.main("--epochs", "2")
+        self.assertEqual(status, 130)
+        one_line(self, err.strip())
+        self.assertIn("as its figures were drawn; runs", err)
+        self.assertIn("holds epochs 1-2: continue with", err)
+        os.remove(self.run.path("runs", "tiny", "learning_curves.png"))  # as if the Ctrl-C had come just before it
+        status, out, _ = self.run.main("--epochs", "2", "--resume")
+        self.assertEqual(status, 0)
+        self.assertIn("nothing to train", out)
+        self.assertTrue(os.path.exists(self.run.path("runs", "tiny", "learning_curves.png")))
+
+    def test_as_a_resume_starts_the_finished_epochs_are_still_offered(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        with mock.patch.object(checkpointing, "restore_run_state", side_effect=KeyboardInterrupt):
+            status, _, err = self.run.main("--epochs", "2", "--resume")
+        self.assertEqual(status, 130)
+        one_line(self, err.strip())
+        self.assertIn("as the run started; runs", err)
+        self.assertIn("still holds its finished epochs: continue with", err)
+        with mock.patch.object(main, "load_training_set", side_effect=KeyboardInterrupt):  # before the folder
+            status, _, err = self.run.main("--epochs", "2", "--resume")
+        self.assertEqual(status, 130)
+        self.assertIn("before the run went on; its folder is as it was", err)
+        self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
+        self.assertEqual(epochs_in(self.run), [1, 2])
 
 
 class AmpAuto(Scratch):
