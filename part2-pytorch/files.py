@@ -100,6 +100,8 @@ def what_to_do(error):
     """The fix, by its cause, for an OSError of writing a file."""
     if error.errno == errno.ENOSPC:
         return "free some disk space"
+    if error.errno == getattr(errno, "ENOLCK", None):
+        return "keep the kit on a local disk (this file system cannot lock files)"
     folder_in_the_way = error.errno == errno.EACCES and error.filename and os.path.isdir(error.filename)
     if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR) or folder_in_the_way:  # the last: Windows
         return "a file or folder of that name is in the way: move it"
@@ -134,10 +136,15 @@ class Busy(Exception):
     """The lock is held by another live process."""
 
 
+# how a lock another process holds is refused: flock's EWOULDBLOCK; msvcrt's EACCES or EDEADLOCK
+HELD_ELSEWHERE = {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES, getattr(errno, "EDEADLOCK", errno.EDEADLK)}
+
+
 class FileLock:
     """An exclusive lock on the file `path` (created if missing), held from enter to exit.
 
-    wait=False raises Busy at once when another process holds it; the message names that process."""
+    wait=False raises Busy at once when another process holds it; the message names that process. Any other
+    failure (a file system that cannot lock, a full disk) is an OSError naming the lock file."""
 
     def __init__(self, path, wait=True):
         self.path, self.wait, self._file = path, wait, None
@@ -147,17 +154,24 @@ class FileLock:
         self._file = open(self.path, "a+", encoding="utf-8")
         try:
             self._lock()
-        except OSError:
+        except OSError as error:
+            if error.errno not in HELD_ELSEWHERE:
+                self._file.close()
+                raise OSError(error.errno, error.strerror, self.path) from None
             owner = "unknown"
             with contextlib.suppress(OSError):  # Windows refuses to read a locked byte
                 self._file.seek(0)
                 owner = self._file.read().strip() or owner
             self._file.close()
             raise Busy(f"{self.path} is held by process {owner}") from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(str(os.getpid()))
-        self._file.flush()
+        try:  # our pid, for the message of a run refused while we hold it
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(str(os.getpid()))
+            self._file.flush()
+        except OSError as error:
+            self.__exit__(None, None, None)
+            raise OSError(error.errno, error.strerror, self.path) from None
         return self
 
     def _lock(self):

@@ -452,6 +452,30 @@ class FullDisk(Scratch):
         self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
 
 
+    @unittest.skipIf(files.fcntl is None, "flock is POSIX's")
+    def test_a_file_system_that_cannot_lock_is_one_line(self):
+        # NFS without a lock daemon answers flock with ENOLCK: not another run holding the folder
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        before = read_bytes(self.run.path("runs", "tiny", "last.pth"))
+        no_locks = OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+        for first_failing in (1, 2):  # the run folder's lock, then the graded checkpoint's
+            with self.subTest(first_failing=first_failing):
+                calls, real_flock = [], files.fcntl.flock
+
+                def flock(*args):
+                    calls.append(1)
+                    if len(calls) >= first_failing:
+                        raise no_locks
+                    return real_flock(*args)
+                with mock.patch.object(files.fcntl, "flock", flock):
+                    status, _, err = self.run.main("--epochs", "2", "--resume")
+                self.assertEqual(status, 2)
+                one_line(self, err)
+                self.assertIn(f"{os.strerror(errno.ENOLCK)}; keep the kit on a local disk", err)
+                self.assertNotIn("in use by another run", err)
+                self.assertEqual(read_bytes(self.run.path("runs", "tiny", "last.pth")), before)
+
+
 class CtrlC(Scratch):
     def interrupt_at_call(self, number, *arguments):
         calls = []
