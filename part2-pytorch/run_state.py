@@ -8,7 +8,6 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
@@ -109,14 +108,17 @@ def check_writable(path):
     if os.path.isdir(path):
         raise config.ConfigError(f"{path} is a folder; move it out of the way, or train with --save-best false")
     folder = os.path.dirname(path)
+    probe = f"{path}.{os.getpid()}.tmp"  # named as files.py's writes: if we are killed, the next writer clears it
     try:
         os.makedirs(folder, exist_ok=True)
-        handle, probe = tempfile.mkstemp(prefix=".writable-", dir=folder)
-        os.close(handle)
-        os.remove(probe)
+        with open(probe, "wb"):
+            pass
     except OSError as error:
         raise config.ConfigError(f"cannot write in {folder}/ ({error.strerror or error}); fix its permissions, or "
                                  f"train with --save-best false") from None
+    finally:
+        with contextlib.suppress(OSError):  # Ctrl-C, or a disk that fails to delete it: not our question here
+            os.remove(probe)
 
 
 def checkpoint_note(graded, best, run):

@@ -155,7 +155,7 @@ class GradedCheckpoint(Scratch):
         self.assertTrue(os.path.isdir(self.checkpoint))
         self.assertNotIn("epoch", out)
         os.rmdir(self.checkpoint)
-        with mock.patch("tempfile.mkstemp", side_effect=PermissionError(13, "Permission denied")):
+        with mock.patch("run_state.open", side_effect=PermissionError(13, "Permission denied"), create=True):
             status, out, err = self.run.main("--epochs", "1")  # a read-only checkpoints/ (root ignores chmod)
         self.assertEqual(status, 2)
         one_line(self, err)
@@ -163,6 +163,28 @@ class GradedCheckpoint(Scratch):
         self.assertFalse(os.path.exists(self.run.path("runs", "tiny", "last.pth")))
         self.assertEqual(os.listdir(self.run.path("checkpoints")), [])
         self.assertEqual(self.run.main("--epochs", "1", "--save-best", "false")[0], 0)  # the way out it names
+
+
+    def test_a_probe_left_by_a_failed_or_interrupted_removal_is_a_leftover_the_next_write_clears(self):
+        real_remove = os.remove
+        for stop in (OSError(errno.EIO, "Input/output error"), KeyboardInterrupt()):
+            with self.subTest(stop=repr(stop)):
+                calls = []
+
+                def remove(path):  # the probe's removal fails (or is interrupted) once
+                    calls.append(path)
+                    if len(calls) == 1:
+                        raise stop
+                    return real_remove(path)
+                with mock.patch("run_state.os.remove", remove):
+                    try:
+                        run_state.check_writable(self.checkpoint)
+                    except KeyboardInterrupt:
+                        pass
+                self.assertEqual(os.listdir(self.run.path("checkpoints")), [os.path.basename(calls[0])])
+                self.assertTrue(calls[0].endswith(f".pth.{os.getpid()}.tmp"))  # a killed write's name:
+                files.remove_leftovers(self.checkpoint)  # the graded checkpoint's next writer clears it
+                self.assertEqual(os.listdir(self.run.path("checkpoints")), [])
 
 
 class Payload:
