@@ -64,6 +64,9 @@ def _read(path):
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except Exception as error:  # torch.load raises many kinds: unpickling, zip, weights-only refusals
+        cause = error if isinstance(error, OSError) else error.__context__
+        if isinstance(cause, OSError) and cause.errno:  # the disk failed, not the file: it may well be whole
+            raise OSError(cause.errno, cause.strerror, path) from None
         raise CheckpointError(f"cannot read checkpoint {path}: {_why_unreadable(error)}") from None
 
 

@@ -97,7 +97,7 @@ def _write_then_rename(path, write, mode):
 
 
 def what_to_do(error):
-    """The fix, by its cause, for an OSError of writing a file."""
+    """The fix, by its cause, for an OSError of reading or writing a file."""
     if error.errno == errno.ENOSPC:
         return "free some disk space"
     if error.errno == getattr(errno, "ENOLCK", None):
@@ -105,7 +105,9 @@ def what_to_do(error):
     folder_in_the_way = error.errno == errno.EACCES and error.filename and os.path.isdir(error.filename)
     if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR) or folder_in_the_way:  # the last: Windows
         return "a file or folder of that name is in the way: move it"
-    return "fix the permissions"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "fix the permissions"
+    return "check the disk (it failed to read or write)"
 
 
 def _replace(temporary, path, waits=(0.1, 0.2, 0.5, 1, 2)):

@@ -397,6 +397,34 @@ class Resume(Scratch):
                 self.assertEqual(read_bytes(self.last), before)
                 self.assertEqual(epochs_in(self.run), [1])
 
+    def test_a_disk_that_fails_to_read_a_whole_file_is_not_taken_for_damage(self):
+        # a resume, the grid's cut-short run and the graded checkpoint's score all read .pth files: an I/O error
+        # is one line, and nothing is set aside or kept as "damaged"
+        def eio(*args, **kwargs):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+        def eio_inside_torch(*args, **kwargs):
+            try:
+                eio()
+            except OSError:
+                raise RuntimeError("PytorchStreamReader failed reading file data/0") from None
+        before = read_bytes(self.last)
+        for failing in (eio, eio_inside_torch):
+            with self.subTest(failing=failing.__name__), mock.patch("checkpointing.torch.load", failing):
+                status, _, err = self.run.main("--resume", "--epochs", "2")
+                self.assertEqual(status, 2)
+                one_line(self, err)
+                self.assertIn(f"{os.strerror(errno.EIO)}; check the disk", err)
+                args = config.run_arguments(self.run.config, [("epochs", 2)], device=torch.device("cpu"))
+                with self.assertRaises(OSError):  # not None: a grid would set the finished epochs aside
+                    run_state.resumable_state(args, self.run.path("runs", "tiny"))
+                status, _, err = self.run.main("--epochs", "1", "--name", "other")  # the graded file's score
+                self.assertEqual(status, 2)
+                self.assertIn(f"{'checkpoints/twolayernet.pth'.replace('/', os.sep)}: {os.strerror(errno.EIO)}",
+                              err)
+        self.assertEqual(read_bytes(self.last), before)
+        self.assertNotIn("tiny.1", os.listdir(self.run.path("runs")))  # the finished epoch was not set aside
+
     @unittest.skipUnless(hasattr(os, "mkfifo"), "named pipes are POSIX's")
     def test_a_last_pth_that_is_a_named_pipe_is_one_line_not_a_wait(self):
         os.remove(self.last)
