@@ -23,15 +23,21 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be read or does not fit the model; the message is one line."""
 
 
+def _disk_error(error):
+    """The OSError of the disk behind an error of torch.save or torch.load (which reports a failed read or write
+    as a RuntimeError of its own), or None when the file, not the disk, is the problem."""
+    cause = error if isinstance(error, OSError) else error.__context__
+    return cause if isinstance(cause, OSError) and cause.errno else None
+
+
 def save_atomically(obj, path):
     def save(f):
         try:
             torch.save(obj, f)
-        except RuntimeError as error:  # torch reports a failed write (a full disk) as its own error: the OSError
-            cause = error.__context__   # behind it says what happened and what to do
-            if isinstance(cause, OSError):
-                raise cause from None
-            raise
+        except RuntimeError as error:  # a full disk: say so, as files.py does for its own writes
+            if _disk_error(error) is None:
+                raise
+            raise _disk_error(error) from None
     files.write_atomically(path, save)
 
 
@@ -64,8 +70,8 @@ def _read(path):
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except Exception as error:  # torch.load raises many kinds: unpickling, zip, weights-only refusals
-        cause = error if isinstance(error, OSError) else error.__context__
-        if isinstance(cause, OSError) and cause.errno:  # the disk failed, not the file: it may well be whole
+        cause = _disk_error(error)
+        if cause is not None:  # the disk failed, not the file: it may well be whole
             raise OSError(cause.errno, cause.strerror, path) from None
         raise CheckpointError(f"cannot read checkpoint {path}: {_why_unreadable(error)}") from None
 
