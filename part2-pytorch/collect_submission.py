@@ -1,7 +1,8 @@
 """Zip the part-2 hand-in: python collect_submission.py [ZIP]   (default ZIP: part2_submission.zip)
 
 The kit asks for configs/ losses/ checkpoints/ models/ main.py; the modules main.py imports come too, and the
-data package's code (no dataset, archive or other file), so that the unpacked zip runs. Python's zipfile: no `zip` program needed.
+data package's code (no dataset, archive or other file), so that the unpacked zip runs. Python's zipfile: no
+`zip` program needed.
 A ZIP given is taken from the folder you run this in, as any command takes a file name; the default goes to this
 folder. The zip is written atomically, and only over an earlier zip: a mistyped name never replaces another file.
 """

@@ -2,14 +2,16 @@
 
 The config's sections (Train, network, data, loss) are flattened onto the run's arguments; config.py lists every
 setting and its allowed values, and each one can be overridden from the command line. Every epoch trains,
-validates on the test set (every test_every epochs and after the last, when set) and prints one row. runs/<name>/ (--name, default: the config's file name) keeps
-metrics.csv, plots, the resolved config, best.pth and last.pth for --resume; with save_best the best weights also
-go to checkpoints/<model>.pth when they beat the weights there (--overwrite-checkpoint: always, as the kit).
+validates on the test set (every test_every epochs and after the last, when set) and prints one row.
+runs/<name>/ (--name, default: the config's file name) keeps metrics.csv, plots, the resolved config, best.pth and
+last.pth for --resume; with save_best the best weights also go to checkpoints/<model>.pth when they beat the
+weights there (--overwrite-checkpoint: always, as the kit).
 --evaluate CHECKPOINT only tests saved weights. Bad input ends with one line on stderr and exit status 2.
 Under `torchrun --nproc_per_node=N main.py ...` one run trains over N processes (distributed.py).
 """
 import argparse
 import contextlib
+import dataclasses
 import math
 import os
 import re
@@ -46,7 +48,10 @@ class Override(argparse.Action):
 
     def __call__(self, parser, namespace, text, option_string=None):
         try:
-            pair = config.parse_override(text) if self.dest == "set" else (self.dest, config.parse_value(text, self.dest))
+            if self.dest == "set":
+                pair = config.parse_override(text)
+            else:
+                pair = (self.dest, config.parse_value(text, self.dest))
         except config.ConfigError as error:
             parser.error(str(error))
         namespace.overrides = [*namespace.overrides, pair]
@@ -237,13 +242,26 @@ def evaluate(args, device):
     print(format_per_class(CLASS_NAMES, per_class_accuracy(confusion)))
 
 
-def fit(args, device, run_name=None, echo=print, progress=False):
-    """Train as configured; returns {"final": ..., "best": ...} (confusion matrices of the test set) and "model"
-    (the trained model). The run folder is runs/<run_name> (default: the config's file name); echo receives every
-    console line; `progress` shows a bar over each pass at a terminal. Only rank 0 prints and writes files."""
-    writes = distributed.is_main()
-    if not writes:
-        echo, progress = (lambda line: None), False
+@dataclasses.dataclass
+class Training:
+    """What a run trains and tests with (build_training)."""
+    train_set: torch.utils.data.Dataset  # Cifar or IMBALANCECIFAR10
+    test_set: Cifar
+    train_batches: DeviceBatches
+    test_batches: DeviceBatches
+    generator: torch.Generator  # the shuffling and augmentation; saved in last.pth
+    cls_num_list: list
+    model: torch.nn.Module  # the weights that are saved
+    trained: torch.nn.Module  # what training calls: the model, or its DDP and compiled forms
+    tested: torch.nn.Module
+    criteria: dict  # {epoch >= reweight_from: loss}: the unweighted loss for the epochs before reweight_from
+    optimizer: torch.optim.Optimizer
+    averaging: Lookahead | None
+    layout: torch.memory_format
+
+
+def build_training(args, device):
+    """The data, model, losses and optimiser of a run, as configured, seeded by args.seed."""
     torch.manual_seed(args.seed)
     layout = memory_format(args.channels_last)
     train_set, test_set = load_training_set(args), Cifar(args.data_dir, train=False)
@@ -257,42 +275,81 @@ def fit(args, device, run_name=None, echo=print, progress=False):
     model = build_model(args, device)
     if getattr(model, "whitened_stem", False):  # MyModel-GPU: the stem's filters come from the data
         model.fit_stem(stem_images(train_set, device, layout))
-    # deferred re-weighting: the unweighted loss for the epochs before reweight_from
     criteria = {True: build_criterion(args, cls_num_list).to(device),
                 False: build_criterion(args, cls_num_list, weighted=False).to(device)}
     trained, tested, model = distributed_and_compiled(model, args, device)
     optimizer = sgd(model.parameters(), args.learning_rate, args.momentum, args.reg, args.nesterov)
     averaging = Lookahead(optimizer, len(train_batches), args.epochs) if args.lookahead else None
+    return Training(train_set, test_set, train_batches, test_batches, generator, cls_num_list, model, trained,
+                    tested, criteria, optimizer, averaging, layout)
+
+
+def start_run(args, training, run, device, echo, writes):
+    """Resume `run` or set an earlier one aside, write its config, and guard the graded checkpoint; returns
+    (the resumed state or None, the GradedCheckpoint or None)."""
+    if writes and args.save_best:
+        check_writable(graded_path(args))
+    state = resumed_state(args, run.folder) if args.resume else None
+    if state:
+        checkpointing.restore_run_state(state, run.last_path, training.model, args.model, training.optimizer,
+                                        training.generator)
+        echo(f"resuming {run.folder} after epoch {state['epoch']}")
+    elif writes and (moved := run.set_aside()):
+        echo(f"{run.folder} held an earlier run: moved to {moved}")
+    if args.amp == "auto":  # decided once, at the run's start (a resume takes the saved decision)
+        args.amp = amp_for_all_ranks(device)
+        echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}faster here)")
+    if writes:
+        run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
+                  state["rows"] if state else ())
 
     def score(state_dict):  # the test accuracy of some weights: the graded checkpoint's measure
         scored = MODEL_BUILDERS[args.model]()
         scored.load_state_dict(state_dict)
-        return accuracy(test_accuracy(scored.to(device, memory_format=layout), test_batches, args, device))
+        scored = scored.to(device, memory_format=training.layout)
+        return accuracy(test_accuracy(scored, training.test_batches, args, device))
+    graded = graded_checkpoint(args, score, echo, run, training.test_set.targets) if args.save_best else None
+    ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
+    echo(f"{run.folder}: {args.model} ({sum(p.numel() for p in training.model.parameters()):,} parameters) on "
+         f"{device}{ranks}, seed {args.seed}; {len(training.train_set)} training images ({args.imbalance}, per "
+         f"class {training.cls_num_list}), {len(training.test_set)} test images")
+    return state, graded
 
+
+def train_epoch(epoch, args, training, run, device, progress):
+    """Train one epoch and test when it is due; returns its console row and the test confusion matrix (None
+    when not tested). Diverged, with nothing saved, when the loss or the weights stop being finite."""
+    started = time.perf_counter()
+    rate, rate_at_batch = epoch_schedule(args, epoch, len(training.train_batches))
+    set_learning_rate(training.optimizer, rate)
+    training.train_batches.set_epoch(epoch)
+    averaging = training.averaging
+    train_loss, train_accuracy = with_bar(
+        progress, training.train_batches, f"epoch {epoch}", device,
+        lambda bar: train(training.trained, training.train_batches, training.criteria[epoch >= args.reweight_from],
+                          training.optimizer, rate_at_batch, args.amp, bar, averaging and averaging.after_step(epoch)))
+    if averaging and epoch == args.epochs:
+        averaging.finish()
+    check_finite(train_loss, checkpointing.all_finite(training.model.state_dict()), run, epoch, args)
+    tested = epoch % args.test_every == 0 or epoch == args.epochs
+    confusion = test_accuracy(training.tested, training.test_batches, args, device, progress) if tested else None
+    row = dict(epoch=epoch, lr=rate, train_loss=train_loss, train_acc=train_accuracy,
+               test_acc=accuracy(confusion) if tested else math.nan, seconds=time.perf_counter() - started)
+    return row, confusion
+
+
+def fit(args, device, run_name=None, echo=print, progress=False):
+    """Train as configured; returns {"final": ..., "best": ...} (confusion matrices of the test set) and "model"
+    (the trained model). The run folder is runs/<run_name> (default: the config's file name); echo receives every
+    console line; `progress` shows a bar over each pass at a terminal. Only rank 0 prints and writes files."""
+    writes = distributed.is_main()
+    if not writes:
+        echo, progress = (lambda line: None), False
+    training = build_training(args, device)
     run = RunLog(os.path.join("runs", run_name or os.path.splitext(os.path.basename(args.config))[0]), CLASS_NAMES)
     with run if writes else contextlib.nullcontext():
         with interrupted_as(run, "as the run started", args):
-            if writes and args.save_best:
-                check_writable(graded_path(args))
-            state = resumed_state(args, run.folder) if args.resume else None
-            if state:
-                checkpointing.restore_run_state(state, run.last_path, model, args.model, optimizer, generator)
-                echo(f"resuming {run.folder} after epoch {state['epoch']}")
-            elif writes and (moved := run.set_aside()):
-                echo(f"{run.folder} held an earlier run: moved to {moved}")
-            if args.amp == "auto":  # decided once, at the run's start (a resume takes the saved decision)
-                args.amp = amp_for_all_ranks(device)
-                echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}"
-                     f"faster here)")
-            if writes:
-                run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
-                          state["rows"] if state else ())
-            graded = graded_checkpoint(args, score, echo, run, test_set.targets) if args.save_best else None
-            ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
-            echo(f"{run.folder}: {args.model} ({sum(p.numel() for p in model.parameters()):,} parameters) on "
-                 f"{device}{ranks}, seed {args.seed}; {len(train_set)} training images ({args.imbalance}, per class "
-                 f"{cls_num_list}), {len(test_set)} test images")
-
+            state, graded = start_run(args, training, run, device, echo, writes)
             best, confusion = (state["best"], state["confusion"]) if state else (None, None)
             first_epoch = state["epoch"] + 1 if state else 1
             if first_epoch > args.epochs:
@@ -307,28 +364,13 @@ def fit(args, device, run_name=None, echo=print, progress=False):
         epoch = first_epoch
         try:
             for epoch in range(first_epoch, args.epochs + 1):
-                started = time.perf_counter()
-                rate, rate_at_batch = epoch_schedule(args, epoch, len(train_batches))
-                set_learning_rate(optimizer, rate)
-                train_batches.set_epoch(epoch)
-                train_loss, train_accuracy = with_bar(
-                    progress, train_batches, f"epoch {epoch}", device,
-                    lambda bar: train(trained, train_batches, criteria[epoch >= args.reweight_from], optimizer,
-                                      rate_at_batch, args.amp, bar, averaging and averaging.after_step(epoch)))
-                if averaging and epoch == args.epochs:
-                    averaging.finish()
-                check_finite(train_loss, checkpointing.all_finite(model.state_dict()), run, epoch, args)
-                tested_now = epoch % args.test_every == 0 or epoch == args.epochs
-                if tested_now:
-                    confusion = test_accuracy(tested, test_batches, args, device, progress)
-                row = dict(epoch=epoch, lr=rate, train_loss=train_loss, train_acc=train_accuracy,
-                           test_acc=accuracy(confusion) if tested_now else math.nan,
-                           seconds=time.perf_counter() - started)
-                per_class = per_class_accuracy(confusion) if tested_now else [math.nan] * len(CLASS_NAMES)
-                improved = tested_now and (best is None or row["test_acc"] > best["accuracy"])
+                row, tested = train_epoch(epoch, args, training, run, device, progress)
+                confusion = tested if tested is not None else confusion
+                per_class = per_class_accuracy(tested) if tested is not None else [math.nan] * len(CLASS_NAMES)
+                improved = tested is not None and (best is None or row["test_acc"] > best["accuracy"])
                 if improved:
-                    best = dict(accuracy=row["test_acc"], epoch=epoch, confusion=confusion,
-                                model=checkpointing.cpu_state_dict(model))
+                    best = dict(accuracy=row["test_acc"], epoch=epoch, confusion=tested,
+                                model=checkpointing.cpu_state_dict(training.model))
                 if writes:  # best.pth, checkpoints/, last.pth, then metrics.csv (a resume rewrites it from last.pth)
                     with files.interrupts_held():  # Ctrl-C among them waits: the run stops with this epoch whole
                         if improved:
@@ -336,8 +378,8 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                             if graded:
                                 graded.offer(best["model"], best["accuracy"])
                         run.add(row, per_class)
-                        checkpointing.save_run_state(run.last_path, run_settings(args), run.rows, confusion, model,
-                                                     optimizer, best, generator)
+                        checkpointing.save_run_state(run.last_path, run_settings(args), run.rows, confusion,
+                                                     training.model, training.optimizer, best, training.generator)
                         run.write_metrics()
                 echo(format_row(row, per_class))
         except KeyboardInterrupt as stop:
@@ -351,7 +393,7 @@ def fit(args, device, run_name=None, echo=print, progress=False):
     echo(f"Best Prec@1 {best['accuracy']:.4f} at epoch {best['epoch']}; per-class accuracy:")
     echo(format_per_class(CLASS_NAMES, per_class_accuracy(best["confusion"])))
     echo(checkpoint_note(graded, best, run))
-    return {"final": confusion, "best": best["confusion"], "model": model}
+    return {"final": confusion, "best": best["confusion"], "model": training.model}
 
 
 def main(argv=None):
