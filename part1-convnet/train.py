@@ -6,6 +6,7 @@ import errno
 import os
 import sys
 import tempfile
+import time
 
 import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
@@ -71,10 +72,25 @@ def save_figure(path):
         with os.fdopen(fd, "wb") as f:
             plt.savefig(f, format="png", dpi=120, bbox_inches="tight")
         os.chmod(partial, 0o644)  # mkstemp makes it private; a figure is for everyone to read
-        os.replace(partial, path)
+        replace_when_free(partial, path)
     except BaseException:
         os.remove(partial)
         raise
+
+
+def replace_when_free(partial, path, waits=(0.1, 0.2, 0.5, 1, 2)):
+    """os.replace; Windows refuses while another program (an image viewer) holds the old figure open, so there
+    try again for a few seconds, then say what to do."""
+    for wait in (*waits, None):
+        try:
+            return os.replace(partial, path)
+        except PermissionError as error:
+            if os.name != "nt" or not os.path.isfile(path):
+                raise
+            if wait is None:
+                raise PermissionError(error.errno, f"{error.strerror}; is it open in another program? close it "
+                                                   f"there", path) from None
+            time.sleep(wait)
 
 
 def model_and_optimizer():

@@ -295,5 +295,62 @@ class TestTrainScript(unittest.TestCase):
         self.assertLess(final, 0.9)
 
 
+class TestFigureHeldOpen(unittest.TestCase):
+    """Windows refuses to replace a file that another program (an image viewer) holds open."""
+
+    def setUp(self):
+        import train
+        self.save_figure = train.save_figure
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.folder, self.path = folder.name, os.path.join(folder.name, "train.png")
+        with open(self.path, "wb") as f:
+            f.write(b"an earlier figure")
+        figure = train.plt.figure()
+        self.addCleanup(train.plt.close, figure)
+        train.plt.plot([0, 1], [0.1, 0.9])
+        self.real_replace = os.replace
+
+    def refusing(self, times):
+        calls = []
+
+        def replace(source, target):
+            calls.append(target)
+            if len(calls) <= times:
+                raise PermissionError(errno.EACCES, "Access is denied", target)
+            return self.real_replace(source, target)
+        return calls, replace
+
+    def earlier_figure_kept(self):
+        with open(self.path, "rb") as f:
+            return f.read() == b"an earlier figure" and files_in(self.folder) == ["train.png"]
+
+    def test_on_windows_the_figure_waits_for_the_other_program(self):
+        calls, replace = self.refusing(3)
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep") as sleep:
+            self.save_figure(self.path)
+        self.assertEqual((len(calls), sleep.call_count), (4, 3))
+        with open(self.path, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(files_in(self.folder), ["train.png"])  # no temporary figure left
+
+    def test_then_it_says_what_to_do_and_keeps_the_earlier_figure(self):
+        calls, replace = self.refusing(100)
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep"), \
+                self.assertRaisesRegex(PermissionError, "open in another program"):
+            self.save_figure(self.path)
+        self.assertEqual(len(calls), 6)
+        self.assertTrue(self.earlier_figure_kept())
+
+    def test_elsewhere_a_refusal_is_a_permission_problem_at_once(self):
+        calls, replace = self.refusing(1)
+        with mock.patch("os.name", "posix"), mock.patch("os.replace", replace), mock.patch("time.sleep") as sleep, \
+                self.assertRaises(PermissionError) as raised:
+            self.save_figure(self.path)
+        self.assertEqual((len(calls), sleep.call_count), (1, 0))
+        self.assertNotIn("another program", str(raised.exception))
+        self.assertTrue(self.earlier_figure_kept())
+
+
 if __name__ == "__main__":
     unittest.main()
