@@ -285,8 +285,9 @@ def build_training(args, device):
 
 
 def start_run(args, training, run, device, echo, writes):
-    """Resume `run` or set an earlier one aside, write its config, and guard the graded checkpoint; returns
-    (the resumed state or None, the GradedCheckpoint or None)."""
+    """Read what the run goes on from (a resume) and score the graded checkpoint before anything on disk changes,
+    so that a failure or Ctrl-C there leaves every folder as it was; then set an earlier run aside and write the
+    run's config. Returns (the resumed state or None, the GradedCheckpoint or None)."""
     if writes and args.save_best:
         check_writable(graded_path(args))
     state = resumed_state(args, run.folder) if args.resume else None
@@ -294,14 +295,9 @@ def start_run(args, training, run, device, echo, writes):
         checkpointing.restore_run_state(state, run.last_path, training.model, args.model, training.optimizer,
                                         training.generator)
         echo(f"resuming {run.folder} after epoch {state['epoch']}")
-    elif writes and (moved := run.set_aside()):
-        echo(f"{run.folder} held an earlier run: moved to {moved}")
     if args.amp == "auto":  # decided once, at the run's start (a resume takes the saved decision)
         args.amp = amp_for_all_ranks(device)
         echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}faster here)")
-    if writes:
-        run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
-                  state["rows"] if state else ())
 
     def score(state_dict):  # the test accuracy of some weights: the graded checkpoint's measure
         scored = MODEL_BUILDERS[args.model]()
@@ -309,6 +305,11 @@ def start_run(args, training, run, device, echo, writes):
         scored = scored.to(device, memory_format=training.layout)
         return accuracy(test_accuracy(scored, training.test_batches, args, device))
     graded = graded_checkpoint(args, score, echo, run, training.test_set.targets) if args.save_best else None
+    if writes:
+        if not state and (moved := run.set_aside()):
+            echo(f"{run.folder} held an earlier run: moved to {moved}")
+        run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
+                  state["rows"] if state else ())
     ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
     echo(f"{run.folder}: {args.model} ({sum(p.numel() for p in training.model.parameters()):,} parameters) on "
          f"{device}{ranks}, seed {args.seed}; {len(training.train_set)} training images ({args.imbalance}, per "

@@ -223,6 +223,26 @@ class RunFolders(Scratch):
         self.assertEqual((epochs_in(self.run, "tiny.1"), epochs_in(self.run)), ([1, 2], [1]))
         self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
 
+    def test_a_start_that_fails_or_is_stopped_leaves_the_earlier_run_in_place(self):
+        # scoring checkpoints/ is the slow part of a start: a failure or Ctrl-C there moves and writes nothing
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)  # runs/tiny and checkpoints/twolayernet.pth
+
+        def files_of_runs():
+            return {os.path.relpath(os.path.join(top, name), self.run.folder):
+                    hashlib.sha256(read_bytes(os.path.join(top, name))).hexdigest()  # a short diff when they differ
+                    for top, _, names in os.walk(self.run.path("runs")) for name in names}
+        before = files_of_runs()
+
+        def eio(*args, **kwargs):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        for failure, expected in ((mock.patch.object(main, "test_accuracy", side_effect=KeyboardInterrupt), 130),
+                                  (mock.patch("checkpointing.torch.load", eio), 2)):
+            with self.subTest(expected=expected), failure:
+                status, _, err = self.run.main("--epochs", "1")
+                self.assertEqual(status, expected)
+                self.assertNotIn("Traceback", err)
+                self.assertEqual(files_of_runs(), before)
+
     def test_named_runs_have_their_own_folders(self):
         self.assertEqual(self.run.main("--epochs", "1", "--name", "first/try")[0], 0)
         self.assertEqual(epochs_in(self.run, "first/try"), [1])
