@@ -159,7 +159,8 @@ SETTINGS = {
                               "ones every 5 steps, ever more as the run ends); the run ends on the average"),
     "amp": Setting("Train", BooleanOrAuto(), False,
                    help="bfloat16 autocast for forward and loss (mixed precision; fastest on recent GPUs and on "
-                        "CPUs with bf16 matrix units); auto: where a short timing at the start finds it faster"),
+                        "CPUs with bf16 matrix units); auto: where a short timing at the start finds it faster "
+                        "(--evaluate: off, as a checkpoint's figures are fp32's)"),
     "test_every": Setting("Train", Integer(1), 1,
                           help="test every N epochs and after the last (the rows of the others have no test "
                                "accuracy, and the best weights are chosen among tested epochs)"),
@@ -167,8 +168,9 @@ SETTINGS = {
     "channels_last": Setting("network", Boolean(), False,
                              help="NHWC memory layout for model and batches (faster convolutions on CPU and GPU)"),
     "compile": Setting("network", Choice(COMPILE_MODES), "none",
-                       help="torch.compile the model: none, default, or reduce-overhead (adds CUDA graphs: one "
-                            "launch per step instead of hundreds, the lever for small models on GPUs)"),
+                       help="torch.compile the model: none, default, reduce-overhead (adds CUDA graphs: one launch "
+                            "per step instead of hundreds, the lever for small models on GPUs) or max-autotune "
+                            "(also searches for the fastest kernels; compiles for minutes)"),
     "imbalance": Setting("data", Imbalance(),
                          help="regular: CIFAR-10 training set; anything else (imbalance): long-tailed "
                               "IMBALANCECIFAR10"),

@@ -736,7 +736,7 @@ class LearningCurves(unittest.TestCase):
             self.assertEqual(ticks, [1.0])
 
 
-class EvaluateWithoutConfig(Scratch):
+class Evaluate(Scratch):
     def test_the_model_is_read_from_the_checkpoint(self):
         self.assertEqual(self.run.main("--epochs", "1")[0], 0)
         here = os.getcwd()
@@ -748,6 +748,21 @@ class EvaluateWithoutConfig(Scratch):
         self.assertEqual(status, 0)
         printed = "".join(call.args[0] for call in out.write.call_args_list)
         self.assertIn("(TwoLayerNet) on 100 test images: Prec@1", printed)
+
+    def test_evaluation_is_in_fp32_unless_asked_so_that_it_gives_the_quoted_figure(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        real_validate, amps = main.validate, []
+
+        def validate(model, batches, classes, amp, **kwargs):
+            amps.append(amp)
+            return real_validate(model, batches, classes, amp, **kwargs)
+        measured = mock.Mock(side_effect=AssertionError("--evaluate must not time bf16"))
+        with mock.patch.object(main, "validate", validate), mock.patch.object(main, "bf16_is_faster", measured):
+            for amp in ("auto", "false", "true"):
+                status, out, err = self.run.main("--evaluate", "checkpoints/twolayernet.pth", "--amp", amp)
+                self.assertEqual(status, 0, err)
+                self.assertEqual("in bf16 autocast" in out, amp == "true")
+        self.assertEqual(amps, [False, False, True])
 
 
 if __name__ == "__main__":
