@@ -192,14 +192,19 @@ def measure(model_name, device, setting, seconds, compile_mode, image_count=CIFA
 
 
 def main():
-    parser = cli.CommandLineParser(prog="bench.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=tuple(MODEL_BUILDERS))
+    parser = cli.CommandLineParser(prog="bench.py", description=__doc__.split("\n\n")[0],
+                                   formatter_class=cli.HelpFormatter)
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=tuple(MODEL_BUILDERS),
+                        metavar="MODEL", help=f"models to time, of {', '.join(MODEL_BUILDERS)} "
+                                              f"(default: {' '.join(DEFAULT_MODELS)})")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     parser.add_argument("--setting", action="append", type=parse_setting, metavar="BATCH[,amp][,cl]",
-                        help="batch size, bf16 autocast, channels-last (repeatable)")
+                        help="batch size, bf16 autocast, channels-last (repeatable; default: 128 on the CPU, 128 "
+                             "and 512,amp,cl on CUDA)")
     parser.add_argument("--compile", choices=COMPILE_MODES, default="none", help="torch.compile every model")
     parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True, at_most=3600), default=3.0,
-                        help="time per model and setting, warm-up aside")
+                        help="time per model and setting, warm-up aside (a quick look; REPORT.md's ratios come "
+                             "from --seconds 60, steadier)")
     parser.add_argument("--images", type=cli.number_at_least(1, at_most=MAX_IMAGES), default=CIFAR10_TRAINING_IMAGES,
                         help="size of the random dataset")
     parser.add_argument("--same-optimizer", action="store_true",

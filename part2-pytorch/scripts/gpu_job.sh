@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Issue 18's GPU job in three device calls, made back to back (a machine keeps /tmp only while warm): each
-# carries a third of the packed CIFAR-10 batches (.pack/record1..3, under the 64 MiB upload limit beside the
-# project) and runs a part of scripts/gpu_speed_check.py while the data gather in /tmp/stage.
+# Maintainers' tooling: scripts/gpu_speed_check.py's GPU job as three calls to a borrowed GPU machine, made back
+# to back (the machine keeps /tmp only while warm): each carries a third of the packed CIFAR-10 batches
+# (.pack/record1..3, under the 64 MiB upload limit beside the project) and runs a part of gpu_speed_check.py
+# while the data gather in /tmp/stage.
 #
 #   bash part2-pytorch/scripts/gpu_job.sh pack ARCHIVE   here, once: pack and split the batches into .pack/
 #   bash part2-pytorch/scripts/gpu_job.sh 1 $OUT         device call 1 (carry .pack/record1): the GPU-path tests
@@ -16,10 +17,11 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stage=/tmp/stage
+python=${PYTHON:-python3}  # another: PYTHON=/absolute/path/to/python bash ...
 case "${1:-}" in
 pack)
     packed=$(mktemp -d)
-    python3 "$root/../shared/tools/cifar_pack.py" pack "$2" "$packed" || exit 2
+    "$python" "$root/../shared/tools/cifar_pack.py" pack "$2" "$packed" || exit 2
     rm -rf "$root/.pack/record1" "$root/.pack/record2" "$root/.pack/record3"
     mkdir -p "$root/.pack/record1" "$root/.pack/record2" "$root/.pack/record3"
     cp "$root/../shared/tools/cifar_pack.py" "$root/.pack/record1/"
@@ -34,10 +36,10 @@ pack)
     mkdir -p "$stage" && cp "$root/.pack/record$part"/* "$stage/" || exit 2
     cd "$root/part2-pytorch" || exit 2
     case $part in
-    1) python3 scripts/gpu_speed_check.py "$out" --steps tests --seconds 150 "$@" ;;
-    2) python3 scripts/gpu_speed_check.py "$out" --steps bench --seconds 200 "$@" ;;
-    3) python3 "$stage/cifar_pack.py" unpack "$stage" data || exit 2
-       python3 scripts/gpu_speed_check.py "$out" --steps record torchrun --seconds 360 "$@" ;;
+    1) "$python" scripts/gpu_speed_check.py "$out" --steps tests --seconds 150 "$@" ;;
+    2) "$python" scripts/gpu_speed_check.py "$out" --steps bench --seconds 200 "$@" ;;
+    3) "$python" "$stage/cifar_pack.py" unpack "$stage" data || exit 2
+       "$python" scripts/gpu_speed_check.py "$out" --steps record torchrun --seconds 360 "$@" ;;
     esac
     ;;
 *)

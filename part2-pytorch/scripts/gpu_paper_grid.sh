@@ -7,29 +7,30 @@
 #   bash scripts/gpu_paper_grid.sh PACKED OUT SECONDS WORKERS [--set KEY=VALUE ...]    (from part2-pytorch/)
 #
 # PACKED holds cifar_pack.py and the files `cifar_pack.py pack --longtail 0.01` wrote (unpacked into data/ here):
-# the course machines' upload format (their shared/tools/, not part of the kit); give - when CIFAR-10 is already
+# the maintainers' upload format (their tool, not part of the kit); give - when CIFAR-10 is already
 # in data/cifar-10-batches-py (sh data/get_data.sh).
 # Rehearse on a CPU with a short schedule: ... 300 2 --set epochs=1 --set compile=none
 set -uo pipefail
+python=${PYTHON:-python3}  # another: PYTHON=/absolute/path/to/python bash ...
 packed=$1 out=$2 seconds=$3 workers=$4
 shift 4
 cd "$(dirname "$0")/.." || exit 2
 mkdir -p "$out"
 if [ "$packed" != - ]; then
-    python3 "$packed/cifar_pack.py" unpack "$packed" data || exit 2
+    "$python" "$packed/cifar_pack.py" unpack "$packed" data || exit 2
 fi
-python3 - <<'EOF'
+"$python" - <<'EOF'
 import platform, torch
 gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
 print(f"python {platform.python_version()}, torch {torch.__version__}, {gpu}", flush=True)
 EOF
 started=$(date +%s)
 # SIGINT at the limit: experiments.py ends its workers and keeps every finished row
-timeout --signal=INT "$seconds" python3 experiments.py --grid paper-resnet32 --workers "$workers" \
+timeout --signal=INT "$seconds" "$python" experiments.py --grid paper-resnet32 --workers "$workers" \
     --results "$out/longtail_paper.csv" --set compile=reduce-overhead "$@"
 echo "grid: exit status $?, $(( $(date +%s) - started )) s"
-python3 experiments.py --plot --results "$out/longtail_paper.csv" || echo "no finished run to plot"
-python3 - "$out" "$@" <<'EOF'
+"$python" experiments.py --plot --results "$out/longtail_paper.csv" || echo "no finished run to plot"
+"$python" - "$out" "$@" <<'EOF'
 import glob, os, sys
 import checkpointing
 folders = glob.glob("runs/longtail/paper-resnet32_0.01_Focal_rwTrue_b0.9999_g1.0_s0_*")
