@@ -1,3 +1,4 @@
+import inspect
 import os
 import pickle
 import tempfile
@@ -39,6 +40,20 @@ class TestSyntheticCifar(unittest.TestCase):
         X_all, y_all, _, _ = load_CIFAR10(self.root)
         np.testing.assert_array_equal(y_val, y_all[90:100])
         np.testing.assert_allclose(X_val[0], (X_all[90] - X_all[:90].mean(0)).transpose(2, 0, 1))
+        _, _, X_test_all, y_test_all = load_CIFAR10(self.root)  # the first num_test test images
+        np.testing.assert_array_equal(y_test, y_test_all[:5])
+        np.testing.assert_allclose(X_test[4], (X_test_all[4] - X_all[:90].mean(0)).transpose(2, 0, 1))
+
+    def test_defaults_are_the_kits(self):
+        def defaults(function):
+            return {p.name: p.default for p in inspect.signature(function).parameters.values()
+                    if p.default is not p.empty}
+        self.assertEqual(defaults(get_CIFAR10_data), dict(num_training=49000, num_validation=1000, num_test=1000))
+        self.assertEqual(defaults(generate_batched_data), dict(batch_size=10, shuffle=True))
+        data = np.arange(25)
+        np.random.seed(0)
+        batches, _ = generate_batched_data(data.reshape(25, 1), data)
+        self.assertFalse(np.array_equal(np.concatenate(batches).ravel(), data))  # shuffled by default
 
     def test_counts_outside_cifar10_are_refused(self):
         # 0 training images gave a NaN mean image; a negative count sliced from the end

@@ -15,6 +15,12 @@ class TestLinear(unittest.TestCase):
         np.testing.assert_array_equal(layer.weight, 1e-3 * np.random.randn(6, 4))
         np.testing.assert_array_equal(layer.bias, np.zeros(4))
 
+    def test_init_leaves_numpy_seeded_with_1024_as_the_kit_does(self):
+        Linear(6, 4)  # the kit seeds again after drawing the weights: train.py's batches start from that state
+        after = np.random.rand(3)
+        np.random.seed(1024)
+        np.testing.assert_array_equal(after, np.random.rand(3))
+
     def test_hand_computed(self):
         layer = Linear(2, 1)
         layer.weight, layer.bias = np.array([[2.], [-1.]]), np.array([0.5])

@@ -72,7 +72,8 @@ class TestSGD(unittest.TestCase):
         base.apply_regularization(Model(layer, NoParams()))
         np.testing.assert_allclose(layer.dw, [2e-3])
         np.testing.assert_allclose(layer.db, [0.0])
-        self.assertEqual(SGD(Model()).momentum, 0.9)
+        sgd = SGD(Model())
+        self.assertEqual((sgd.learning_rate, sgd.reg, sgd.momentum), (1e-4, 1e-3, 0.9))
 
 
 if __name__ == "__main__":

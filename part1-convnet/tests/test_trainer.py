@@ -1,4 +1,5 @@
 import contextlib
+import inspect
 import io
 import unittest
 
@@ -65,6 +66,40 @@ class TestClassifierTrainer(unittest.TestCase):
                 ClassifierTrainer().train(self.X, self.y, model, learning_rate_decay=0.5, num_epochs=3,
                                           optimizer=optimizer, **options)
                 self.assertEqual(optimizer.learning_rate, 0.25)
+
+    def test_defaults_are_the_kits(self):
+        parameters = inspect.signature(ClassifierTrainer.train).parameters.values()
+        self.assertEqual({p.name: p.default for p in parameters if p.default is not p.empty},
+                         dict(learning_rate_decay=0.95, sample_batches=True, num_epochs=30, batch_size=100,
+                              acc_frequency=None, verbose=False, optimizer=None))
+
+    def forwards_seen(self, X, y, seed=0, **options):
+        """The inputs of every model.forward call of a training run that starts with np.random.seed(seed)."""
+        model, seen = small_model(), []  # (building it seeds numpy too)
+        forward = model.forward
+        model.forward = lambda X_in, y_in: seen.append(X_in.copy()) or forward(X_in, y_in)
+        np.random.seed(seed)
+        ClassifierTrainer().train(X, y, model, optimizer=SGD(model), **options)
+        return seen
+
+    def test_batches_are_np_random_choice_draws_with_replacement(self):
+        X = np.arange(53, dtype=float)[:, None, None, None] * np.ones((1, 3, 2, 2))  # row i holds i
+        seen = self.forwards_seen(X, self.y, seed=5, num_epochs=1, batch_size=10)
+        batches = [inputs[:, 0, 0, 0].astype(int) for inputs in seen if len(inputs) == 10]
+        np.random.seed(5)
+        expected = [np.random.choice(53, 10) for _ in range(5)]
+        np.testing.assert_array_equal(batches, expected)
+
+    def test_accuracy_uses_every_sample_up_to_1000_then_1000_drawn(self):
+        rng = np.random.default_rng(1)
+        for n, expected_rows in ((1000, 1000), (1500, 1000)):
+            with self.subTest(n=n):
+                X, y = rng.standard_normal((n, 3, 2, 2)), rng.integers(0, 3, n)
+                seen = self.forwards_seen(X, y, num_epochs=1, batch_size=500)
+                accuracy_passes = [inputs for inputs in seen if len(inputs) != 500]
+                self.assertEqual([len(inputs) for inputs in accuracy_passes], [expected_rows] * 2)
+                if n == 1000:  # all of X, in order: no draw
+                    np.testing.assert_array_equal(accuracy_passes[0], X)
 
     def test_verbose_prints_one_line_per_record(self):
         model = small_model()
