@@ -46,6 +46,13 @@ class Normalisation(unittest.TestCase):
         torch.testing.assert_close(normalise(images), expected, atol=1e-6, rtol=0)
         self.assertEqual(normalise(images).dtype, torch.float32)
 
+    def test_the_kits_mean_and_std(self):
+        black = normalise(torch.zeros(1, 3, 2, 2, dtype=torch.uint8))[0, :, 0, 0]
+        white = normalise(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8))[0, :, 0, 0]
+        mean, std = torch.tensor([0.4914, 0.4822, 0.4465]), torch.tensor([0.2023, 0.1994, 0.2010])
+        torch.testing.assert_close(black, -mean / std)
+        torch.testing.assert_close(white, (1 - mean) / std)
+
     def test_other_image_sizes(self):
         images = torch.randint(0, 256, (3, 3, 20, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
         expected = torch.stack([kit_transforms(train=False)(to_pil(image)) for image in images])

@@ -10,6 +10,7 @@ import yaml
 
 import config
 import main
+import run_state
 from losses import reweight
 from config import ConfigError, load_config
 from tests.helpers import write_cifar_folder
@@ -122,6 +123,9 @@ class KitLayouts(unittest.TestCase):
         loss = main.build_criterion(types.SimpleNamespace(**values), [5000, 2997, 50])
         torch.testing.assert_close(loss.weight, reweight([5000, 2997, 50], 0.9999))
         self.assertEqual((self.load("two-layer")["gamma"], self.load("two-layer")["reweight"]), (0.0, False))
+        values = self.load("focal, later kit")  # no imbalance profile, no augmentation: the kit's 100:1 and its crop
+        self.assertEqual({key: values[key] for key in ("imb_type", "imb_factor", "crop_padding", "flips")},
+                         dict(imb_type="exp", imb_factor=0.01, crop_padding=4, flips="random"))
 
     def test_the_shipped_kit_configs_are_the_kit_files(self):
         for name, layout in (("config_twolayer.yaml", "two-layer"), ("config_vanilla_cnn.yaml", "vanilla cnn")):
@@ -327,6 +331,60 @@ class Overrides(unittest.TestCase):
                 self.assertIn(fragment, str(caught.exception))
         with self.assertRaises(ConfigError):
             config.parse_override("epochs")
+
+
+class BuiltFromTheConfig(unittest.TestCase):
+    """Each setting reaches what main.py builds from it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.temporary = tempfile.TemporaryDirectory()
+        cls.folder, _, _ = write_cifar_folder(cls.temporary.name)  # 30 training images a class
+        cls.path = os.path.join(cls.temporary.name, "kit.yaml")
+        with open(cls.path, "w") as f:
+            f.write(VALID)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.temporary.cleanup()
+
+    def args(self, **settings):
+        return config.run_arguments(self.path, [("data_dir", self.folder), *settings.items()],
+                                    device=torch.device("cpu"))
+
+    def test_the_loss_takes_reweight_beta_and_gamma(self):
+        counts = [5000, 2997, 50]
+        for loss_type in ("CE", "Focal", "SigmoidFocal"):
+            with self.subTest(loss_type=loss_type):
+                gamma = 0.0 if loss_type == "CE" else 2.0
+                loss = main.build_criterion(self.args(loss_type=loss_type, reweight=True, beta=0.9, gamma=gamma),
+                                            counts)
+                torch.testing.assert_close(loss.weight, reweight(counts, 0.9))
+                self.assertEqual(getattr(loss, "gamma", 0.0), gamma)
+                loss = main.build_criterion(self.args(loss_type=loss_type, reweight=False, gamma=gamma), counts)
+                self.assertIsNone(loss.weight)
+        self.assertEqual(self.args(loss_type="SigmoidFocal").gamma, 1.0)  # as Focal: the kit's gamma 1
+
+    def test_the_long_tailed_set_takes_its_profile_and_factor(self):
+        for imb_type in ("exp", "step"):
+            with self.subTest(imb_type=imb_type):
+                args = self.args(imbalance="imbalance", imb_type=imb_type, imb_factor=0.001)
+                rule = [int(5000 * 0.001 ** (i / 9)) for i in range(10)] if imb_type == "exp" else [5000] * 5 + [5] * 5
+                counts = np.bincount(main.load_training_set(args).targets, minlength=10).tolist()
+                self.assertEqual(counts, [min(30, count) for count in rule])  # the folder holds 30 a class
+
+    def test_the_optimiser_takes_rate_momentum_decay_and_nesterov(self):
+        training = main.build_training(self.args(learning_rate=0.05, momentum=0.8, reg=0.001, nesterov=True),
+                                       torch.device("cpu"))
+        group = training.optimizer.param_groups[0]
+        self.assertEqual((group["lr"], group["momentum"], group["weight_decay"], group["nesterov"]),
+                         (0.05, 0.8, 0.001, True))
+
+    def test_the_graded_checkpoints_are_named_as_in_the_kit(self):
+        for model, name in (("TwoLayerNet", "twolayernet.pth"), ("VanillaCNN", "vanillacnn.pth"),
+                            ("MyModel", "mymodel.pth"), ("ResNet-32", "resnet-32.pth")):
+            self.assertEqual(run_state.graded_path(types.SimpleNamespace(model=model)),
+                             os.path.join("checkpoints", name))
 
 
 if __name__ == "__main__":

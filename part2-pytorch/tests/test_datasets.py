@@ -1,3 +1,4 @@
+import inspect
 import os
 import pickle
 import tempfile
@@ -228,6 +229,18 @@ class ImbalancedSelection(SyntheticFolder):
         self.assertFalse(np.array_equal(first.data, other.data))
         self.assertEqual(first.get_cls_num_list(), other.get_cls_num_list())
         np.testing.assert_array_equal(np.random.get_state()[1], state[1])  # numpy's global generator untouched
+
+    def test_defaults_are_the_kits(self):
+        def defaults(cls):
+            return {p.name: p.default for p in inspect.signature(cls).parameters.values() if p.default is not p.empty}
+        self.assertEqual(defaults(IMBALANCECIFAR10), dict(imb_type="exp", imb_factor=0.01, rand_number=0, train=True,
+                                                          transform=None, target_transform=None, download=False))
+        self.assertEqual(defaults(Cifar), dict(path="data/cifar-10-batches-py/", transform=None, train=True,
+                                               samples=None, balance=True))
+        dataset = SmallImbalance(self.folder)  # exp, 100:1, rand_number 0
+        counts = [int(30 * 0.01 ** (i / 9)) for i in range(10)]
+        self.assertEqual(dataset.get_cls_num_list(), counts)
+        self.assertEqual(dataset.targets, self.labels[self.expected_indices(counts, 0)].tolist())
 
     def test_gen_imbalanced_data_keeps_what_exists(self):
         dataset = SmallImbalance(self.folder, imb_factor=1.0)

@@ -106,6 +106,24 @@ class InterruptedWrite(unittest.TestCase):
         self.assertEqual(os.listdir(folder), ["state.pth"])
 
 
+class Durability(unittest.TestCase):
+    def test_the_new_file_is_on_the_disk_before_it_replaces_the_old_one(self):
+        # else a power cut after the rename can leave an empty file where the old one was
+        events, real_fsync, real_replace = [], os.fsync, os.replace
+
+        def fsync(descriptor):
+            events.append(("fsync", os.fstat(descriptor).st_size))
+            return real_fsync(descriptor)
+
+        def replace(source, target):
+            events.append(("replace", os.path.basename(target)))
+            return real_replace(source, target)
+        with tempfile.TemporaryDirectory() as folder, mock.patch("os.fsync", fsync), \
+                mock.patch("os.replace", replace):
+            files.write_atomically(os.path.join(folder, "last.pth"), lambda f: f.write(b"12345"))
+        self.assertEqual(events, [("fsync", 5), ("replace", "last.pth")])
+
+
 class FailedWrites(unittest.TestCase):
     def test_errors_name_the_target_and_what_to_do(self):
         with tempfile.TemporaryDirectory() as folder:

@@ -44,6 +44,7 @@ class ParameterCounts(unittest.TestCase):
 
     def test_kit_baselines(self):
         self.assertEqual(parameter_count(TwoLayerNet(3072, 256, 10)), 3072 * 256 + 256 + 256 * 10 + 10)
+        self.assertEqual(parameter_count(MODEL_BUILDERS["TwoLayerNet"]()), 789_258)  # TwoLayerNet(3072, 256, 10)
         self.assertEqual(parameter_count(VanillaCNN()), 32 * 3 * 7 * 7 + 32 + 5408 * 10 + 10)
 
     def test_my_model_is_compact(self):
@@ -87,6 +88,41 @@ class Architectures(unittest.TestCase):
         conv = net.layer3[-1].conv2.weight  # 64 x 64 x 3 x 3: fan_in 576
         self.assertAlmostEqual(conv.std().item(), (2 / 576) ** 0.5, delta=0.03 * (2 / 576) ** 0.5)
         self.assertAlmostEqual(net.linear.weight.std().item(), (2 / 64) ** 0.5, delta=0.15 * (2 / 64) ** 0.5)
+        # normal, not uniform of the same spread: 4.55% of a normal lies beyond 2 sigma, none of a uniform does
+        scaled = torch.cat([m.weight.flatten() / (2 / m.weight[0].numel()) ** 0.5 for m in net.modules()
+                            if isinstance(m, (nn.Conv2d, nn.Linear))])
+        self.assertAlmostEqual((scaled.abs() > 2).float().mean().item(), 0.0455, delta=0.004)
+
+    def test_resnet_forward_is_he_et_als_cifar_resnet(self):
+        def batch_norm(layer, x):
+            return F.batch_norm(x, layer.running_mean, layer.running_var, layer.weight, layer.bias, False, 0.0,
+                                layer.eps)
+
+        def reference(net, x):  # section 4.2 of the paper, written out: post-activation blocks, option A
+            out = F.relu(batch_norm(net.bn1, F.conv2d(x, net.conv1.weight, padding=1)))
+            for block in [*net.layer1, *net.layer2, *net.layer3]:
+                h = F.relu(batch_norm(block.bn1, F.conv2d(out, block.conv1.weight, stride=block.conv1.stride,
+                                                          padding=1)))
+                h = batch_norm(block.bn2, F.conv2d(h, block.conv2.weight, padding=1))
+                shortcut = out
+                if h.shape != out.shape:  # half the size, twice the channels: subsample, zeros on both sides
+                    extra = h.shape[1] - out.shape[1]
+                    zeros = out.new_zeros(out.shape[0], extra // 2, *h.shape[2:])
+                    shortcut = torch.cat([zeros, out[:, :, ::2, ::2], zeros], dim=1)
+                out = F.relu(h + shortcut)
+            return F.linear(out.mean(dim=(2, 3)), net.linear.weight, net.linear.bias)
+
+        torch.manual_seed(0)
+        net = models.resnet32().eval()
+        for module in net.modules():  # batch statistics other than the identity, so that a misplaced BN shows
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.data.uniform_(0.5, 1.5)
+                module.bias.data.uniform_(-0.5, 0.5)
+        x = torch.randn(2, 3, 32, 32)
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), reference(net, x))
 
     def test_my_model_averages_an_image_and_its_mirror_in_eval_mode_only(self):
         torch.manual_seed(0)
