@@ -155,5 +155,47 @@ class CollectSubmission(unittest.TestCase):
                 self.assertNotIn("stale.txt", archive.namelist())
 
 
+WRAPPERS = ("collect_submission.sh", "data/get_data.sh")
+
+
+@unittest.skipUnless(os.name == "posix" and shutil.which("sh"), "the .sh wrappers, run by a POSIX sh")
+class ShellWrappers(unittest.TestCase):
+    """The .sh wrappers run the first of python3 and python that runs: on Windows python3 may be the Store's
+    placeholder, which is on PATH but only says how to install Python."""
+    PLACEHOLDER = "#!/bin/sh\necho 'Python was not found; run without arguments to install it' >&2\nexit 49\n"
+
+    def wrappers_with(self, pythons):
+        """(status, stdout, stderr) of each wrapper's --help, on a PATH of dirname, basename and `pythons`."""
+        results = {}
+        with tempfile.TemporaryDirectory() as tools:
+            for tool in ("dirname", "basename"):
+                os.symlink(shutil.which(tool), os.path.join(tools, tool))
+            for name, text in pythons.items():
+                with open(os.path.join(tools, name), "w") as f:
+                    f.write(text)
+                os.chmod(os.path.join(tools, name), 0o755)
+            for wrapper in WRAPPERS:
+                result = subprocess.run([shutil.which("sh"), os.path.join(PART2, wrapper), "--help"],
+                                        env=dict(PATH=tools, PYTHONDONTWRITEBYTECODE="1"), capture_output=True,
+                                        text=True, timeout=120)
+                results[wrapper] = result.returncode, result.stdout, result.stderr
+        return results
+
+    def test_python_serves_where_python3_is_a_placeholder(self):
+        python = f"#!/bin/sh\nexec '{sys.executable}' \"$@\"\n"
+        for wrapper, (status, out, err) in self.wrappers_with(dict(python3=self.PLACEHOLDER, python=python)).items():
+            with self.subTest(wrapper=wrapper):
+                self.assertEqual((status, err), (0, ""))
+                self.assertTrue(out.startswith("usage: "), out)
+
+    def test_no_python_that_runs_is_one_line_and_status_2(self):
+        for pythons in ({}, dict(python3=self.PLACEHOLDER)):
+            for wrapper, (status, out, err) in self.wrappers_with(pythons).items():
+                with self.subTest(wrapper=wrapper, pythons=sorted(pythons)):
+                    self.assertEqual((status, out), (2, ""))
+                    self.assertEqual(len(err.splitlines()), 1, err)
+                    self.assertIn("neither python3 nor python runs here", err)
+
+
 if __name__ == "__main__":
     unittest.main()
