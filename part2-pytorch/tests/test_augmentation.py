@@ -240,6 +240,9 @@ class DeviceBatchesTest(unittest.TestCase):
         batches = DeviceBatches(Synthetic(33), 16, "cpu", train=True, generator=torch.Generator().manual_seed(0))
         self.assertEqual([len(labels) for _, labels, _ in batches], [16, 16])
         self.assertEqual(len(batches), 2)
+        tested = DeviceBatches(Synthetic(33), 16, "cpu", train=False)  # the test set: every image, in order
+        self.assertEqual(torch.cat([labels for _, labels in tested]).tolist(), list(range(33)))
+        self.assertEqual(len(tested), 3)
 
     def test_every_rank_gets_images_in_every_batch(self):
         for ranks, sizes in ((3, [[5, 5], [5, 5], [6, 6]]), (2, [[8, 8, 1], [8, 8, 1]])):

@@ -6,6 +6,7 @@ import unittest
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import yaml
 
 import config
@@ -364,6 +365,13 @@ class BuiltFromTheConfig(unittest.TestCase):
                 loss = main.build_criterion(self.args(loss_type=loss_type, reweight=False, gamma=gamma), counts)
                 self.assertIsNone(loss.weight)
         self.assertEqual(self.args(loss_type="SigmoidFocal").gamma, 1.0)  # as Focal: the kit's gamma 1
+
+    def test_cross_entropy_takes_label_smoothing(self):
+        torch.manual_seed(0)
+        logits, labels = torch.randn(6, 10), torch.randint(0, 10, (6,))
+        for smoothing in (0.0, 0.2):
+            loss = main.build_criterion(self.args(label_smoothing=smoothing), [30] * 10)
+            torch.testing.assert_close(loss(logits, labels), F.cross_entropy(logits, labels, label_smoothing=smoothing))
 
     def test_the_long_tailed_set_takes_its_profile_and_factor(self):
         for imb_type in ("exp", "step"):

@@ -120,6 +120,14 @@ class Shards(unittest.TestCase):
             self.assertEqual(experiments.main_cli(["--grid", "cpu", "--list", *arguments]), 0)
         return out.getvalue().splitlines()
 
+    def test_a_shard_writes_its_own_file_unless_results_is_given(self):
+        for arguments, expected in ((["--shard", "1/2"], os.path.join("results", "longtail.shard-1-of-2.csv")),
+                                    (["--shard", "2/2", "--results", "elsewhere.csv"], "elsewhere.csv"),
+                                    ([], os.path.join("results", "longtail.csv"))):
+            with self.subTest(arguments=arguments), mock.patch("experiments.run_grid") as run_grid:
+                self.assertEqual(experiments.main_cli(["--grid", "cpu", *arguments]), 0)
+                self.assertEqual(os.path.normpath(run_grid.call_args.args[3]), expected)
+
     def test_the_shards_lists_are_the_grids_list_split(self):
         with tempfile.TemporaryDirectory() as tmp:
             results = os.path.join(tmp, "longtail.csv")

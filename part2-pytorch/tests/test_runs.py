@@ -22,7 +22,7 @@ import files
 import main
 import run_state
 from data import CLASS_NAMES, Cifar, normalise
-from models import MyModel
+from models import MODEL_BUILDERS, MyModel
 from runlog import RunLog
 from tests.helpers import ScratchRun, python_handles_ctrl_c, write_cifar_folder
 
@@ -212,6 +212,80 @@ class HostileCheckpoints(Scratch):
         self.assertFalse(os.path.exists(marker))
 
 
+class GradedCheckpointRule(unittest.TestCase):
+    """checkpointing.GradedCheckpoint alone, with weights whose "accuracy" is written in their last bias."""
+
+    def setUp(self):
+        folder = tempfile.TemporaryDirectory()
+        self.addCleanup(folder.cleanup)
+        self.path = os.path.join(folder.name, "twolayernet.pth")
+
+    @staticmethod
+    def weights(accuracy):
+        state = {name: tensor.clone() for name, tensor in MODEL_BUILDERS["TwoLayerNet"]().state_dict().items()}
+        state["fc2.bias"][0] = accuracy
+        return state
+
+    def graded(self):
+        return checkpointing.GradedCheckpoint(self.path, "TwoLayerNet", lambda state: float(state["fc2.bias"][0]))
+
+    def accuracy_on_disk(self):
+        return float(load(self.path)["fc2.bias"][0])
+
+    def test_a_tie_keeps_the_file(self):
+        checkpointing.save_atomically(self.weights(0.5), self.path)
+        graded, before = self.graded(), read_bytes(self.path)
+        self.assertFalse(graded.offer(self.weights(0.5), 0.5))
+        self.assertEqual(read_bytes(self.path), before)
+        self.assertTrue(graded.offer(self.weights(0.625), 0.625))
+        self.assertEqual(self.accuracy_on_disk(), 0.625)
+        self.assertFalse(graded.offer(self.weights(0.5625), 0.5625))  # better than the start, not than its own best
+
+    def test_a_better_file_another_run_wrote_meanwhile_is_kept(self):
+        checkpointing.save_atomically(self.weights(0.5), self.path)
+        graded = self.graded()
+        checkpointing.save_atomically(self.weights(0.875), self.path)  # another run, after this one looked
+        os.utime(self.path, ns=(1, 1))  # a time of its own, however coarse the file system's clock
+        before = read_bytes(self.path)
+        for accuracy in (0.875, 0.75):  # as good as the file there now, then worse: either way it stays
+            self.assertFalse(graded.offer(self.weights(accuracy), accuracy))
+            self.assertEqual(read_bytes(self.path), before)
+
+    def test_weights_of_another_model_in_the_file_are_kept_unscored(self):
+        checkpointing.save_atomically(MODEL_BUILDERS["VanillaCNN"]().state_dict(), self.path)
+        before = read_bytes(self.path)
+        graded = self.graded()
+        self.assertIn("does not fit model TwoLayerNet", graded.problem)
+        self.assertFalse(graded.offer(self.weights(1.0), 1.0))
+        self.assertEqual(read_bytes(self.path), before)
+
+
+class BestEpoch(Scratch):
+    def test_the_first_of_the_best_tested_epochs_is_kept_not_the_last(self):
+        def confusion_of(accuracy):  # ten images a class, `accuracy` of them right
+            right = round(10 * accuracy)
+            eye = torch.eye(10, dtype=torch.int64)
+            return eye * right + torch.roll(eye, 1, dims=1) * (10 - right)
+        accuracies, weights_tested = iter([0.5, 0.3, 0.5]), []  # a tie is no improvement, as in the kit
+
+        def test_accuracy(model, batches, args, device, progress=False):
+            weights_tested.append({name: tensor.clone() for name, tensor in model.state_dict().items()})
+            return confusion_of(next(accuracies))
+        with mock.patch.object(main, "test_accuracy", test_accuracy):
+            status, out, err = self.run.main("--epochs", "3")
+        self.assertEqual(status, 0, err)
+        self.assertEqual(len(weights_tested), 3)  # one test an epoch; no file in checkpoints/ to score first
+        first, last = weights_tested[0], weights_tested[-1]
+        self.assertFalse(torch.equal(first["fc1.weight"], last["fc1.weight"]))
+        run_state_file = load(self.run.path("runs", "tiny", "last.pth"))
+        self.assertEqual((run_state_file["best"]["epoch"], run_state_file["best"]["accuracy"]), (1, 0.5))
+        for weights in (load(self.run.path("runs", "tiny", "best.pth")), load(self.checkpoint),
+                        run_state_file["best"]["model"]):
+            self.assertEqual(set(weights), set(first))
+            self.assertTrue(all(torch.equal(weights[name], first[name]) for name in first))
+        self.assertIn("Best Prec@1 0.5000 at epoch 1", out)
+
+
 class RunFolders(Scratch):
     def test_a_fresh_run_moves_an_earlier_run_aside(self):
         self.assertEqual(self.run.main("--epochs", "2")[0], 0)
@@ -242,6 +316,15 @@ class RunFolders(Scratch):
                 self.assertEqual(status, expected)
                 self.assertNotIn("Traceback", err)
                 self.assertEqual(files_of_runs(), before)
+
+    def test_each_fresh_run_moves_the_earlier_one_to_the_next_free_number(self):
+        os.makedirs(self.run.path("runs", "tiny"))  # an empty folder holds no earlier run: nothing to move
+        for _ in range(4):
+            self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        folders = sorted(name for name in os.listdir(self.run.path("runs")) if not name.startswith("."))
+        self.assertEqual(folders, ["tiny", "tiny.1", "tiny.2", "tiny.3"])
+        for folder in folders:
+            self.assertEqual(epochs_in(self.run, folder), [1])
 
     def test_named_runs_have_their_own_folders(self):
         self.assertEqual(self.run.main("--epochs", "1", "--name", "first/try")[0], 0)
@@ -298,6 +381,15 @@ class Resume(Scratch):
         super().setUp()
         self.assertEqual(self.run.main("--epochs", "1")[0], 0)
         self.last = self.run.path("runs", "tiny", "last.pth")
+
+    def test_fewer_epochs_than_the_run_has_finished_is_refused_and_nothing_changes(self):
+        self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
+        before = read_bytes(self.last)
+        status, _, err = self.run.main("--epochs", "1", "--resume")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("more than Train.epochs = 1", err)
+        self.assertEqual(read_bytes(self.last), before)
 
     def test_other_settings_are_refused_by_name_and_nothing_changes(self):
         before = read_bytes(self.last)

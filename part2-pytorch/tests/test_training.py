@@ -4,19 +4,22 @@ import copy
 import csv
 import os
 import re
+import types
 import unittest
 from unittest import mock
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import checkpointing
 import main
+import run_state
 from config import load_config
 from data import Cifar, DeviceBatches
 from models import TwoLayerNet, VanillaCNN
 from tests.helpers import ScratchRun
-from training import Lookahead, sgd, train
+from training import Lookahead, sgd, train, validate
 
 
 def read_metrics(run, config_name="tiny"):
@@ -325,6 +328,71 @@ class AtomicSave(unittest.TestCase):
             checkpointing.save_atomically({"x": Unsaveable()}, path)  # fails half-way through the write
         torch.testing.assert_close(load_state(path)["x"], torch.ones(2))
         self.assertEqual([name for name in os.listdir(run.folder) if name.endswith(".tmp")], [])
+
+
+class TrainAndValidate(unittest.TestCase):
+    """train() and validate() on a few hand-made batches."""
+
+    @staticmethod
+    def batches(sizes, for_training=True):
+        torch.manual_seed(0)
+        made = [(torch.randn(size, 3, 32, 32), torch.randint(0, 10, (size,))) for size in sizes]
+        return [(images, labels, 1.0) for images, labels in made] if for_training else made
+
+    def test_each_batch_gets_its_own_rate_and_its_after_step_call(self):
+        model = TwoLayerNet(3072, 8, 10)
+        optimizer = sgd(model.parameters(), 0.1)
+        rates, steps, step = [], [], optimizer.step
+        optimizer.step = lambda: rates.append(optimizer.param_groups[0]["lr"]) or step()
+        train(model, self.batches([4, 4, 4]), nn.CrossEntropyLoss(), optimizer,
+              rate_at_batch=lambda batch: 0.1 * (batch + 1), after_step=steps.append)
+        self.assertEqual(rates, [0.1 * 1, 0.1 * 2, 0.1 * 3])
+        self.assertEqual(steps, [0, 1, 2])
+
+    def test_the_loss_is_a_mean_per_image_not_per_batch(self):
+        losses = iter([1.0, 3.0])
+        model = TwoLayerNet(3072, 8, 10)
+        loss, _ = train(model, self.batches([4, 1]), lambda logits, labels: logits.sum() * 0 + next(losses),
+                        sgd(model.parameters(), 0.0))
+        self.assertAlmostEqual(loss, (4 * 1.0 + 1 * 3.0) / 5)
+
+    def test_validate_tests_in_eval_mode_and_leaves_the_batch_statistics_alone(self):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(),
+                              nn.Linear(4 * 30 * 30, 10)).train()
+        before = copy.deepcopy(model.state_dict())
+        batches = self.batches([6, 5], for_training=False)
+        confusion = validate(model, batches, 10)
+        for name, tensor in model.state_dict().items():
+            self.assertTrue(torch.equal(tensor, before[name]), name)
+        model.eval()
+        with torch.no_grad():
+            expected = sum(torch.bincount(labels * 10 + model(images).argmax(dim=1), minlength=100).reshape(10, 10)
+                           for images, labels in batches)
+        self.assertTrue(torch.equal(confusion, expected))
+
+
+class Snapshots(unittest.TestCase):
+    def test_a_cpu_state_dict_is_a_copy_that_training_leaves_alone(self):
+        model = TwoLayerNet(3072, 8, 10)
+        snapshot = checkpointing.cpu_state_dict(model)
+        kept = snapshot["fc1.weight"].clone()
+        with torch.no_grad():
+            model.fc1.weight.add_(1.0)
+        self.assertTrue(torch.equal(snapshot["fc1.weight"], kept))
+
+    def test_one_value_that_is_not_finite_makes_the_weights_not_finite(self):
+        nan, inf = float("nan"), float("inf")
+        self.assertFalse(checkpointing.all_finite({"a": torch.tensor([1.0, nan]), "b": torch.ones(2)}))
+        self.assertFalse(checkpointing.all_finite({"a": torch.ones(2), "b": torch.tensor([-inf, 1.0])}))
+        self.assertTrue(checkpointing.all_finite({"a": torch.ones(2), "batches": torch.tensor([3])}))
+
+    def test_a_loss_or_weights_that_are_not_finite_is_each_divergence(self):
+        run, args = types.SimpleNamespace(rows=[], last_path="last.pth"), types.SimpleNamespace(learning_rate=0.1)
+        for loss, weights_finite in ((float("nan"), True), (float("inf"), True), (1.0, False)):
+            with self.subTest(loss=loss, weights_finite=weights_finite), self.assertRaises(run_state.Diverged):
+                run_state.check_finite(loss, weights_finite, run, 2, args)
+        run_state.check_finite(1.0, True, run, 2, args)  # finite: no error
 
 
 if __name__ == "__main__":
