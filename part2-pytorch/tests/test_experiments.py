@@ -149,6 +149,22 @@ class Shards(unittest.TestCase):
         self.assertEqual(keys(rows), keys(runs[:2]))
         self.assertEqual([line.split()[0] for line in lines[1:4]], ["done", "done", "todo"])
 
+    def test_a_run_in_two_files_is_read_from_the_first(self):
+        run = grids.grid_runs("cpu")[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            results_csv.write_rows(os.path.join(tmp, "longtail.csv"), [fake_row(run, 0.5)])
+            results_csv.write_rows(os.path.join(tmp, "longtail.shard-1-of-2.csv"), [fake_row(run, 0.25)])
+            rows = results_csv.read_all(os.path.join(tmp, "longtail.csv"))
+        self.assertEqual([float(row["test_acc"]) for row in rows], [0.5])
+
+    def test_a_row_read_back_as_text_is_the_same_run(self):
+        run = grids.grid_runs("cpu")[0]
+        as_written = {column: str(value) for column, value in run.items()}  # as csv reads it back
+        for column, text in (("reweight", str(run["reweight"]).upper()), ("imb_factor", "0.010"), ("beta", "0.0"),
+                             ("gamma", "0")):
+            with self.subTest(column=column, text=text):
+                self.assertEqual(grids.row_key(dict(as_written, **{column: text})), grids.row_key(run))
+
 
 def in_child(code):
     """Run Python code in a child process from this folder (so it can import experiments)."""

@@ -23,7 +23,7 @@ import main
 import run_state
 from data import CLASS_NAMES, Cifar, normalise
 from models import MODEL_BUILDERS, MyModel
-from runlog import RunLog
+from runlog import RunLog, is_run_folder
 from tests.helpers import ScratchRun, python_handles_ctrl_c, write_cifar_folder
 
 
@@ -326,6 +326,13 @@ class RunFolders(Scratch):
         for folder in folders:
             self.assertEqual(epochs_in(self.run, folder), [1])
 
+    def test_a_run_folder_holds_both_its_config_and_its_metrics(self):
+        folder = self.run.path("runs", "partial")
+        os.makedirs(folder)
+        for name, expected in (("metrics.csv", False), ("config.yaml", True)):
+            open(os.path.join(folder, name), "w").close()
+            self.assertIs(is_run_folder(folder), expected)
+
     def test_named_runs_have_their_own_folders(self):
         self.assertEqual(self.run.main("--epochs", "1", "--name", "first/try")[0], 0)
         self.assertEqual(epochs_in(self.run, "first/try"), [1])
@@ -390,6 +397,20 @@ class Resume(Scratch):
         one_line(self, err)
         self.assertIn("more than Train.epochs = 1", err)
         self.assertEqual(read_bytes(self.last), before)
+
+    def test_looking_whether_a_run_can_go_on_changes_nothing_of_the_arguments(self):
+        for overrides in ([("amp", "auto")], [("amp", "auto"), ("learning_rate", 0.5)]):  # the same run, another
+            with self.subTest(overrides=overrides):
+                args = config.run_arguments(self.run.config, overrides, device=torch.device("cpu"))
+                run_state.resumable_state(args, self.run.path("runs", "tiny"))
+                self.assertEqual(args.amp, "auto")  # decided when the run goes on, not by a look
+
+    def test_the_command_to_continue_names_resume_once(self):
+        run = types.SimpleNamespace(rows=[{"epoch": 2}], folder="runs/tiny", last_path=self.last)
+        for argv in (["main.py", "--config", "tiny.yaml"], ["main.py", "--config", "tiny.yaml", "--resume"]):
+            with self.subTest(argv=argv), mock.patch("sys.argv", argv):
+                message = str(run_state.interruption(run, "in epoch 3", types.SimpleNamespace(), KeyboardInterrupt()))
+                self.assertEqual(message.count("--resume"), 1, message)
 
     def test_other_settings_are_refused_by_name_and_nothing_changes(self):
         before = read_bytes(self.last)
@@ -485,7 +506,8 @@ class Resume(Scratch):
                        # the right keys, values of the wrong kind (each crashed a resume or its figure)
                        dict(optimizer=None), dict(rng=None), dict(rows=[dict(state["rows"][0], test_acc=None)]),
                        dict(best=dict(state["best"], accuracy="high")), dict(best=dict(state["best"], epoch=5)),
-                       dict(best=dict(state["best"], model=3))):
+                       dict(best=dict(state["best"], model=3)),
+                       dict(rows=state["rows"] + [dict(state["rows"][0], epoch=2)])):  # a row past its epoch
             with self.subTest(damage=damage):
                 torch.save(dict(state, **damage), self.last)
                 before = read_bytes(self.last)
