@@ -112,6 +112,14 @@ class WeightAveraging(unittest.TestCase):
         averaging.finish()
         self.assertAlmostEqual(weight[0].item(), seen[9], places=12)
 
+    def test_halfway_through_the_run_the_decay_is_the_cube_of_the_progress(self):
+        weight = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+        averaging = Lookahead(sgd([weight], 1.0), steps_per_epoch=10, epochs=2)  # 20 steps
+        averaging.step(5)  # the slow weights start at 0
+        weight.data.fill_(1.0)
+        averaging.step(10)
+        self.assertAlmostEqual(weight.item(), 1 - 0.95 ** 5 * (10 / 20) ** 3, places=12)
+
     def test_the_slow_weights_travel_in_the_optimisers_state(self):
         def steps(optimizer, weight, averaging, first, last):
             for step in range(first, last):
@@ -370,6 +378,16 @@ class TrainAndValidate(unittest.TestCase):
             expected = sum(torch.bincount(labels * 10 + model(images).argmax(dim=1), minlength=100).reshape(10, 10)
                            for images, labels in batches)
         self.assertTrue(torch.equal(confusion, expected))
+
+
+class CheckpointShapes(unittest.TestCase):
+    def test_a_state_dict_fits_by_names_and_shapes(self):
+        state = TwoLayerNet(3072, 256, 10).state_dict()
+        self.assertEqual(checkpointing.models_fitting(state), ["TwoLayerNet"])
+        transposed = dict(state, **{"fc1.weight": state["fc1.weight"].T})  # the right names, a wrong shape
+        self.assertEqual(checkpointing.models_fitting(transposed), [])
+        with self.assertRaisesRegex(checkpointing.CheckpointError, "does not fit model TwoLayerNet; it fits none"):
+            checkpointing.load_into(TwoLayerNet(3072, 256, 10), transposed, "TwoLayerNet", "x.pth")
 
 
 class Snapshots(unittest.TestCase):
