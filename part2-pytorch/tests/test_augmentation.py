@@ -217,9 +217,19 @@ class DeviceBatchesTest(unittest.TestCase):
         first, second, third, fourth = mirrored_per_pass(5, 4)
         self.assertTrue(torch.equal(second, ~first) and torch.equal(third, first) and torch.equal(fourth, ~first))
         self.assertLess(abs(int(first.sum()) - 100), 30)  # a random half to start from
+        self.assertTrue(torch.equal(first, torch.rand(200, generator=torch.Generator().manual_seed(5)) < 0.5))
         # a resumed run (set_epoch) and a reseeded generator get the same start back; another seed another one
         self.assertTrue(torch.equal(mirrored_per_pass(5, 1, first_epoch=4)[0], fourth))
         self.assertFalse(torch.equal(mirrored_per_pass(6, 1)[0], first))
+
+    def test_alternate_flips_follow_a_reseeded_generator(self):
+        generator = torch.Generator().manual_seed(5)
+        batches = DeviceBatches(Synthetic(50), 16, "cpu", train=True, generator=generator, flips="alternate")
+        first = batches._first_flips("cpu").clone()
+        generator.manual_seed(6)
+        reseeded = batches._first_flips("cpu")
+        self.assertTrue(torch.equal(reseeded, torch.rand(50, generator=torch.Generator().manual_seed(6)) < 0.5))
+        self.assertFalse(torch.equal(reseeded, first))
 
     def test_alternate_flips_leave_the_order_and_the_random_stream_as_they_were(self):
         def labels_and_state(flips):
