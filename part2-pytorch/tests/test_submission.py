@@ -158,7 +158,8 @@ class CollectSubmission(unittest.TestCase):
 WRAPPERS = ("collect_submission.sh", "data/get_data.sh")
 
 
-@unittest.skipUnless(os.name == "posix" and shutil.which("sh"), "the .sh wrappers, run by a POSIX sh")
+@unittest.skipUnless(os.name == "posix" and all(map(shutil.which, ("sh", "dirname", "basename"))),
+                     "the .sh wrappers, run by a POSIX sh")
 class ShellWrappers(unittest.TestCase):
     """The .sh wrappers run the first of python3 and python that runs: on Windows python3 may be the Store's
     placeholder, which is on PATH but only says how to install Python."""
