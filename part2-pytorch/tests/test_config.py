@@ -143,6 +143,12 @@ class Resuming(unittest.TestCase):
         self.assertEqual(config.resume_conflicts(saved, changed), ["learning_rate", "amp"])
         linear = dict(saved, lr_schedule="linear")  # the linear schedule's rates depend on the number of epochs
         self.assertEqual(config.resume_conflicts(linear, dict(linear, epochs=20)), ["epochs"])
+        averaged = dict(saved, lookahead=True)  # so does the weight averaging's
+        self.assertEqual(config.resume_conflicts(averaged, dict(averaged, epochs=20)), ["epochs"])
+        free = {"data_dir", "compile", "save_best", "overwrite_checkpoint", "test_every", "epochs"}
+        for key in sorted(set(saved) - free):  # every other setting changes what the finished epochs computed
+            with self.subTest(key=key):
+                self.assertEqual(config.resume_conflicts(saved, dict(saved, **{key: object()})), [key])
 
     def test_a_run_saved_before_a_setting_existed_had_its_default(self):
         saved = load_config(os.path.join(CONFIGS, "config_twolayer.yaml"))
@@ -217,6 +223,19 @@ class BadConfigs(unittest.TestCase):
             with self.subTest(new=new):
                 self.assert_error(self.with_change(old, new), *fragments)
 
+    def test_settings_allowed_alone_but_not_together(self):
+        for old, new, fragments in (
+                ("loss_type: CE", "loss_type: CE, reweight_from: 2", ["reweight_from = 2", "reweight = True"]),
+                ("loss_type: CE", "loss_type: SigmoidFocal, label_smoothing: 0.1",
+                 ["label_smoothing = 0.1", "loss_type SigmoidFocal"]),
+                ("loss_type: CE", "loss_type: Focal, label_smoothing: 0.1", ["loss_type Focal"]),
+                ("imbalance: regular", "imbalance: imbalance, imb_factor: 0.00019",
+                 ["imb_factor = 0.00019", "at least 0.0002"]),
+                ("learning_rate: 0.1", "learning_rate: true", ["learning_rate"]),  # no boolean is a number
+                ("save_best: true", "save_best: true, crop_padding: 33", ["crop_padding"])):
+            with self.subTest(new=new):
+                self.assert_error(self.with_change(old, new), *fragments)
+
     def test_edges_that_are_allowed(self):
         path = self.with_change("save_best: true", "save_best: true, imb_factor: 1, imb_type: step")
         self.assertEqual(load_config(path)["imb_factor"], 1.0)
@@ -226,6 +245,12 @@ class BadConfigs(unittest.TestCase):
         self.assertEqual(load_config(self.with_change("momentum: 0.9", "momentum: 0"))["momentum"], 0.0)
         self.assertEqual(load_config(self.with_change("warmup: 0", "warmup: 0, amp: auto"))["amp"], "auto")
         self.assertEqual(load_config(self.with_change("warmup: 0", "warmup: 0, test_every: 5"))["test_every"], 5)
+        for old, new, key, value in (
+                ("imbalance: regular", "imbalance: imbalance, imb_factor: 0.0002", "imb_factor", 0.0002),  # 1 image
+                ("save_best: true", "save_best: true, imb_factor: 0.00001", "imb_factor", 1e-5),  # unused: balanced
+                ("save_best: true", "save_best: true, crop_padding: 32", "crop_padding", 32)):
+            with self.subTest(new=new):
+                self.assertEqual(load_config(self.with_change(old, new))[key], value)
 
     def test_any_imbalance_but_regular_is_the_long_tailed_set_as_in_the_kit(self):
         with tempfile.TemporaryDirectory() as root:

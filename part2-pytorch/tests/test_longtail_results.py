@@ -42,6 +42,18 @@ def seed_columns(header):
 
 
 @unittest.skipUnless(os.path.exists(RESULTS), "no results/longtail.csv")
+class LossLabels(unittest.TestCase):
+    def test_each_loss_its_own_label(self):
+        for reweight, loss_type, gamma, label in (("False", "CE", "0.0", "CE"), ("True", "CE", "0.0", "CB-CE"),
+                                                  ("False", "Focal", "1.0", "Focal g=1"),
+                                                  ("False", "Focal", "2.0", "Focal g=2"),
+                                                  ("TRUE", "Focal", "0.5", "CB-Focal g=0.5"),  # a spreadsheet's
+                                                  ("True", "SigmoidFocal", "1", "CB-Sigmoid g=1")):
+            with self.subTest(label=label):
+                row = dict(reweight=reweight, loss_type=loss_type, gamma=gamma)
+                self.assertEqual(longtail_plots.loss_label(row), label)
+
+
 class GridAndReport(unittest.TestCase):
     """The rows of one grid (GRID), their summary and REPORT.md's text."""
     GRID = None

@@ -4,6 +4,7 @@ import contextlib
 import csv
 import errno
 import hashlib
+import math
 import os
 import shlex
 import signal
@@ -21,6 +22,7 @@ import config
 import files
 import main
 import run_state
+import runlog
 from data import CLASS_NAMES, Cifar, normalise
 from models import MODEL_BUILDERS, MyModel
 from runlog import RunLog, is_run_folder
@@ -848,6 +850,38 @@ class LearningCurves(unittest.TestCase):
             self.assertIn("(", axes.get_ylabel())  # a quantity and its unit
             ticks = [tick for tick in axes.get_xticks() if axes.get_xlim()[0] <= tick <= axes.get_xlim()[1]]
             self.assertEqual(ticks, [1.0])
+
+
+    def test_each_panel_plots_its_own_column_and_untested_epochs_are_left_out(self):
+        rows = [dict(epoch=epoch, lr=0.1 / epoch, train_loss=2.0 - epoch / 10, train_acc=0.1 * epoch,
+                     test_acc=0.05 * epoch if epoch % 2 == 0 else math.nan, seconds=1.0) for epoch in (1, 2, 3, 4)]
+        with tempfile.TemporaryDirectory() as folder:
+            log = RunLog(os.path.join(folder, "run"), CLASS_NAMES)
+            log.start({}, "test")
+            for row in rows:
+                log.add(row, [row["test_acc"]] * 10)
+            loss_axes, accuracy_axes, rate_axes = log.plot_learning_curves("run").axes
+        (loss,), (rate,) = loss_axes.get_lines(), rate_axes.get_lines()
+        train, test = accuracy_axes.get_lines()
+        self.assertEqual(list(loss.get_ydata()), [row["train_loss"] for row in rows])
+        self.assertEqual(list(rate.get_ydata()), [row["lr"] for row in rows])
+        self.assertEqual(list(train.get_ydata()), [row["train_acc"] for row in rows])
+        self.assertEqual((list(test.get_xdata()), list(test.get_ydata())), ([2, 4], [0.1, 0.2]))
+
+
+class ConsoleLines(unittest.TestCase):
+    def test_every_class_is_in_the_final_summary_five_a_line(self):
+        lines = runlog.format_per_class(CLASS_NAMES, [i / 10 for i in range(10)]).splitlines()
+        self.assertEqual(len(lines), 2)
+        for index, name in enumerate(CLASS_NAMES):
+            self.assertIn(f"{name} {index / 10:.4f}", lines[index // 5])
+
+    def test_an_untested_epoch_shows_a_dash_for_every_test_figure(self):
+        row = dict(epoch=3, lr=0.1, train_loss=1.0, train_acc=0.5, test_acc=math.nan, seconds=2.0)
+        line = runlog.format_row(row, [math.nan] * 10)
+        self.assertEqual(line.split("|")[1].split(), ["-"] * 10)
+        self.assertEqual(line.split()[4], "-")
+        self.assertNotIn("nan", line)
 
 
 class Evaluate(Scratch):

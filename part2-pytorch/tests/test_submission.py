@@ -31,6 +31,34 @@ def read_bytes(path):
         return f.read()
 
 
+class WhatGoesIn(unittest.TestCase):
+    def test_hidden_temporary_and_locked_files_byte_code_and_data_stay_out(self):
+        import collect_submission
+        with tempfile.TemporaryDirectory() as root:
+            for path in ("configs/a.yaml", "configs/.secret", "models/m.py", "models/.DS_Store", "models/notes.tmp",
+                         "models/__pycache__/m.cpython-311.pyc", "models/__pycache__/notes", "models/.hidden/x.py",
+                         "checkpoints/x.pth", "checkpoints/x.pth.tmp", "checkpoints/x.pth.lock", "losses/l.py",
+                         "data/dataset.py", "data/archive.tar.gz", "data/cifar-10-batches-py/data_batch_1"):
+                os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+                open(os.path.join(root, path), "w").close()
+            paths = collect_submission.submission_files(root)[len(collect_submission.FILES):]
+        self.assertEqual([path.replace(os.sep, "/") for path in paths],
+                         ["configs/a.yaml", "losses/l.py", "checkpoints/x.pth", "models/m.py", "data/dataset.py"])
+
+    def test_only_an_earlier_submission_is_replaced(self):
+        import collect_submission
+        with tempfile.TemporaryDirectory() as folder:
+            for names, replaceable in ((["main.py", "configs/x.yaml"], True), (["configs/x.yaml"], False),
+                                       (["main.py"], False), (["notes.txt"], False)):
+                with self.subTest(names=names):
+                    path = os.path.join(folder, "earlier.zip")
+                    with zipfile.ZipFile(path, "w") as archive:
+                        for name in names:
+                            archive.writestr(name, "x")
+                    self.assertIs(collect_submission.is_part2_submission(path), replaceable)
+                    self.assertEqual(collect_submission.target_problem(path) is None, replaceable)
+
+
 class CollectSubmission(unittest.TestCase):
     def test_the_zip_holds_what_main_needs_and_runs(self):
         with tempfile.TemporaryDirectory() as folder:
