@@ -78,6 +78,8 @@ class TestProblemStructure(unittest.TestCase):
             kernel_index_map((3, 3), 3, stride=0, padding=0)
         with self.assertRaises(ValueError):
             conv_matrix(np.ones((2, 3)), (3, 3))
+        with self.assertRaises(ValueError):  # no negative padding (it would crop)
+            output_size(5, 3, 1, -1)
 
 
 if __name__ == "__main__":

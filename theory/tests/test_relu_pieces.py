@@ -2,7 +2,7 @@ import unittest
 
 import numpy as np
 
-from relu_pieces import PROBLEM_NET, ReluNet, finite_difference_slope, h, local_affine
+from relu_pieces import PROBLEM_NET, ReluNet, check_piece, finite_difference_slope, h, local_affine
 
 # Worked by hand (theory/README.md): z1 = W1 x0 + b1, z2 = W2 relu(z1) + b2, h = W3 relu(z2) + b3.
 HAND = {
@@ -47,6 +47,23 @@ class TestProblemPoints(unittest.TestCase):
         xs = np.linspace(-5, 5, 201)
         expected = np.where(xs <= -2, 0.0, np.where(xs <= 0, 1.5 * xs + 3, 6 * xs + 3))
         np.testing.assert_allclose(h(xs), expected, atol=1e-12)
+
+
+class TestEdges(unittest.TestCase):
+    def test_at_a_kink_a_gate_at_zero_is_off_and_the_piece_is_the_left_one(self):
+        piece = local_affine(0.0)  # z1 = W1 0 + b1 = [0, 1]: the first unit sits on its kink
+        self.assertEqual(piece.active1.tolist(), [False, True])
+        left_slope = float((h(0.0) - h(-1e-6)) / 1e-6)
+        self.assertAlmostEqual(piece.W, left_slope, places=5)
+        self.assertAlmostEqual(piece.W * 0.0 + piece.b, float(h(0.0)), places=12)
+
+    def test_the_check_refuses_a_wrong_slope_or_offset(self):
+        piece = local_affine(2.0)
+        check_piece(piece)  # right: no error
+        tilted = piece._replace(W=piece.W + 1e-3, b=piece.b - 1e-3 * piece.x0)  # the value at x0, another slope
+        for wrong in (tilted, piece._replace(b=piece.b + 1e-3)):
+            with self.subTest(wrong=wrong), self.assertRaises(AssertionError):
+                check_piece(wrong)
 
 
 class TestLocalAffineGeneral(unittest.TestCase):
