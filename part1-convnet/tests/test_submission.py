@@ -56,6 +56,11 @@ class CollectSubmission(unittest.TestCase):
         return subprocess.run(command, cwd=self.elsewhere, env=environment, capture_output=True, text=True,
                               timeout=120)
 
+    @unittest.skipIf(os.name == "nt", "Windows has no read permission bits for others")
+    def test_the_zip_is_readable_by_others(self):
+        self.assertEqual(self.collect().returncode, 0)
+        self.assertEqual(os.stat(self.zip).st_mode & 0o777, 0o644)  # not mkstemp's private 0o600
+
     def collect_earlier_zip(self):
         """A good zip made first; returns (its bytes, the folder's listing) to compare with after a failure."""
         self.assertEqual(self.collect().returncode, 0)

@@ -245,6 +245,16 @@ class NumbersOnTheCommandLine(unittest.TestCase):
             with self.subTest(text=text), self.assertRaises(argparse.ArgumentTypeError):
                 parse(text)
 
+    def test_the_ends_of_a_range_are_allowed_and_a_blank_path_is_not(self):
+        seed, at_most = cli.integer_between(0, 2**63 - 1), cli.number_at_least(0, float, above=True, at_most=3600)
+        self.assertEqual((seed("0"), seed(str(2**63 - 1)), at_most("3600")), (0, 2**63 - 1, 3600.0))
+        for parse, text in ((seed, "-1"), (seed, str(2**63)), (at_most, "3600.5")):
+            with self.subTest(text=text), self.assertRaises(argparse.ArgumentTypeError):
+                parse(text)
+        for blank in ("", "  ", "\t"):
+            with self.subTest(path=blank), self.assertRaises(argparse.ArgumentTypeError):
+                cli.path_argument("the config")(blank)
+
     def test_every_script_refuses_a_bad_number_in_one_line_before_it_starts(self):
         snapshot = sorted(os.listdir(PART2))
         environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")

@@ -344,6 +344,13 @@ class Overrides(unittest.TestCase):
         self.assertEqual(args.overrides, [("data_dir", "on"), ("data_dir", "2024")])
         self.assertEqual(config.parse_override("epochs=2"), ("epochs", 2))  # other settings: still YAML
 
+    def test_an_override_names_its_key_as_the_file_or_the_flag_does(self):
+        for text in ("learning_rate=0.2", "Train.learning_rate=0.2", "learning-rate=0.2", "Train.learning-rate = 0.2"):
+            with self.subTest(text=text):
+                self.assertEqual(config.parse_override(text), ("learning_rate", 0.2))
+        self.assertEqual(config.parse_value(""), "")  # nothing given stays text, for the setting to refuse
+        self.assertEqual(config.parse_value("[6, 8]"), [6, 8])
+
     def test_the_last_override_wins(self):
         self.assertEqual(load_config(self.path, [("epochs", 3), ("epochs", 4)])["epochs"], 4)
 
