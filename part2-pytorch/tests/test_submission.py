@@ -1,4 +1,6 @@
 import ast
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -6,6 +8,7 @@ import sys
 import tempfile
 import unittest
 import zipfile
+from unittest import mock
 
 from tests.helpers import PART2
 
@@ -57,6 +60,26 @@ class WhatGoesIn(unittest.TestCase):
                             archive.writestr(name, "x")
                     self.assertIs(collect_submission.is_part2_submission(path), replaceable)
                     self.assertEqual(collect_submission.target_problem(path) is None, replaceable)
+
+    def test_a_zip_written_inside_a_zipped_folder_leaves_itself_out(self):
+        import collect_submission
+        here = os.getcwd()
+        self.addCleanup(os.chdir, here)  # main() works from the script's folder
+        with tempfile.TemporaryDirectory() as root:
+            for path in (*collect_submission.FILES, "configs/a.yaml", "checkpoints/x.pth"):
+                os.makedirs(os.path.dirname(os.path.join(root, path)) or root, exist_ok=True)
+                open(os.path.join(root, path), "w").close()
+            target = os.path.join(root, "checkpoints", "hand-in.zip")
+            with mock.patch.object(collect_submission, "__file__", os.path.join(root, "collect_submission.py")), \
+                    mock.patch("sys.argv", ["collect_submission.py", target]), \
+                    contextlib.redirect_stdout(io.StringIO()):
+                for _ in range(2):  # the second time, the first zip lies among the files collected
+                    self.assertEqual(collect_submission.main(), 0)
+            os.chdir(here)  # out of the folder before it is removed (Windows refuses otherwise)
+            with zipfile.ZipFile(target) as archive:
+                names = archive.namelist()
+        self.assertIn("checkpoints/x.pth", names)
+        self.assertNotIn("checkpoints/hand-in.zip", names)
 
 
 class CollectSubmission(unittest.TestCase):
