@@ -81,9 +81,9 @@ class Cifar(_CifarImages):
 class IMBALANCECIFAR10(_CifarImages):
     """Long-tailed CIFAR-10 (Cao et al. 2019, Cui et al. 2019): class i keeps get_img_num_per_cls(...)[i] images.
 
-    Which images survive depends only on rand_number: each class's indices are shuffled by
-    np.random.RandomState(rand_number), the generator np.random.seed(rand_number) would set, so the selection
-    matches code that seeds numpy globally without changing numpy's global state.
+    Which images survive depends only on rand_number: as in the kit, the constructor seeds numpy's global
+    generator with it and gen_imbalanced_data shuffles each class's indices with np.random.shuffle (training
+    draws nothing from numpy, so the reseeding changes no run).
     The data is fetched by data/get_data.sh; `download` is accepted for compatibility and fetches nothing.
     """
 
@@ -94,7 +94,7 @@ class IMBALANCECIFAR10(_CifarImages):
                  transform=None, target_transform=None, download=False):
         images, labels = load_split(batches_folder(root), train)
         super().__init__(images, labels, transform, target_transform)
-        self._rng = np.random.RandomState(rand_number)
+        np.random.seed(rand_number)
         self.gen_imbalanced_data(self.get_img_num_per_cls(self.cls_num, imb_type, imb_factor))
 
     @classmethod  # needs no images: IMBALANCECIFAR10.get_img_num_per_cls(10, "exp", 0.01) works too
@@ -114,7 +114,7 @@ class IMBALANCECIFAR10(_CifarImages):
         kept_per_class = []
         for label, count in enumerate(img_num_per_cls):
             indices = np.flatnonzero(labels == label)
-            self._rng.shuffle(indices)
+            np.random.shuffle(indices)
             kept_per_class.append(indices[:count])
         kept = np.concatenate(kept_per_class)
         self.data = self.data[kept]

@@ -222,13 +222,27 @@ class ImbalancedSelection(SyntheticFolder):
                 self.assertEqual(dataset.targets, self.labels[kept].tolist())
 
     def test_selection_depends_only_on_rand_number(self):
-        state = np.random.get_state()
-        first, again = (SmallImbalance(self.folder, imb_factor=0.1, rand_number=5) for _ in range(2))
+        first = SmallImbalance(self.folder, imb_factor=0.1, rand_number=5)
+        np.random.rand(7)  # whatever numpy drew in between
+        again = SmallImbalance(self.folder, imb_factor=0.1, rand_number=5)
         other = SmallImbalance(self.folder, imb_factor=0.1, rand_number=6)
         np.testing.assert_array_equal(first.data, again.data)
         self.assertFalse(np.array_equal(first.data, other.data))
         self.assertEqual(first.get_cls_num_list(), other.get_cls_num_list())
-        np.testing.assert_array_equal(np.random.get_state()[1], state[1])  # numpy's global generator untouched
+
+    def test_seeds_numpy_as_the_kit_does(self):
+        dataset = SmallImbalance(self.folder, imb_factor=0.1, rand_number=4)
+        after_ours = np.random.rand(3)
+        self.expected_indices(dataset.get_cls_num_list(), 4)
+        np.testing.assert_array_equal(after_ours, np.random.rand(3))  # the global generator left where the kit's is
+
+        images, labels = dataset.data, np.asarray(dataset.targets)
+        np.random.seed(9)  # gen_imbalanced_data draws from numpy's global generator, as the kit's does
+        dataset.gen_imbalanced_data([2] * 10)
+        np.random.seed(9)
+        kept = np.concatenate([np.random.permutation(np.flatnonzero(labels == label))[:2] for label in range(10)])
+        np.testing.assert_array_equal(dataset.data, images[kept])
+        self.assertEqual(dataset.targets, labels[kept].tolist())
 
     def test_defaults_are_the_kits(self):
         def defaults(cls):
