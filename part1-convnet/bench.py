@@ -92,8 +92,8 @@ def paired_times(ours, theirs, repeats):
 
 
 def conv_pair(n, c, h, w, f, k, s, p, rng):
-    x, dout = rng.standard_normal((n, c, h, w)), rng.standard_normal((n, f, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1))
-    conv = Conv2D(c, f, k, s, p)
+    x, conv = rng.standard_normal((n, c, h, w)), Conv2D(c, f, k, s, p)
+    dout = rng.standard_normal(conv.forward(x).shape)
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, conv.weight, conv.bias))
     dout_t = torch.tensor(dout)
 
@@ -169,9 +169,9 @@ def main():
     for name, (ours, theirs) in pairs:
         t_ours, t_theirs, ratio = paired_times(ours, theirs, args.repeats)
         print(f"{name:46s} {t_ours * 1e3:9.2f} {t_theirs * 1e3:9.2f} {ratio:6.2f}x")
-    for (layer, x_shape, _, weight_shape, stride, padding, _), (chunk, threads, blas) in winners().items():
-        print(f"autotune: {layer} input {x_shape} weight {weight_shape} stride {stride} padding {padding}: "
-              f"{chunk} samples per chunk on {threads} thread(s), BLAS on {blas or 'its own'} thread(s)")
+    for key, (chunk, threads, blas) in winners().items():
+        print(f"autotune: {key.layer} input {key.x_shape} weight {key.weight_shape} stride {key.stride} padding "
+              f"{key.padding}: {chunk} samples per chunk on {threads} thread(s), BLAS on {blas or 'its own'} thread(s)")
     print(f"train.py training loop (10 epochs, 50 images, data loading excluded): {train_py_seconds():.2f} s")
 
 

@@ -54,7 +54,7 @@ class Override(argparse.Action):
                 pair = (self.dest, config.parse_value(text, self.dest))
         except config.ConfigError as error:
             parser.error(str(error))
-        namespace.overrides = [*namespace.overrides, pair]
+        namespace.overrides = [*namespace.overrides, pair]  # a new list: the default one is shared between parses
 
 
 def device_argument(name):

@@ -1,5 +1,4 @@
 """Window arithmetic shared by Conv2D and MaxPooling (NCHW); Conv2D's im2col is in modules/_planes.py."""
-import numpy as np
 
 
 def check_nchw(x, channels, layer):
@@ -10,7 +9,7 @@ def check_nchw(x, channels, layer):
         raise ValueError(f"{layer} expects {channels} input channels, got shape {x.shape}")
 
 
-def check_window(layer, kernel_size, stride, padding=0):
+def check_window(kernel_size, stride, padding, layer):
     """Raise ValueError unless kernel and stride are at least 1 and padding at least 0 (negative padding would crop)."""
     if kernel_size < 1 or stride < 1 or padding < 0:
         raise ValueError(f"{layer} needs kernel_size >= 1, stride >= 1 and padding >= 0, got kernel_size "

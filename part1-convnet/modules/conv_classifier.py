@@ -36,7 +36,8 @@ def build_layer(spec):
 
 class ConvNet:
     def __init__(self, modules, criterion):
-        """modules: list of dicts with a 'type' key (and the layer's arguments); criterion: {'type': 'SoftmaxCrossEntropy'}."""
+        """modules: list of dicts with a 'type' key (and the layer's arguments);
+        criterion: {'type': 'SoftmaxCrossEntropy'}."""
         if not isinstance(modules, (list, tuple)):
             raise TypeError(f"ConvNet: modules is a list of layer dicts such as [dict(type='ReLU')], got a "
                             f"{type(modules).__name__}")

@@ -19,6 +19,8 @@ builds its columns again from the cached x: in cache, that costs less than keepi
 batch's (a padded, phase-split copy of x made outside the threads was a third of a strided layer's forward).
 dW is kept per sample and summed in sample order, whatever the plan.
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from ._autotune import fastest
@@ -49,9 +51,36 @@ def plans(samples):
     return [(chunk, threads, blas) for threads, blas in ways for chunk in chunk_sizes(-(-samples // threads))]
 
 
+class TuningKey(NamedTuple):
+    """What the fastest plan depends on (modules/_autotune.py keeps one choice per key)."""
+    layer: str  # "Conv2D.forward" or "Conv2D.backward"
+    x_shape: tuple
+    dtype: np.dtype
+    weight_shape: tuple
+    stride: int
+    padding: int
+    threads: int
+
+
+def column_buffers(layout, chunk, rows, x_dtype, dtype):
+    """This thread's planes and columns for `chunk` samples (modules/_scratch.py keeps them between calls); the
+    columns' last row is ones, which meet the bias as W's last column."""
+    planes = buffer(("planes", layout.key), layout.buffer_shape(chunk), x_dtype)
+    cols = buffer(("columns", layout.key), (chunk, rows + 1, layout.plane_size), dtype)
+    cols[:, -1] = 1
+    return planes, cols
+
+
+def fill_columns(layout, x_part, planes, cols):
+    """Lay out the samples x_part (m, C, H, W) in planes, then copy their columns into cols[:m] (above the ones)."""
+    m = len(x_part)
+    layout.scatter(x_part, planes[:, :m])
+    layout.im2col(planes[:, :m], cols[:m, :-1].reshape(m, len(layout.offsets), -1))
+
+
 class Conv2D:
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=0):
-        check_window("Conv2D", kernel_size, stride, padding)
+        check_window(kernel_size, stride, padding, "Conv2D")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -70,7 +99,7 @@ class Conv2D:
         self.db = None
 
     def _key(self, name, x_shape, dtype):
-        return (name, x_shape, dtype, self.weight.shape, self.stride, self.padding, thread_count())
+        return TuningKey(name, x_shape, dtype, self.weight.shape, self.stride, self.padding, thread_count())
 
     def _weight_matrix(self):
         """W as (F, K), K ordered (i, j, c) like the columns."""
@@ -84,27 +113,25 @@ class Conv2D:
         weight = self._weight_matrix()
         dtype = np.result_type(x, weight)
         out = np.empty((n, f, h_out, w_out), dtype=dtype)
-        offsets = len(layout.offsets)
 
         # the bias as one more column of W, against a row of ones in the columns: the product adds it, so cutting
         # off the unused columns is a plain copy (a broadcast add over 32-pixel rows cost as much as the product)
         weight_and_bias = np.concatenate([weight, self.bias[:, None]], axis=1)
 
         def convolve(plan):
+            chunk, threads, blas_threads = plan
+            used = layout.columns_per_sample
+
             def convolve_chunks(parts):
-                chunk = plan[0]
-                planes = buffer(("planes", layout.key), layout.shape(chunk), x.dtype)
-                cols = buffer(("columns", layout.key), (chunk, weight.shape[1] + 1, layout.plane), dtype)
-                cols[:, -1] = 1
-                out_wide = buffer(("output", layout.key), (chunk, f, layout.columns), dtype)
+                planes, cols = column_buffers(layout, chunk, weight.shape[1], x.dtype, dtype)
+                out_wide = buffer(("output", layout.key), (chunk, f, used), dtype)
                 for part in parts:
                     m = part.stop - part.start
-                    layout.scatter(x[part], planes[:, :m])
-                    layout.im2col(planes[:, :m], cols[:m, :-1].reshape(m, offsets, -1))
+                    fill_columns(layout, x[part], planes, cols)
                     with np.errstate(invalid="ignore", over="ignore"):  # an inf in the unused columns, cut off
-                        np.matmul(weight_and_bias, cols[:m, :, :layout.columns], out=out_wide[:m])
+                        np.matmul(weight_and_bias, cols[:m, :, :used], out=out_wide[:m])
                     out[part] = out_wide[:m].reshape(m, f, h_out, -1)[..., :w_out]
-            in_chunks(convolve_chunks, n, *plan)
+            in_chunks(convolve_chunks, n, chunk, threads, blas_threads)
             return out
 
         out = fastest(self._key("Conv2D.forward", x.shape, x.dtype), plans(n), convolve)
@@ -120,43 +147,42 @@ class Conv2D:
         weight = self._weight_matrix()
         weight_t = np.ascontiguousarray(weight.T)  # (K, F)
         dtype = np.result_type(dout, weight)
-        offsets = len(layout.offsets)
+        rows, taps = weight.shape[1], len(layout.offsets)
 
         def gradients(plan, clear_junk=False):
+            chunk, threads, blas_threads = plan
+            used = layout.columns_per_sample
             # the row of ones under the columns (as in forward) makes the last column of dW the bias gradient
-            dw_and_db_per_sample = np.empty((n, f, weight.shape[1] + 1), dtype=dtype)
+            dw_and_db_per_sample = np.empty((n, f, rows + 1), dtype=dtype)
             dx = np.zeros(x.shape, dtype=dtype)  # pixels no window reads get no gradient
 
             def gradients_chunks(parts):
-                chunk = plan[0]
-                planes = buffer(("planes", layout.key), layout.shape(chunk), x.dtype)
-                cols = buffer(("columns", layout.key), (chunk, weight.shape[1] + 1, layout.plane), dtype)
-                cols[:, -1] = 1
+                planes, cols = column_buffers(layout, chunk, rows, x.dtype, dtype)
                 # the columns past each output row and past the last row stay zero in these two
                 dout_wide = buffer(("output gradient", layout.key), (chunk, f, h_out, layout.width), dtype)
-                dcols = buffer(("column gradient", layout.key), (chunk, weight.shape[1], layout.plane), dtype)
-                dplanes = buffer(("plane gradient", layout.key), layout.shape(chunk), dtype)
+                dcols = buffer(("column gradient", layout.key), (chunk, rows, layout.plane_size), dtype)
+                dplanes = buffer(("plane gradient", layout.key), layout.buffer_shape(chunk), dtype)
                 for part in parts:
                     m = part.stop - part.start
-                    layout.scatter(x[part], planes[:, :m])
-                    layout.im2col(planes[:, :m], cols[:m, :-1].reshape(m, offsets, -1))
+                    fill_columns(layout, x[part], planes, cols)
                     if clear_junk:
                         layout.clear_junk(cols[:m, :-1])
                     dout_wide[:m, :, :, :w_out] = dout[part]
                     dout_cols = dout_wide[:m].reshape(m, f, -1)  # (m, F, P)
                     with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf: checked after the sum
-                        np.matmul(dout_cols, cols[:m, :, :layout.columns].transpose(0, 2, 1),
-                                  out=dw_and_db_per_sample[part])
-                    np.matmul(weight_t, dout_cols, out=dcols[:m, :, :layout.columns])
+                        np.matmul(dout_cols, cols[:m, :, :used].transpose(0, 2, 1), out=dw_and_db_per_sample[part])
+                    np.matmul(weight_t, dout_cols, out=dcols[:m, :, :used])
                     dplanes[:, :m] = 0
-                    layout.col2im(dcols[:m].reshape(m, offsets, -1), dplanes[:, :m])
+                    layout.col2im(dcols[:m].reshape(m, taps, -1), dplanes[:, :m])
                     layout.gather(dplanes[:, :m], dx[part])
-            in_chunks(gradients_chunks, n, *plan)
+            in_chunks(gradients_chunks, n, chunk, threads, blas_threads)
             return dw_and_db_per_sample.sum(axis=0), dx  # summed in sample order, whatever the plan
 
         dw_and_db, self.dx = fastest(self._key("Conv2D.backward", x.shape, dout.dtype), plans(n), gradients)
-        if not np.isfinite(dw_and_db).all() and may_hold_inf_or_nan(x):  # 0 * inf in the unused columns? Again
-            dw_and_db, self.dx = gradients(plans(n)[0], clear_junk=True)   # without them (same result otherwise)
+        # an inf or NaN in x times the zero gradient of an unused column is NaN in dW: then compute again with
+        # those columns cleared (the same result otherwise)
+        if not np.isfinite(dw_and_db).all() and may_hold_inf_or_nan(x):
+            dw_and_db, self.dx = gradients(plans(n)[0], clear_junk=True)
         self.db = dw_and_db[:, -1].copy()
         self.dw = np.ascontiguousarray(
             dw_and_db[:, :-1].reshape(f, self.kernel_size, self.kernel_size, self.in_channels).transpose(0, 3, 1, 2))

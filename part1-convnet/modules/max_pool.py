@@ -12,13 +12,13 @@ from ._parallel import over_samples
 from ._windows import check_gradient, check_nchw, check_window, offset_view, output_size
 
 
-def maxima_and_winners(x, k, s, out, nan_wins=False):
+def window_maxima(x, k, s, out, nan_wins=False):
     """Write the windows' maxima of x into out and return where each lies, counted from its window's top-left
     pixel in x.ravel(): i*w + j for offset (i, j); k*k strided passes over x, one per kernel offset."""
     w = x.shape[3]
-    winner = np.zeros(out.shape, dtype=np.min_scalar_type((k - 1) * w + k - 1))
+    argmax_offset = np.zeros(out.shape, dtype=np.min_scalar_type((k - 1) * w + k - 1))
     greater = np.empty(out.shape, dtype=bool)
-    distance_where_greater = np.empty_like(winner)
+    offset_where_greater = np.empty_like(argmax_offset)
     out[...] = offset_view(x, 0, 0, out.shape[2:], s)
     for offset in range(1, k * k):
         i, j = divmod(offset, k)
@@ -27,30 +27,30 @@ def maxima_and_winners(x, k, s, out, nan_wins=False):
         if nan_wins:
             greater |= np.isnan(pixels)
         np.maximum(out, pixels, out=out)  # a NaN, once in, stays
-        # winner = i*w + j where greater, else unchanged; i*w + j grows with the offset (j < k <= w), so it
-        # exceeds every earlier winner and a maximum does it
-        np.multiply(greater, winner.dtype.type(i * w + j), out=distance_where_greater)
-        np.maximum(winner, distance_where_greater, out=winner)
-    return winner
+        # argmax_offset = i*w + j where greater, else unchanged; i*w + j grows with the offset (j < k <= w), so it
+        # exceeds every earlier one and a maximum does it
+        np.multiply(greater, argmax_offset.dtype.type(i * w + j), out=offset_where_greater)
+        np.maximum(argmax_offset, offset_where_greater, out=argmax_offset)
+    return argmax_offset
 
 
-def max_and_index(x, kernel_size, stride, out, index, first_sample):
+def pool_samples(x, kernel_size, stride, out, index, first_sample):
     """Write the windows' maxima of x (N, C, H, W) into out (N, C, H_out, W_out) and their flat indices into the
     whole batch (x is samples first_sample.. of it) into index."""
     k, s, out_shape = kernel_size, stride, out.shape[2:]
     n, c, h, w = x.shape
-    winner = maxima_and_winners(x, k, s, out)
+    argmax_offset = window_maxima(x, k, s, out)
     if out.dtype.kind == "f" and np.isnan(out).any():  # a diverged input: PyTorch routes the gradient to the
-        winner = maxima_and_winners(x, k, s, out, nan_wins=True)  # window's last NaN, as no number beats NaN
+        argmax_offset = window_maxima(x, k, s, out, nan_wins=True)  # window's last NaN, as no number beats NaN
     plane_starts = np.arange(first_sample * c, (first_sample + n) * c).reshape(n, c, 1, 1) * (h * w)
     window_corners = s * (np.arange(out_shape[0]).reshape(-1, 1) * w + np.arange(out_shape[1]))  # in a plane
     np.add(plane_starts, window_corners, out=index)
-    index += winner
+    index += argmax_offset
 
 
 class MaxPooling:
     def __init__(self, kernel_size, stride):
-        check_window("MaxPooling", kernel_size, stride)
+        check_window(kernel_size, stride, 0, "MaxPooling")
         self.kernel_size = kernel_size
         self.stride = stride
         self.cache = None
@@ -64,7 +64,7 @@ class MaxPooling:
         out = np.empty(x.shape[:2] + out_shape, dtype=x.dtype)
         index = np.empty(out.shape, dtype=np.intp)
         # NumPy's element-wise passes use one core; disjoint slices of the batch can run on several
-        over_samples(lambda part: max_and_index(x[part], k, s, out[part], index[part], part.start),
+        over_samples(lambda part: pool_samples(x[part], k, s, out[part], index[part], part.start),
                      x.shape[0], x.size)
         self.cache = (x.shape, index)
         return out
