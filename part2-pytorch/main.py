@@ -214,7 +214,7 @@ def with_bar(progress, batches, description, device, run_pass):
             bar.close()
 
 
-def test_accuracy(model, batches, args, device, progress=False):
+def test_confusion(model, batches, args, device, progress=False):
     """The confusion matrix of `model` on the test `batches`."""
     return with_bar(progress, batches, "test", device,
                     lambda bar: validate(model, batches, len(CLASS_NAMES), args.amp, on_batch=bar))
@@ -236,9 +236,9 @@ def evaluate(args, device):
                                  train=False, memory_format=layout)
     model = MODEL_BUILDERS[model_name]()
     checkpointing.load_into(model, state, model_name, args.evaluate)
-    confusion = test_accuracy(model.to(device, memory_format=layout), test_batches, args, device, progress=True)
-    precision = " in bf16 autocast" if args.amp else ""
-    print(f"{args.evaluate} ({model_name}) on {len(test_batches.labels)} test images{precision}: "
+    confusion = test_confusion(model.to(device, memory_format=layout), test_batches, args, device, progress=True)
+    autocast_note = " in bf16 autocast" if args.amp else ""
+    print(f"{args.evaluate} ({model_name}) on {len(test_batches.labels)} test images{autocast_note}: "
           f"Prec@1 {accuracy(confusion):.4f}")
     print(format_per_class(CLASS_NAMES, per_class_accuracy(confusion)))
 
@@ -253,8 +253,8 @@ class Training:
     generator: torch.Generator  # the shuffling and augmentation; saved in last.pth
     cls_num_list: list
     model: torch.nn.Module  # the weights that are saved
-    trained: torch.nn.Module  # what training calls: the model, or its DDP and compiled forms
-    tested: torch.nn.Module
+    train_model: torch.nn.Module  # what training calls: the model, or its DDP and compiled forms
+    test_model: torch.nn.Module  # what testing calls: the model, or its compiled form
     criteria: dict  # {epoch >= reweight_from: loss}: the unweighted loss for the epochs before reweight_from
     optimizer: torch.optim.Optimizer
     averaging: Lookahead | None
@@ -278,11 +278,11 @@ def build_training(args, device):
         model.fit_stem(stem_images(train_set, device, layout))
     criteria = {True: build_criterion(args, cls_num_list).to(device),
                 False: build_criterion(args, cls_num_list, weighted=False).to(device)}
-    trained, tested, model = distributed_and_compiled(model, args, device)
+    train_model, test_model, model = distributed_and_compiled(model, args, device)
     optimizer = sgd(model.parameters(), args.learning_rate, args.momentum, args.reg, args.nesterov)
     averaging = Lookahead(optimizer, len(train_batches), args.epochs) if args.lookahead else None
-    return Training(train_set, test_set, train_batches, test_batches, generator, cls_num_list, model, trained,
-                    tested, criteria, optimizer, averaging, layout)
+    return Training(train_set, test_set, train_batches, test_batches, generator, cls_num_list, model, train_model,
+                    test_model, criteria, optimizer, averaging, layout)
 
 
 def start_run(args, training, run, device, echo, writes):
@@ -296,7 +296,9 @@ def start_run(args, training, run, device, echo, writes):
         checkpointing.restore_run_state(state, run.last_path, training.model, args.model, training.optimizer,
                                         training.generator)
         echo(f"resuming {run.folder} after epoch {state['epoch']}")
-    if args.amp == "auto":  # decided once, at the run's start (a resume takes the saved decision)
+        if args.amp == "auto":  # decided once, when the run started
+            args.amp = state["settings"].get("amp", False)
+    if args.amp == "auto":
         args.amp = amp_for_all_ranks(device)
         echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}faster here)")
 
@@ -304,7 +306,7 @@ def start_run(args, training, run, device, echo, writes):
         scored = MODEL_BUILDERS[args.model]()
         scored.load_state_dict(state_dict)
         scored = scored.to(device, memory_format=training.layout)
-        return accuracy(test_accuracy(scored, training.test_batches, args, device))
+        return accuracy(test_confusion(scored, training.test_batches, args, device))
     graded = graded_checkpoint(args, score, echo, run, training.test_set.targets) if args.save_best else None
     if writes:
         if not state and (moved := run.set_aside()):
@@ -328,16 +330,49 @@ def train_epoch(epoch, args, training, run, device, progress):
     averaging = training.averaging
     train_loss, train_accuracy = with_bar(
         progress, training.train_batches, f"epoch {epoch}", device,
-        lambda bar: train(training.trained, training.train_batches, training.criteria[epoch >= args.reweight_from],
+        lambda bar: train(training.train_model, training.train_batches, training.criteria[epoch >= args.reweight_from],
                           training.optimizer, rate_at_batch, args.amp, bar, averaging and averaging.after_step(epoch)))
     if averaging and epoch == args.epochs:
         averaging.finish()
     check_finite(train_loss, checkpointing.all_finite(training.model.state_dict()), run, epoch, args)
-    tested = epoch % args.test_every == 0 or epoch == args.epochs
-    confusion = test_accuracy(training.tested, training.test_batches, args, device, progress) if tested else None
+    test_due = epoch % args.test_every == 0 or epoch == args.epochs
+    confusion = test_confusion(training.test_model, training.test_batches, args, device, progress) if test_due else None
     row = dict(epoch=epoch, lr=rate, train_loss=train_loss, train_acc=train_accuracy,
-               test_acc=accuracy(confusion) if tested else math.nan, seconds=time.perf_counter() - started)
+               test_acc=accuracy(confusion) if test_due else math.nan, seconds=time.perf_counter() - started)
     return row, confusion
+
+
+def nothing_to_train(run, args, best, graded, writes, echo):
+    """A resume of a run that has finished all its epochs: say so, and offer its best to checkpoints/ again (the
+    end of the run may have failed to write it)."""
+    echo(f"{run.folder} has finished all {args.epochs} epochs; nothing to train (raise --epochs to go on)")
+    if best is None:
+        raise config.ConfigError(f"{run.folder} stopped after epoch {args.epochs}, before any test; "
+                                 f"resume it with --epochs above {args.epochs}")
+    if writes and graded:
+        graded.offer(best["model"], best["accuracy"])
+
+
+def save_epoch(run, args, training, row, per_class, confusion, best, improved, graded):
+    """best.pth and checkpoints/ (when the epoch improved), last.pth, then metrics.csv (a resume rewrites it from
+    last.pth). A Ctrl-C among them waits: the run stops with this epoch whole."""
+    with files.interrupts_held():
+        if improved:
+            checkpointing.save_atomically(best["model"], run.best_path)
+            if graded:
+                graded.offer(best["model"], best["accuracy"])
+        run.add(row, per_class)
+        checkpointing.save_run_state(run.last_path, run_settings(args), run.rows, confusion, training.model,
+                                     training.optimizer, best, training.generator)
+        run.write_metrics()
+
+
+def draw_figures(run, args, best):
+    """The learning curves and the best epoch's confusion matrix, in the run folder (Ctrl-C waits for them)."""
+    with interrupted_as(run, "as its figures were drawn", args), files.interrupts_held():
+        run.plot_learning_curves(f"{run.folder}: {args.model}")
+        run.save_confusion(best["confusion"], f"{run.folder}: {args.model}, epoch {best['epoch']}, "
+                                              f"accuracy {best['accuracy']:.4f}")
 
 
 def fit(args, device, run_name=None, echo=print, progress=False):
@@ -355,43 +390,27 @@ def fit(args, device, run_name=None, echo=print, progress=False):
             best, confusion = (state["best"], state["confusion"]) if state else (None, None)
             first_epoch = state["epoch"] + 1 if state else 1
             if first_epoch > args.epochs:
-                echo(f"{run.folder} has finished all {args.epochs} epochs; nothing to train (raise --epochs to go on)")
-                if best is None:
-                    raise config.ConfigError(f"{run.folder} stopped after epoch {first_epoch - 1}, before any test; "
-                                             f"resume it with --epochs above {first_epoch - 1}")
-                if writes and graded:  # the end of the run may have failed to write it: offer its best again
-                    graded.offer(best["model"], best["accuracy"])
+                nothing_to_train(run, args, best, graded, writes, echo)
             else:
                 echo(format_header())
         epoch = first_epoch
         try:
             for epoch in range(first_epoch, args.epochs + 1):
-                row, tested = train_epoch(epoch, args, training, run, device, progress)
-                confusion = tested if tested is not None else confusion
-                per_class = per_class_accuracy(tested) if tested is not None else [math.nan] * len(CLASS_NAMES)
-                improved = tested is not None and (best is None or row["test_acc"] > best["accuracy"])
+                row, epoch_confusion = train_epoch(epoch, args, training, run, device, progress)
+                tested = epoch_confusion is not None
+                confusion = epoch_confusion if tested else confusion
+                per_class = per_class_accuracy(epoch_confusion) if tested else [math.nan] * len(CLASS_NAMES)
+                improved = tested and (best is None or row["test_acc"] > best["accuracy"])
                 if improved:
-                    best = dict(accuracy=row["test_acc"], epoch=epoch, confusion=tested,
+                    best = dict(accuracy=row["test_acc"], epoch=epoch, confusion=epoch_confusion,
                                 model=checkpointing.cpu_state_dict(training.model))
-                if writes:  # best.pth, checkpoints/, last.pth, then metrics.csv (a resume rewrites it from last.pth)
-                    with files.interrupts_held():  # Ctrl-C among them waits: the run stops with this epoch whole
-                        if improved:
-                            checkpointing.save_atomically(best["model"], run.best_path)
-                            if graded:
-                                graded.offer(best["model"], best["accuracy"])
-                        run.add(row, per_class)
-                        checkpointing.save_run_state(run.last_path, run_settings(args), run.rows, confusion,
-                                                     training.model, training.optimizer, best, training.generator)
-                        run.write_metrics()
+                if writes:
+                    save_epoch(run, args, training, row, per_class, confusion, best, improved, graded)
                 echo(format_row(row, per_class))
         except KeyboardInterrupt as stop:
             raise interruption(run, f"in epoch {epoch}", args, stop) from None
-
         if writes:  # after the last epoch, or again when a resume finds nothing to train (they may have failed)
-            with interrupted_as(run, "as its figures were drawn", args), files.interrupts_held():  # let them finish
-                run.plot_learning_curves(f"{run.folder}: {args.model}")
-                run.save_confusion(best["confusion"], f"{run.folder}: {args.model}, epoch {best['epoch']}, "
-                                                      f"accuracy {best['accuracy']:.4f}")
+            draw_figures(run, args, best)
     echo(f"Best Prec@1 {best['accuracy']:.4f} at epoch {best['epoch']}; per-class accuracy:")
     echo(format_per_class(CLASS_NAMES, per_class_accuracy(best["confusion"])))
     echo(checkpoint_note(graded, best, run))

@@ -1,7 +1,6 @@
 """How a run starts and ends without losing what was saved: resuming only the same run, the graded checkpoint,
 and the one line a run prints when it diverges or is interrupted."""
 import contextlib
-import copy
 import hashlib
 import math
 import os
@@ -46,9 +45,9 @@ def resumed_state(args, folder):
         raise checkpointing.CheckpointError(f"{last_path} does not exist: {folder} has no finished epoch to resume; "
                                             f"start the run without --resume")
     state = checkpointing.read_run_state(last_path)
-    if args.amp == "auto":  # decided when the run started
-        args.amp = state["settings"].get("amp", False)
     saved, current = state["settings"], run_settings(args)
+    if args.amp == "auto":  # decided when the run started: going on with that decision is the same run
+        current["amp"] = saved.get("amp", False)
     conflicts = config.resume_conflicts(saved, current)
     if conflicts:
         then = ", ".join(f"{key} {config.shown(saved.get(key))}" for key in conflicts)
@@ -66,7 +65,7 @@ def resumable_state(args, folder):
     grid run cut short continues from. None for no file, a damaged one or other settings (a fresh start sets
     the folder aside)."""
     try:
-        return resumed_state(copy.copy(args), folder)  # a copy: amp stays "auto" until fit resumes the run
+        return resumed_state(args, folder)
     except (checkpointing.CheckpointError, config.ConfigError):
         return None
 

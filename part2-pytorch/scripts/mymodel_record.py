@@ -76,7 +76,7 @@ class Recorder:
         self.data_seconds = time.perf_counter() - started
         counts = torch.bincount(self.train_batches.labels.cpu(), minlength=len(CLASS_NAMES)).tolist()
         self.criterion = build_criterion(args, counts).to(device)
-        self.trained, self.tested, self.model = distributed_and_compiled(model, args, device)
+        self.train_model, self.test_model, self.model = distributed_and_compiled(model, args, device)
         started = time.perf_counter()
         self.run(seed=0, epochs=1, schedule_epochs=args.epochs)  # compiles every shape a timed run meets
         self.warmup_seconds = time.perf_counter() - started
@@ -99,13 +99,13 @@ class Recorder:
             rate, rate_at_batch = epoch_schedule(schedule, epoch, len(self.train_batches))
             set_learning_rate(optimizer, rate)
             self.train_batches.set_epoch(epoch)
-            loss, _ = train(self.trained, self.train_batches, self.criterion, optimizer, rate_at_batch, args.amp,
+            loss, _ = train(self.train_model, self.train_batches, self.criterion, optimizer, rate_at_batch, args.amp,
                             after_step=averaging and averaging.after_step(epoch))
         if averaging and epochs == schedule.epochs:
             averaging.finish()
         synchronize(self.device)
         seconds = time.perf_counter() - started
-        confusion = validate(self.tested, self.test_batches, len(CLASS_NAMES), args.amp)
+        confusion = validate(self.test_model, self.test_batches, len(CLASS_NAMES), args.amp)
         return seconds, accuracy(confusion), loss
 
 
