@@ -13,10 +13,12 @@ import warnings
 import torch
 
 import files
+from data.dataset_cifar import CLASS_NAMES
 from models import MODEL_BUILDERS
 
 RUN_STATE_KEYS = {"settings", "epoch", "rows", "confusion", "model", "optimizer", "best", "rng"}
-ROW_KEYS = {"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds"}  # an epoch's row, as main.py keeps it
+# an epoch's row, as runlog.RunLog keeps it: main.py's numbers and the per-class test accuracies
+ROW_KEYS = {"epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds", *(f"acc_{name}" for name in CLASS_NAMES)}
 
 
 class CheckpointError(Exception):
@@ -95,12 +97,23 @@ def _state_dict_in(state, path):
         state = state["model"]  # a run's last.pth
     if not (isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values())):
         raise CheckpointError(f"{path} holds no state_dict")
-    odd = next((name for name, tensor in state.items() if tensor.layout != torch.strided or tensor.is_meta
-                or tensor.is_complex()), None)  # weights_only lets them through; load_state_dict would fail
+    odd = next((name for name, tensor in state.items() if _not_weights(tensor)), None)
     if odd is not None:
-        raise CheckpointError(f"{path} holds {odd} as a {state[odd].layout}, {state[odd].device.type} "
-                              f"{state[odd].dtype} tensor, not as weights; save model.state_dict() of a trained model")
+        raise CheckpointError(f"{path} holds {odd} as a {_kind(state[odd])} tensor, not as weights; save "
+                              f"model.state_dict() of a trained model")
     return state
+
+
+def _not_weights(tensor):
+    """Tensors weights_only lets through that load_state_dict, or the optimiser, cannot take as weights."""
+    return (tensor.layout != torch.strided or tensor.is_meta or tensor.is_complex() or tensor.is_quantized
+            or tensor.is_nested)
+
+
+def _kind(tensor):
+    if tensor.is_nested:
+        return "nested"
+    return f"{'quantized ' if tensor.is_quantized else ''}{tensor.layout}, {tensor.device.type} {tensor.dtype}"
 
 
 def read_weights(path):
@@ -144,7 +157,7 @@ def read_run_state(path):
     if not (isinstance(state, dict) and RUN_STATE_KEYS <= set(state) and isinstance(state["settings"], dict)):
         raise CheckpointError(f"{path} is not a run state written by this main.py (it lacks the settings, epoch, "
                               f"optimiser or random states); start the run afresh without --resume")
-    if not _epochs_consistent(state):
+    if not _well_formed(state):
         raise CheckpointError(f"{path} is damaged: its epoch, rows and best epoch do not agree, or hold other "
                               f"than numbers; start the run afresh without --resume")
     return state
@@ -154,24 +167,53 @@ def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _epochs_consistent(state):
-    """A positive epoch count, a row of numbers for each epoch in order, and the best epoch (None before the
-    first test) with its accuracy, confusion matrix and weights."""
-    epoch, rows, best = state["epoch"], state["rows"], state["best"]
+def _row_ok(row, epoch):
+    return isinstance(row, dict) and row.get("epoch") == epoch and set(row) == ROW_KEYS and all(
+        _number(value) for value in row.values())
+
+
+def _best_ok(best, last_epoch):
+    """The best epoch so far (None before the first test), with its accuracy, confusion matrix and weights."""
+    return best is None or (isinstance(best, dict) and {"accuracy", "epoch", "confusion", "model"} <= set(best)
+                            and _number(best["accuracy"]) and type(best["epoch"]) is int
+                            and 1 <= best["epoch"] <= last_epoch and isinstance(best["confusion"], torch.Tensor)
+                            and isinstance(best["model"], dict))
+
+
+def _well_formed(state):
+    """A positive epoch count, a row of numbers for each epoch in order, a well-formed best epoch, and the
+    confusion matrix, optimiser and random states of the kinds save_run_state writes."""
+    epoch, rows = state["epoch"], state["rows"]
     return (type(epoch) is int and epoch >= 1 and isinstance(rows, list) and len(rows) == epoch
-            and all(isinstance(row, dict) and row.get("epoch") == number and ROW_KEYS <= set(row)
-                    and all(_number(row[key]) for key in ROW_KEYS) for number, row in enumerate(rows, 1))
-            and (best is None or isinstance(best, dict) and {"accuracy", "epoch", "confusion", "model"} <= set(best)
-                 and _number(best["accuracy"]) and type(best["epoch"]) is int and 1 <= best["epoch"] <= epoch
-                 and isinstance(best["confusion"], torch.Tensor) and isinstance(best["model"], dict))
+            and all(_row_ok(row, number) for number, row in enumerate(rows, 1)) and _best_ok(state["best"], epoch)
             and (state["confusion"] is None or isinstance(state["confusion"], torch.Tensor))
             and isinstance(state["optimizer"], dict) and isinstance(state["rng"], dict))
+
+
+def _optimizer_state_fits(saved, optimizer):
+    """Whether each saved momentum buffer is None or a plain float tensor of its parameter's shape (a wrong one
+    can crash the fused SGD kernel outright, not raise)."""
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    per_param = saved.get("state")
+    if not isinstance(per_param, dict):
+        return False
+    for index, entry in per_param.items():
+        if not (type(index) is int and 0 <= index < len(params) and isinstance(entry, dict)):
+            return False
+        buffer = entry.get("momentum_buffer")
+        if buffer is not None and not (isinstance(buffer, torch.Tensor) and not _not_weights(buffer)
+                                       and buffer.is_floating_point() and buffer.shape == params[index].shape):
+            return False
+    return True
 
 
 def restore_run_state(state, path, model, model_name, optimizer, generator):
     """Put model, optimiser and random streams back as save_run_state left them."""
     load_into(model, _state_dict_in(state, path), model_name, path)
     kernels = [group.get("fused") for group in optimizer.param_groups]  # this machine's choice, not the saver's
+    if not _optimizer_state_fits(state["optimizer"], optimizer):
+        raise CheckpointError(f"{path} holds a damaged optimiser state (momentum that does not fit the model); "
+                              f"start the run afresh without --resume")
     try:
         optimizer.load_state_dict(state["optimizer"])
         for group, fused in zip(optimizer.param_groups, kernels):

@@ -509,7 +509,8 @@ class Resume(Scratch):
                        dict(optimizer=None), dict(rng=None), dict(rows=[dict(state["rows"][0], test_acc=None)]),
                        dict(best=dict(state["best"], accuracy="high")), dict(best=dict(state["best"], epoch=5)),
                        dict(best=dict(state["best"], model=3)),
-                       dict(rows=state["rows"] + [dict(state["rows"][0], epoch=2)])):  # a row past its epoch
+                       dict(rows=state["rows"] + [dict(state["rows"][0], epoch=2)]),  # a row past its epoch
+                       dict(rows=[dict(state["rows"][0], acc_plane=0.5)])):  # a column metrics.csv does not have
             with self.subTest(damage=damage):
                 torch.save(dict(state, **damage), self.last)
                 before = read_bytes(self.last)
@@ -520,6 +521,24 @@ class Resume(Scratch):
                 self.assertEqual(read_bytes(self.last), before)
                 self.assertEqual(epochs_in(self.run), [1])
 
+
+    def test_a_damaged_momentum_is_one_line_and_kept(self):
+        state = load(self.last)
+        momentum = state["optimizer"]["state"]
+        shapes = [{**momentum, index: {"momentum_buffer": torch.zeros(3)}} for index in momentum]
+        for damage in (*shapes, {0: {"momentum_buffer": "x"}}, {0: "x"}, {"0": {}}, {99: {}}, None,
+                       {0: {"momentum_buffer": momentum[0]["momentum_buffer"].long()}}):
+            with self.subTest(damage=damage):  # a wrong shape crashed the fused SGD kernel (SIGSEGV)
+                torch.save(dict(state, optimizer=dict(state["optimizer"], state=damage)), self.last)
+                before = read_bytes(self.last)
+                status, _, err = self.run.main("--resume", "--epochs", "2")
+                self.assertEqual(status, 2)
+                one_line(self, err)
+                self.assertIn("damaged optimiser state", err)
+                self.assertEqual(read_bytes(self.last), before)
+                self.assertEqual(epochs_in(self.run), [1])
+        torch.save(dict(state, optimizer=dict(state["optimizer"], state={})), self.last)  # no momentum yet: fine
+        self.assertEqual(self.run.main("--resume", "--epochs", "2")[0], 0)
 
     def test_a_damaged_random_state_is_one_line_and_kept(self):
         state = load(self.last)

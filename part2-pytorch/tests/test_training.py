@@ -6,6 +6,7 @@ import os
 import re
 import types
 import unittest
+import warnings
 from unittest import mock
 
 import torch
@@ -208,8 +209,13 @@ class MainRuns(unittest.TestCase):
         torch.save({"fc1.weight": torch.zeros(2), "note": Noted()}, self.scratch.path("object.pth"))
         weights = TwoLayerNet(3072, 256, 10).state_dict()  # of the right shapes, but no weights to load
         for kind, change in (("meta", lambda t: torch.empty_like(t, device="meta")), ("sparse", torch.Tensor.to_sparse),
-                             ("complex", lambda t: t.to(torch.complex64))):
-            torch.save({name: change(tensor) for name, tensor in weights.items()}, self.scratch.path(f"{kind}.pth"))
+                             ("complex", lambda t: t.to(torch.complex64)),
+                             ("quantized", lambda t: torch.quantize_per_tensor(t, 0.1, 0, torch.qint8)),
+                             ("nested", lambda t: torch.nested.nested_tensor([t]))):
+            with warnings.catch_warnings():  # torch calls quantized and nested tensors deprecated, or prototypes
+                warnings.simplefilter("ignore")
+                changed = {name: change(tensor) for name, tensor in weights.items()}
+            torch.save(changed, self.scratch.path(f"{kind}.pth"))
         not_saved = "not a file written by torch.save, or a damaged one"
         for path, message in (("text.pth", not_saved), ("empty.pth", not_saved), ("truncated.pth", not_saved),
                               ("object.pth", f"it holds a {__name__}.Noted object"),
@@ -217,6 +223,8 @@ class MainRuns(unittest.TestCase):
                               ("meta.pth", "holds fc1.weight as a torch.strided, meta torch.float32 tensor"),
                               ("sparse.pth", "holds fc1.weight as a torch.sparse_coo"),
                               ("complex.pth", "cpu torch.complex64 tensor, not as weights"),
+                              ("quantized.pth", "holds fc1.weight as a quantized torch.strided, cpu torch.qint8"),
+                              ("nested.pth", "holds fc1.weight as a nested tensor, not as weights"),
                               ("absent.pth", "does not exist")):
             status, _, err = self.scratch.main("--evaluate", path)
             self.assertEqual(status, 2, path)
