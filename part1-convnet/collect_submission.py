@@ -52,7 +52,19 @@ def write_zip(target, paths):
         raise
 
 
+def usable_console():
+    """Let print work on any console: a stream that is missing (closed with >&-, or under Windows' pythonw) writes
+    to the null device, and a character the console's encoding lacks is written as an escape, not an error."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+        elif hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv=None):
+    usable_console()
     OneLineErrorParser(prog="collect_submission.py", description=__doc__.split("\n\n")[0]).parse_args(argv)
     here = os.path.dirname(os.path.abspath(__file__))
     target = os.path.join(here, ZIP)

@@ -121,8 +121,21 @@ def reader_went_away(error):
         sys.platform == "win32" and error.errno == errno.EINVAL and error.filename is None)
 
 
+def usable_console():
+    """Let print work on any console: a stream that is missing (closed with >&-, or under Windows' pythonw) writes
+    to the null device, and a character the console's encoding lacks is written as an escape, not an error."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+        elif hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def quiet_when_the_pipe_closes(main):
-    """`script ... | head -1`: the reader went away, so end without a traceback (the usual exit status 1)."""
+    """main() on a usable console; `script ... | head -1`: the reader went away, so end without a traceback (the
+    usual exit status 1)."""
+    usable_console()
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit

@@ -22,8 +22,21 @@ def reader_went_away(error):
         sys.platform == "win32" and error.errno == errno.EINVAL and error.filename is None)
 
 
+def usable_console():
+    """Let print work on any console: a stream that is missing (closed with >&-, or under Windows' pythonw) writes
+    to the null device, and a character the console's encoding lacks is written as an escape, not an error."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+        elif hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def run(main):
-    """sys.exit(main()); when the reader of our output has gone away, end quietly with status 1, as `cat` does."""
+    """sys.exit(main()) on a usable console; when the reader of our output has gone away, end quietly with status
+    1, as `cat` does."""
+    usable_console()
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit

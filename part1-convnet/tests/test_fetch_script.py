@@ -193,6 +193,25 @@ class FetchScript(unittest.TestCase):
                 self.assertEqual((process.wait(timeout=120), err), (0, ""))
                 self.assertEqual(sorted(os.listdir(self.folder)), sorted(["batches.meta"] + BATCHES))
 
+    def test_any_console_works(self):
+        # no stdout or stderr at all (pythonw on Windows, or `>&-`): the fetch goes on in silence
+        options = self.command(self.good, self.good_md5)
+        launcher = ("import runpy, sys; sys.stdout = sys.stderr = None; sys.argv = sys.argv[1:]; "
+                    "runpy.run_path(sys.argv[0], run_name='__main__')")
+        options["args"] = [sys.executable, "-c", launcher, *options["args"]]
+        self.assertEqual(subprocess.run(timeout=120, **options).returncode, 0)
+        self.assertEqual(sorted(os.listdir(self.folder)), sorted(["batches.meta"] + BATCHES))
+        # a console whose encoding lacks a character of a path it prints: written as an escape
+        self.data = shutil.move(self.data, os.path.join(self.temporary.name, "données"))
+        self.folder = os.path.join(self.data, "cifar-10-batches-py")
+        shutil.rmtree(self.folder)
+        options = self.command(self.good, self.good_md5, prefix=[sys.executable])
+        options["env"]["PYTHONIOENCODING"] = "ascii"
+        result = subprocess.run(timeout=120, **options)
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        self.assertIn("donn\\xe9es", result.stdout)
+        self.assertEqual(sorted(os.listdir(self.folder)), sorted(["batches.meta"] + BATCHES))
+
     def test_md5_mismatch_and_missing_archive(self):
         self.assert_refused(self.fetch(self.good, "0" * 32), "md5", self.good, self.good_md5)
         self.assert_refused(self.fetch("absent.tar.gz", self.good_md5), "absent.tar.gz", "does not exist", status=2)

@@ -56,6 +56,15 @@ class CollectSubmission(unittest.TestCase):
         return subprocess.run(command, cwd=self.elsewhere, env=environment, capture_output=True, text=True,
                               timeout=120)
 
+    def test_a_console_without_unicode_gets_the_path_as_escapes(self):
+        moved = shutil.move(self.part, os.path.join(self.elsewhere, "données"))
+        result = subprocess.run([sys.executable, os.path.join(moved, "collect_submission.py")], cwd=self.elsewhere,
+                                env=dict(os.environ, PYTHONIOENCODING="ascii", PYTHONDONTWRITEBYTECODE="1"),
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        self.assertIn("donn\\xe9es", result.stdout)
+        self.assertTrue(zipfile.is_zipfile(os.path.join(moved, ZIP)))
+
     @unittest.skipIf(os.name == "nt", "Windows has no read permission bits for others")
     def test_the_zip_is_readable_by_others(self):
         self.assertEqual(self.collect().returncode, 0)

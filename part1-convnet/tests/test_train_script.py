@@ -135,6 +135,16 @@ class TestTrainScript(unittest.TestCase):
             self.assertEqual((child.wait(timeout=300), err), (1, ""))
             self.assertEqual(os.listdir(tmp), ["data"])  # stopped at its first row, before any figure
 
+    def test_without_a_console_it_trains_in_silence(self):
+        # pythonw on Windows, or `>&-`: no stdout or stderr at all
+        launcher = ("import runpy, sys; sys.stdout = sys.stderr = None; sys.argv = sys.argv[1:]; "
+                    f"sys.path.insert(0, {PART1!r}); runpy.run_path(sys.argv[0], run_name='__main__')")
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            result = subprocess.run([sys.executable, "-c", launcher, TRAIN], cwd=tmp, env=ENVIRONMENT, timeout=300)
+            self.assertEqual(result.returncode, 0)
+            self.assertTrue(os.path.getsize(os.path.join(tmp, "train.png")) > 1000)
+
     def test_missing_data_is_one_line(self):
         with tempfile.TemporaryDirectory() as tmp:
             part = os.path.join(tmp, "part1-convnet")

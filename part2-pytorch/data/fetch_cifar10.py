@@ -358,7 +358,19 @@ class NoArguments(argparse.ArgumentParser):
                      f"CIFAR10_ARCHIVE=path; see --help)\n")
 
 
+def usable_console():
+    """Let print work on any console: a stream that is missing (closed with >&-, or under Windows' pythonw) writes
+    to the null device, and a character the console's encoding lacks is written as an escape, not an error."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+        elif hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main():
+    usable_console()
     NoArguments(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                 formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()  # --help only
     here = os.path.dirname(os.path.abspath(__file__))

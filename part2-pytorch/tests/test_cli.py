@@ -5,6 +5,7 @@ Each case is a separate process (a fresh Python and torch), all started together
 import argparse
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -310,6 +311,27 @@ class ClosedPipe(unittest.TestCase):
         process.stderr.close()
         self.assertEqual(process.wait(timeout=120), 1)
         self.assertEqual(err, "")
+
+    def test_a_run_without_a_console_or_on_one_without_unicode_trains_all_its_epochs(self):
+        scratch = ScratchRun()
+        self.addCleanup(scratch.close)
+        config = shutil.copy(scratch.config, scratch.path("données.yaml"))
+        # no stdout or stderr at all (pythonw on Windows, or `>&-`): the run trains in silence
+        launcher = ("import runpy, sys; sys.stdout = sys.stderr = None; sys.argv = sys.argv[1:]; "
+                    f"sys.path.insert(0, {PART2!r}); runpy.run_path(sys.argv[0], run_name='__main__')")
+        arguments = [os.path.join(PART2, "main.py"), "--config", config, "--device", "cpu", "--name", "silent"]
+        result = subprocess.run([sys.executable, "-c", launcher, *arguments], cwd=scratch.folder, timeout=300,
+                                env=dict(os.environ, OMP_NUM_THREADS="1"))
+        self.assertEqual(result.returncode, 0)
+        with open(scratch.path("runs", "silent", "metrics.csv")) as f:
+            self.assertEqual([line.split(",")[0] for line in f.read().splitlines()], ["epoch", "1", "2"])
+        # a console whose encoding lacks the characters of the run's name: written as escapes
+        process = start_main(["--config", config, "--device", "cpu"], cwd=scratch.folder,
+                             environment={"PYTHONIOENCODING": "ascii"})
+        out, err = process.communicate(timeout=300)
+        self.assertEqual((process.returncode, err), (0, ""))
+        self.assertIn("runs/donn\\xe9es", out.replace(os.sep, "/"))
+        self.assertTrue(os.path.isfile(scratch.path("runs", "données", "metrics.csv")))
 
     def test_bench_with_its_reader_gone_ends_quietly(self):
         process = subprocess.Popen([sys.executable, os.path.join(PART2, "bench.py"), "--models", "TwoLayerNet",

@@ -55,6 +55,18 @@ class ClosedPipe(unittest.TestCase):
                         self.assertEqual((process.wait(timeout=120), err), (1, ""))
 
 
+    def test_without_a_console_they_run_in_silence(self):
+        # pythonw on Windows, or `>&-`: no stdout or stderr at all
+        launcher = ("import runpy, sys; sys.stdout = sys.stderr = None; sys.argv = sys.argv[1:]; "
+                    "sys.path.insert(0, '.'); runpy.run_path(sys.argv[0], run_name='__main__')")
+        for script in ("conv_as_matrix.py", "relu_pieces.py"):
+            with self.subTest(script=script), tempfile.TemporaryDirectory() as tmp:
+                copy = shutil.copytree(THEORY, os.path.join(tmp, "theory"))  # its figure, not ours
+                os.remove(os.path.join(copy, "relu_pieces.png"))
+                result = subprocess.run([sys.executable, "-c", launcher, script], cwd=copy, timeout=120)
+                self.assertEqual(result.returncode, 0)
+                self.assertEqual(os.path.exists(os.path.join(copy, "relu_pieces.png")), script == "relu_pieces.py")
+
     def test_on_windows_a_closed_pipe_is_einval_naming_no_file(self):
         import command_line  # CPython issue 79935: Windows reports EINVAL where POSIX reports EPIPE
         for platform, error, gone in [("linux", BrokenPipeError(errno.EPIPE, "Broken pipe"), True),
