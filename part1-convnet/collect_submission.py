@@ -42,9 +42,10 @@ def write_zip(target, paths):
     """Zip paths into a temporary file beside target, then rename it to target."""
     fd, partial = tempfile.mkstemp(prefix=".submission-", suffix=".zip.tmp", dir=os.path.dirname(target))
     try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+        # strict_timestamps=False: a file dated before 1980 (a zip's first date) is stored as 1980, not refused
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, strict_timestamps=False) as zf:
             for path in paths:
-                archive.write(path)
+                zf.write(path)
         os.chmod(partial, 0o644)  # mkstemp makes it private; the zip is handed to others
         os.replace(partial, target)
     except BaseException:

@@ -78,7 +78,8 @@ def main():
     paths = [path for path in submission_files() if os.path.abspath(path) != target]
 
     def write(f):
-        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as archive:
+        # strict_timestamps=False: a file dated before 1980 (a zip's first date) is stored as 1980, not refused
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, strict_timestamps=False) as archive:
             for path in paths:
                 archive.write(path)
     try:

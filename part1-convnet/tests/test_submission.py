@@ -56,6 +56,13 @@ class CollectSubmission(unittest.TestCase):
         return subprocess.run(command, cwd=self.elsewhere, env=environment, capture_output=True, text=True,
                               timeout=120)
 
+    def test_a_file_dated_before_1980_goes_in_dated_1980(self):
+        os.utime(os.path.join(self.part, "modules", "relu.py"), (0, 0))  # 1970, as an unpacker may set
+        result = self.collect()
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        with zipfile.ZipFile(self.zip) as archive:
+            self.assertEqual(archive.getinfo("modules/relu.py").date_time, (1980, 1, 1, 0, 0, 0))
+
     def test_a_console_without_unicode_gets_the_path_as_escapes(self):
         moved = shutil.move(self.part, os.path.join(self.elsewhere, "données"))
         result = subprocess.run([sys.executable, os.path.join(moved, "collect_submission.py")], cwd=self.elsewhere,

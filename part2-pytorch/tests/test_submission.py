@@ -103,6 +103,19 @@ class CollectSubmission(unittest.TestCase):
             self.assertEqual(help_run.returncode, 0, help_run.stderr)
             self.assertIn("--config", help_run.stdout)
 
+    def test_a_file_dated_before_1980_goes_in_dated_1980(self):
+        with tempfile.TemporaryDirectory() as folder:
+            part = shutil.copytree(PART2, os.path.join(folder, "part2-pytorch"), ignore=shutil.ignore_patterns(
+                "cifar-10-batches-py", "runs", "results", "__pycache__", "*.tar.gz"))
+            os.utime(os.path.join(part, "configs", "config_twolayer.yaml"), (0, 0))  # 1970, as an unpacker may set
+            target = os.path.join(folder, "submission.zip")
+            result = subprocess.run([sys.executable, os.path.join(part, "collect_submission.py"), target],
+                                    capture_output=True, text=True, timeout=120)
+            self.assertEqual((result.returncode, result.stderr), (0, ""))
+            with zipfile.ZipFile(target) as archive:
+                self.assertEqual(archive.getinfo("configs/config_twolayer.yaml").date_time, (1980, 1, 1, 0, 0, 0))
+                self.assertIsNone(archive.testzip())
+
     def test_a_reader_that_is_gone_gets_no_traceback_and_the_zip_is_whole(self):
         with tempfile.TemporaryDirectory() as folder:
             target = os.path.join(folder, "submission.zip")
