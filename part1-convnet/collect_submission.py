@@ -34,7 +34,8 @@ def submission_files():
             continue
         for parent, folders, names in os.walk(graded):
             folders[:] = sorted(name for name in folders if wanted(name))
-            paths += [os.path.join(parent, name) for name in sorted(names) if wanted(name)]
+            paths += [os.path.join(parent, name) for name in sorted(names)
+                      if wanted(name) and os.path.isfile(os.path.join(parent, name))]  # no pipe: zipping it waits
     return paths
 
 

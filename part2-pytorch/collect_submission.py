@@ -32,8 +32,9 @@ def submission_files(root="."):
         for parent, subfolders, names in os.walk(os.path.join(root, folder)):
             subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_FOLDERS and _wanted(name))
             relative = os.path.relpath(parent, root)
-            paths += [os.path.join(relative, name) for name in sorted(names)
-                      if _wanted(name) and name.endswith(CODE_ONLY.get(folder, ""))]
+            paths += [os.path.join(relative, name) for name in sorted(names)  # regular files: zipping a pipe waits
+                      if _wanted(name) and name.endswith(CODE_ONLY.get(folder, ""))
+                      and os.path.isfile(os.path.join(parent, name))]
     return paths
 
 

@@ -262,6 +262,9 @@ def results_argument(text):
     """--results: the path of a .csv file (its shards' files go beside it, the plots into its folder)."""
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; give the path of a CSV file, e.g. {RESULTS}")
+    if os.path.exists(text) and not os.path.isfile(text):  # reading a pipe would wait for a writer
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular file (a pipe or a device); give the path of "
+                                         f"a CSV file, e.g. {RESULTS}")
     if not text.lower().endswith(".csv") or not os.path.basename(text)[:-4]:
         raise argparse.ArgumentTypeError(f"{text!r} is not the path of a .csv file; give one, e.g. {RESULTS}")
     return text

@@ -56,6 +56,8 @@ def read_rows(path):
     "CSV UTF-8" starts with a byte-order mark, which utf-8-sig skips. Rows are numbered as in a spreadsheet."""
     if not os.path.exists(path):
         return []
+    if not os.path.isfile(path):  # reading a pipe would wait for a writer
+        raise ResultsError(f"{path}: not a regular file (a folder, a pipe or a device); give a CSV file's path")
     fix = "correct or delete that row, then run again"
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:

@@ -56,6 +56,15 @@ class CollectSubmission(unittest.TestCase):
         return subprocess.run(command, cwd=self.elsewhere, env=environment, capture_output=True, text=True,
                               timeout=120)
 
+    @unittest.skipUnless(hasattr(os, "mkfifo"), "named pipes are POSIX")
+    def test_a_pipe_in_a_graded_folder_is_left_out_rather_than_waited_on(self):
+        os.mkfifo(os.path.join(self.part, "modules", "notes"))
+        result = self.collect()
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        with zipfile.ZipFile(self.zip) as archive:
+            self.assertIn("modules/relu.py", archive.namelist())
+            self.assertNotIn("modules/notes", archive.namelist())
+
     def test_a_file_dated_before_1980_goes_in_dated_1980(self):
         os.utime(os.path.join(self.part, "modules", "relu.py"), (0, 0))  # 1970, as an unpacker may set
         result = self.collect()

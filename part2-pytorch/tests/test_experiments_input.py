@@ -207,6 +207,18 @@ class ResultsArgument(InScratchFolder):
                     self.assertEqual(out, "")
         self.assertEqual(contents(self.tmp), before)
 
+    @unittest.skipUnless(hasattr(os, "mkfifo"), "named pipes are POSIX")
+    def test_a_pipe_is_refused_rather_than_waited_on(self):
+        folder = os.path.dirname(self.results)
+        os.mkfifo(os.path.join(folder, "longtail.csv"))
+        os.mkfifo(os.path.join(folder, "other.shard-1-of-2.csv"))
+        for action in (["--plot"], ["--grid", "cpu", "--list"]):
+            with self.subTest(action=action):
+                status, out, err = run_cli(*action, "--results", os.path.join(folder, "longtail.csv"))
+                self.assert_one_line(status, err, "is not a regular file (a pipe or a device)")
+        with self.assertRaisesRegex(results_csv.ResultsError, "not a regular file"):  # a shard found beside it
+            results_csv.read_rows(os.path.join(folder, "other.shard-1-of-2.csv"))
+
 
 class PlotOutputs(InScratchFolder):
     """An output --plot cannot write is one line naming it (not its temp file); the earlier files stay."""

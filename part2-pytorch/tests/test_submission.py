@@ -44,6 +44,8 @@ class WhatGoesIn(unittest.TestCase):
                          "data/dataset.py", "data/archive.tar.gz", "data/cifar-10-batches-py/data_batch_1"):
                 os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
                 open(os.path.join(root, path), "w").close()
+            if hasattr(os, "mkfifo"):  # a named pipe: zipping it would wait for a writer
+                os.mkfifo(os.path.join(root, "configs", "pipe.yaml"))
             paths = collect_submission.submission_files(root)[len(collect_submission.FILES):]
         self.assertEqual([path.replace(os.sep, "/") for path in paths],
                          ["configs/a.yaml", "losses/l.py", "checkpoints/x.pth", "models/m.py", "data/dataset.py"])
