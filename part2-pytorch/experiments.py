@@ -25,6 +25,7 @@ once. Accuracies are those of the last epoch on the balanced test set (no select
 import argparse
 import concurrent.futures
 import contextlib
+import hashlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -70,8 +71,16 @@ def draw_plots(results, out_dir):
 # Runs, in worker processes.
 
 def run_folder(run):
+    """runs/<this>: the run's settings, as a folder name every system takes. --set text may hold any character:
+    those outside letters, digits and _.=- become '_', and a digest of the text then keeps such runs apart."""
     name = "longtail/{grid}_{imb_factor}_{loss_type}_rw{reweight}_b{beta}_g{gamma}_s{seed}_e{epochs}".format(**run)
-    return name + ("_" + run["overrides"].replace(" ", "_") if run["overrides"] else "")
+    if not run["overrides"]:
+        return name
+    text = run["overrides"].replace(" ", "_")
+    safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", text)
+    if safe != text or len(safe) > 80 or safe.endswith("."):
+        safe = f"{safe[:80]}_{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return f"{name}_{safe}"
 
 
 def run_one(run, base_config, data_dir, extra, device_name, threads):

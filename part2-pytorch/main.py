@@ -40,6 +40,7 @@ from training import Lookahead, learning_rate_at, linear_learning_rate_at, set_l
 TEST_BATCH = 500  # evaluation needs no small batches: larger ones keep a GPU busy
 STEM_IMAGES = 5000  # enough 2x2 patches (4.8 million) for a steady 12x12 covariance
 RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*(/[A-Za-z0-9_][A-Za-z0-9_.=-]*)*")
+WINDOWS_REFUSES = re.compile(r'[<>:"\\|?*\x00-\x1f]')  # in a file name
 WINDOWS_DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)  # not folders there
 
 
@@ -73,6 +74,16 @@ def run_name_argument(name):
             raise argparse.ArgumentTypeError(f"{name!r} is not a run name on every system: Windows keeps CON, PRN, "
                                              f"AUX, NUL, COM0-9 and LPT0-9 for devices and drops a final '.'; "
                                              f"choose another")
+    return name
+
+
+def default_run_name(config_path):
+    """The config's file name, as a run folder's name, when every system takes it (a user may name a config
+    anything, in any language; Windows refuses some characters and names)."""
+    name = os.path.splitext(os.path.basename(config_path))[0]
+    if not name or WINDOWS_DEVICE.fullmatch(name) or name.endswith((".", " ")) or WINDOWS_REFUSES.search(name):
+        raise config.ConfigError(f"runs/{name}, the run folder named after the config's file, is not a folder "
+                                 f"name every system takes; name the run with --name NAME")
     return name
 
 
@@ -382,8 +393,9 @@ def fit(args, device, run_name=None, echo=print, progress=False):
     writes = distributed.is_main()
     if not writes:
         echo, progress = (lambda line: None), False
+    folder = os.path.join("runs", run_name or default_run_name(args.config))
     training = build_training(args, device)
-    run = RunLog(os.path.join("runs", run_name or os.path.splitext(os.path.basename(args.config))[0]), CLASS_NAMES)
+    run = RunLog(folder, CLASS_NAMES)
     with run if writes else contextlib.nullcontext():
         with interrupted_as(run, "as the run started", args):
             state, graded = start_run(args, training, run, device, echo, writes)

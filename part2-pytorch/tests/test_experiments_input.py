@@ -335,3 +335,20 @@ class CompilerMissing(InScratchFolder):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RunFolderNames(unittest.TestCase):
+    def test_any_set_text_gives_a_folder_name_every_system_takes_and_runs_stay_apart(self):
+        run = dict(grid="cpu", imb_factor=0.01, loss_type="CE", reweight=False, beta=0.0, gamma=0.0, seed=0,
+                   epochs=8, overrides="")
+        self.assertEqual(experiments.run_folder(run), "longtail/cpu_0.01_CE_rwFalse_b0.0_g0.0_s0_e8")
+        self.assertEqual(experiments.run_folder(dict(run, overrides="epochs=1 lr_schedule=linear")),
+                         "longtail/cpu_0.01_CE_rwFalse_b0.0_g0.0_s0_e8_epochs=1_lr_schedule=linear")  # as before
+        texts = ("../../../escape", "..\\..\\escape", "a/b", "a:b", "a?b", "a_b?", "x" * 300, "end.", "日本")
+        folders = [experiments.run_folder(dict(run, overrides=f"imbalance={text}")) for text in texts]
+        self.assertEqual(len(set(folders)), len(texts))
+        for folder in folders:
+            top, name = folder.split("/")
+            self.assertEqual(top, "longtail")
+            self.assertRegex(name, r"\A[A-Za-z0-9_.=-]{1,200}\Z")
+            self.assertFalse(name.endswith("."))

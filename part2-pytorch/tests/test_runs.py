@@ -6,6 +6,7 @@ import errno
 import hashlib
 import math
 import os
+import shutil
 import shlex
 import signal
 import tempfile
@@ -346,6 +347,24 @@ class RunFolders(Scratch):
             self.assertIn(f"{name!r} is not a run name", err)
         self.assertEqual(sorted(os.listdir(self.run.path("runs"))), before)
         self.assertNotIn("outside", os.listdir(self.run.folder))
+
+    def test_a_config_whose_file_name_is_no_folder_name_everywhere_asks_for_a_name(self):
+        before = sorted(os.listdir(self.run.folder))
+        for stem in ("nul", "Com1", "try.", "a:b", "what?"):
+            if os.name == "nt" and stem != "try.":
+                continue  # Windows cannot make those files; the rule that refuses them is the same
+            with self.subTest(stem=stem):
+                config = shutil.copy(self.run.config, self.run.path(stem + ".yaml"))
+                status, _, err = self.run.main("--config", config)
+                self.assertEqual(status, 2)
+                one_line(self, err)
+                self.assertIn(f"runs/{stem}, the run folder named after the config's file, is not a folder name", err)
+                self.assertIn("name the run with --name NAME", err)
+                os.remove(config)
+        self.assertEqual(sorted(os.listdir(self.run.folder)), before)  # no runs/ at all
+        config = shutil.copy(self.run.config, self.run.path("données.yaml"))  # any language is fine
+        self.assertEqual(self.run.main("--config", config, "--epochs", "1")[0], 0)
+        self.assertEqual(epochs_in(self.run, "données"), [1])
 
     def test_a_run_neither_holds_nor_goes_inside_another(self):
         self.assertEqual(self.run.main("--epochs", "1", "--name", "a/b")[0], 0)
