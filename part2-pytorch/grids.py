@@ -174,10 +174,12 @@ FRACTION = config.Number(0, 1, high_included=True)
 COLUMN_KINDS = {  # what each column of a results CSV may hold; `overrides` is free text
     "grid": Pattern(r"[A-Za-z0-9][\w.-]*", "a grid name (letters, digits, '_', '.', '-')"),  # it names files
     "model": config.Text(),
-    **{key: config.SETTINGS[key].kind for key in ("imb_type", "imb_factor", "loss_type", "beta", "gamma")},
+    **{key: config.SETTINGS[key].kind for key in ("imb_type", "loss_type", "beta", "gamma")},
+    # as config.py allows, where every class keeps an image (5e-324 passed (0, 1] and broke the plots' 1/factor)
+    "imb_factor": config.Number(1 / config.IMAGES_PER_CLASS, 1, high_included=True),
     "reweight": Pattern(r"(?i)true|false", "True or False"),
-    "seed": Pattern(r"\d+", "an integer >= 0"),
-    "epochs": Pattern(r"0*[1-9]\d*", "an integer >= 1"),
+    "seed": Pattern(r"\d{1,18}", "an integer >= 0 of at most 18 digits"),
+    "epochs": Pattern(r"0*[1-9]\d{0,8}", "an integer from 1 to 999,999,999"),  # Python's int() takes 4,300 digits
     **{column: FRACTION for column in ["test_acc"] + CLASS_COLUMNS},
     "seconds": config.Number(0),
 }

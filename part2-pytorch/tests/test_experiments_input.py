@@ -132,7 +132,9 @@ class UnreadableCsv(InScratchFolder):
     def test_values_that_are_not_what_the_column_holds(self):
         for column, value in (("imb_factor", ""), ("imb_factor", "0"), ("imb_factor", "-0.1"), ("beta", "x"),
                               ("gamma", "nan"), ("test_acc", "x"), ("class_3", ""), ("seed", "a"),
-                              ("epochs", "0"), ("reweight", "maybe"), ("grid", "../elsewhere"), ("seconds", "-1")):
+                              ("epochs", "0"), ("reweight", "maybe"), ("grid", "../elsewhere"), ("seconds", "-1"),
+                              ("imb_factor", "5e-324"), ("imb_factor", "0.0001"), ("epochs", "9" * 5000),
+                              ("seed", "9" * 5000)):  # each passed once, and broke the plots
             with self.subTest(column=column, value=value):
                 self.write_bad_row(column, value)
                 self.assert_refused(f"row 3, column {column} = {value!r}")
