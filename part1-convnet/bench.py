@@ -146,10 +146,19 @@ def count(text):
     return int(text)
 
 
+def thread_count_argument(text):
+    """--threads: a count up to 4 threads a core (PyTorch crashed on 100,000: more only time the scheduler)."""
+    most = 4 * (os.cpu_count() or 1)
+    if count(text) > most:
+        raise argparse.ArgumentTypeError(f"{text!r} is more threads than this machine can use; give at most {most} "
+                                         f"(4 per core)")
+    return int(text)
+
+
 def main():
     parser = OneLineErrors(prog="bench.py", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=count, default=20, help="timed turns of each; medians are printed")
-    parser.add_argument("--threads", type=count, default=torch.get_num_threads(),
+    parser.add_argument("--threads", type=thread_count_argument, default=torch.get_num_threads(),
                         help="threads of PyTorch and of our Conv2D and max-pooling (modules/_parallel.py)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

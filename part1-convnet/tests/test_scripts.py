@@ -47,6 +47,15 @@ class BadCounts(unittest.TestCase):
                 self.assertEqual((result.returncode, result.stdout), (2, ""))
                 self.assertEqual(result.stderr, f"bench.py: error: argument {flag}: {text!r} is not an integer "
                                                 f"at least 1\n")
+        most = 4 * (os.cpu_count() or 1)
+        for text in (str(most + 1), "9" * 30):  # a count PyTorch would crash on, or overflow with
+            with self.subTest(threads=text):
+                result = subprocess.run([sys.executable, os.path.join(PART1, "bench.py"), "--threads", text],
+                                        cwd=PART1, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
+                                        capture_output=True, text=True, timeout=120)
+                self.assertEqual((result.returncode, result.stdout), (2, ""))
+                self.assertEqual(result.stderr, f"bench.py: error: argument --threads: {text!r} is more threads than "
+                                                f"this machine can use; give at most {most} (4 per core)\n")
 
 
 WRAPPERS = ("collect_submission.sh", "data/get_data.sh")
