@@ -102,8 +102,10 @@ def what_to_do(error):
         return "free some disk space"
     if error.errno == getattr(errno, "ENOLCK", None):
         return "keep the kit on a local disk (this file system cannot lock files)"
-    folder_in_the_way = error.errno == errno.EACCES and error.filename and os.path.isdir(error.filename)
-    if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR) or folder_in_the_way:  # the last: Windows
+    # Windows says EACCES where a folder stands in a file's place; elsewhere EACCES on a folder is its permissions
+    folder_in_the_way = (os.name == "nt" and error.errno == errno.EACCES and error.filename
+                         and os.path.isdir(error.filename))
+    if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR) or folder_in_the_way:
         return "a file or folder of that name is in the way: move it"
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "fix the permissions"

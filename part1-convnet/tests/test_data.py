@@ -1,8 +1,10 @@
+import errno
 import inspect
 import os
 import pickle
 import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 
@@ -119,6 +121,15 @@ class TestBadBatches(unittest.TestCase):
         self.assertNotIn("\n", message)
         for fragment in (path, "get_data.sh", *fragments):
             self.assertIn(fragment, message)
+
+    def test_a_folder_this_user_may_not_read_is_a_permission_problem_not_a_missing_file(self):
+        path = self.write({"data": np.zeros((1, 3072), np.uint8), "labels": [0]})
+        with mock.patch("os.stat", side_effect=PermissionError(errno.EACCES, "Permission denied", path)):
+            with self.assertRaises(DataError) as caught:
+                load_CIFAR_batch(path)
+        self.assertNotIsInstance(caught.exception, FileNotFoundError)
+        self.assertEqual(str(caught.exception), f"{path} cannot be read (Permission denied); fix the permissions "
+                                                f"of the data folder")
 
     def test_a_pickle_that_would_run_code_is_refused_unrun(self):
         marker = os.path.join(self.tmp.name, "marker")

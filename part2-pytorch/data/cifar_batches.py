@@ -6,6 +6,7 @@ a file, from missing to malformed, is a DataError whose one-line message names t
 """
 import os
 import pickle
+import stat
 
 import numpy as np
 
@@ -85,10 +86,15 @@ def _checked(batch):
 
 def read_batch(filename):
     """(images uint8 (N, 3072), labels int64 (N,)) of one batch file, or a DataError naming it."""
-    if not os.path.isfile(filename):
-        if os.path.exists(filename):  # a folder, a pipe or a device in its place
-            raise DataError(f"{filename} is not a file; {FETCH_HINT}")
-        raise DataMissingError(f"{filename} not found; {FETCH_HINT}")
+    try:
+        mode = os.stat(filename).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise DataMissingError(f"{filename} not found; {FETCH_HINT}") from None
+    except OSError as error:  # a folder on the way that this user may not read, say: fetching again would not help
+        raise DataError(f"{filename} cannot be read ({error.strerror or error}); fix the permissions of the data "
+                        f"folder") from None
+    if not stat.S_ISREG(mode):  # a folder, a pipe or a device in its place
+        raise DataError(f"{filename} is not a file; {FETCH_HINT}")
     try:
         if os.path.getsize(filename) == 0:
             raise _BadBatch("is empty")

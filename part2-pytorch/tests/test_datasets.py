@@ -1,8 +1,10 @@
+import errno
 import inspect
 import os
 import pickle
 import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 from PIL import Image
@@ -169,6 +171,24 @@ class BadBatches(unittest.TestCase):
             os.rmdir(self.path)
             os.mkfifo(self.path)  # opening it would wait for a writer
             with self.assertRaisesRegex(DataError, "test_batch is not a file"):
+                load_split(self.temporary.name, train=False)
+
+    def test_a_folder_this_user_may_not_read_is_a_permission_problem_not_a_missing_file(self):
+        real_stat = os.stat
+
+        def denied(path, *args, **kwargs):  # as os.stat fails inside a folder without read/search permission
+            if os.fspath(path) == self.path:
+                raise PermissionError(errno.EACCES, "Permission denied", path)
+            return real_stat(path, *args, **kwargs)
+        self.write(batch())
+        with mock.patch("os.stat", denied):
+            with self.assertRaises(DataError) as caught:
+                load_split(self.temporary.name, train=False)
+        self.assertNotIsInstance(caught.exception, FileNotFoundError)
+        self.assertEqual(str(caught.exception), f"{self.path} cannot be read (Permission denied); fix the "
+                                                f"permissions of the data folder")
+        with mock.patch("os.stat", side_effect=NotADirectoryError(errno.ENOTDIR, "Not a directory")):
+            with self.assertRaises(FileNotFoundError):  # a file where the folder should be: nothing there
                 load_split(self.temporary.name, train=False)
 
     def test_str_keys_and_integer_data_are_accepted(self):

@@ -133,8 +133,11 @@ class FailedWrites(unittest.TestCase):
                 files.write_atomically(in_the_way, lambda f: f.write(b"x"))
             self.assertEqual(caught.exception.filename, in_the_way)  # not the temporary file it renamed
             self.assertIn("in the way", files.what_to_do(caught.exception))
-            windows = PermissionError(errno.EACCES, "Access is denied", in_the_way)  # what Windows raises there
-            self.assertIn("in the way", files.what_to_do(windows))
+            denied = PermissionError(errno.EACCES, "Access is denied", in_the_way)  # what Windows raises there
+            with mock.patch.object(os, "name", "nt"):
+                self.assertIn("in the way", files.what_to_do(denied))
+            with mock.patch.object(os, "name", "posix"):  # there: a folder this user may not write in
+                self.assertEqual(files.what_to_do(denied), "fix the permissions")
 
             def disk_full(f):
                 raise OSError(errno.ENOSPC, "No space left on device")
