@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import re
+import sys
 import threading
 
 import config
@@ -108,7 +109,9 @@ def result_files(results):
     folder, name = os.path.split(results)
     stem, extension = os.path.splitext(name)
     stem = re.sub(r"\.shard-\d+-of-\d+$", "", stem)
-    shard = re.compile(re.escape(stem) + r"(\.shard-\d+-of-\d+)?" + re.escape(extension))
+    # Windows and macOS name files case-insensitively by default: there LONGTAIL.csv is longtail.csv
+    case = re.IGNORECASE if os.path.normcase("A") == "a" or sys.platform == "darwin" else 0
+    shard = re.compile(re.escape(stem) + r"(\.shard-\d+-of-\d+)?" + re.escape(extension), case)
     # names, not paths, are matched: on Windows, glob answers results\longtail.csv for results/longtail.csv
     names = os.listdir(folder or ".") if os.path.isdir(folder or ".") else []
     return sorted(os.path.join(folder, name) for name in names if shard.fullmatch(name))

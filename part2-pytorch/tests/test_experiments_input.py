@@ -6,6 +6,7 @@ import csv
 import io
 import ntpath
 import os
+import sys
 import tempfile
 import unittest
 from unittest import mock
@@ -178,6 +179,17 @@ class CsvFiles(InScratchFolder):
         self.assertEqual([os.path.basename(path) for path in results_csv.result_files(self.results)],
                          ["longtail.csv", "longtail.shard-1-of-2.csv"])
 
+
+    def test_on_a_case_insensitive_system_the_results_are_found_whatever_case_is_typed(self):
+        folder = os.path.dirname(self.results)
+        open(os.path.join(folder, "longtail.shard-2-of-2.csv"), "w").close()
+        results_csv.write_rows(self.results, [])
+        typed = os.path.join(folder, "LongTail.csv")  # the same file on macOS and Windows: finished runs not rerun
+        for platform, found in (("darwin", ["longtail.csv", "longtail.shard-2-of-2.csv"]), ("linux", [])):
+            with self.subTest(platform=platform), mock.patch.object(sys, "platform", platform):
+                self.assertEqual([os.path.basename(path) for path in results_csv.result_files(typed)], found)
+        with mock.patch.object(os, "path", ntpath):  # Windows, whose normcase folds case
+            self.assertEqual(len(results_csv.result_files(typed)), 2)
 
     def test_the_results_are_found_whichever_separator_a_windows_user_types(self):
         # On Windows a path may hold / or \\ and glob answers with \\: matching whole paths found nothing there,
