@@ -35,8 +35,13 @@ def submission_files():
         for parent, folders, names in os.walk(graded):
             folders[:] = sorted(name for name in folders if wanted(name))
             paths += [os.path.join(parent, name) for name in sorted(names)
-                      if wanted(name) and os.path.isfile(os.path.join(parent, name))]  # no pipe: zipping it waits
+                      if wanted(name) and not is_special(os.path.join(parent, name))]
     return paths
+
+
+def is_special(path):
+    """A pipe, socket or device: zipping a pipe would wait for a writer (a link to nothing stays: it is reported)."""
+    return os.path.exists(path) and not os.path.isfile(path)
 
 
 def write_zip(target, paths):

@@ -25,6 +25,11 @@ def _wanted(name):
     return not name.startswith(".") and not name.endswith((".pyc", ".tmp", ".lock"))  # hidden, temporary, locks
 
 
+def _is_special(path):
+    """A pipe, socket or device: zipping a pipe would wait for a writer (a link to nothing stays: it is reported)."""
+    return os.path.exists(path) and not os.path.isfile(path)
+
+
 def submission_files(root="."):
     """Paths relative to `root` of every file the zip holds."""
     paths = list(FILES)
@@ -32,9 +37,9 @@ def submission_files(root="."):
         for parent, subfolders, names in os.walk(os.path.join(root, folder)):
             subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_FOLDERS and _wanted(name))
             relative = os.path.relpath(parent, root)
-            paths += [os.path.join(relative, name) for name in sorted(names)  # regular files: zipping a pipe waits
+            paths += [os.path.join(relative, name) for name in sorted(names)
                       if _wanted(name) and name.endswith(CODE_ONLY.get(folder, ""))
-                      and os.path.isfile(os.path.join(parent, name))]
+                      and not _is_special(os.path.join(parent, name))]
     return paths
 
 
