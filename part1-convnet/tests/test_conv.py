@@ -137,6 +137,17 @@ class TestConv2D(unittest.TestCase):
                     np.testing.assert_allclose(conv.db, db_ref, rtol=1e-12, atol=1e-12)
 
     def test_layers_with_same_sized_buffers_do_not_read_each_others_data(self):
+        self.check_layers_with_same_sized_buffers_alternately()
+
+    def test_layers_with_same_sized_buffers_under_one_plan_do_not_share_them(self):
+        # the timed choice may give the two layers chunks of other sizes, so buffers of other shapes: pin it
+        self.addCleanup(_autotune.force, _autotune.force(None))
+        for plan in ((2, 1, None), (1, 1, None)):
+            with self.subTest(plan=plan):
+                _autotune.force(plan)
+                self.check_layers_with_same_sized_buffers_alternately()
+
+    def check_layers_with_same_sized_buffers_alternately(self):
         # 3x8x8 padded by 1 and 3x10x10 unpadded give planes of one shape, data where the other has padding;
         # each thread keeps its work buffers between calls (modules/_scratch.py), so they must not be shared
         rng = np.random.default_rng(3)
@@ -152,6 +163,24 @@ class TestConv2D(unittest.TestCase):
                     dx_ref, dw_ref, _ = reference_layers.conv_backward(x, conv.weight, 1, conv.padding, dout)
                     np.testing.assert_allclose(conv.dx, dx_ref, rtol=1e-12, atol=1e-12)
                     np.testing.assert_allclose(conv.dw, dw_ref, rtol=1e-12, atol=1e-12)
+
+    def test_float32_input_with_float64_weights_gives_float64_like_the_reference(self):
+        conv = make_conv(2, 3, 3, 1, 1, np.random.default_rng(9))
+        x = np.random.default_rng(10).standard_normal((2, 2, 5, 6)).astype(np.float32)
+        out = conv.forward(x)
+        self.assertEqual(out.dtype, np.float64)
+        np.testing.assert_allclose(out, reference_layers.conv_forward(x.astype(np.float64), conv.weight, conv.bias,
+                                                                      1, 1), rtol=1e-12, atol=1e-12)
+
+    def test_float64_gradient_after_a_float32_input_gives_float64_gradients(self):
+        conv = make_conv(2, 3, 3, 2, 1, np.random.default_rng(11))
+        x = np.random.default_rng(12).standard_normal((2, 2, 7, 6)).astype(np.float32)
+        dout = np.random.default_rng(13).standard_normal(conv.forward(x).shape)
+        conv.backward(dout)
+        self.assertEqual((conv.dx.dtype, conv.dw.dtype, conv.db.dtype), (np.float64,) * 3)
+        dx_ref, dw_ref, db_ref = reference_layers.conv_backward(x.astype(np.float64), conv.weight, 2, 1, dout)
+        for ours, reference in ((conv.dx, dx_ref), (conv.dw, dw_ref), (conv.db, db_ref)):
+            np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
 
     def test_plans_without_threadpoolctl_keep_blas_threads(self):
         # threadpoolctl is optional: where it cannot be imported, no plan limits BLAS and the threads still share

@@ -125,6 +125,19 @@ class TestMaxPooling(unittest.TestCase):
                 np.testing.assert_allclose(pool.dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
                 self.assertEqual(np.count_nonzero(pool.dx), np.count_nonzero(xt.grad.numpy()))  # same winners
 
+    def test_wide_rows_whose_offsets_pass_255_match_pytorch(self):
+        # the arg-max is kept as an offset i*w + j from its window's corner: 601 here, more than a byte holds
+        x = np.random.default_rng(5).standard_normal((1, 1, 2, 600))
+        pool = MaxPooling(2, 2)
+        out = pool.forward(x)
+        dout = np.random.default_rng(6).standard_normal(out.shape)
+        pool.backward(dout)
+        xt = torch.tensor(x, requires_grad=True)
+        out_t = F.max_pool2d(xt, 2, 2)
+        out_t.backward(torch.tensor(dout))
+        np.testing.assert_array_equal(out, out_t.detach().numpy())
+        np.testing.assert_array_equal(pool.dx, xt.grad.numpy())
+
     def test_bad_input(self):
         with self.assertRaisesRegex(ValueError, r"4-D.*\(4, 4\)"):
             MaxPooling(2, 2).forward(np.zeros((4, 4)))

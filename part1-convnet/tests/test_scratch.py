@@ -40,8 +40,11 @@ class TestScratchBuffers(unittest.TestCase):
             self.assertIs(get("a"), a)
             self.assertIs(get("c"), c)
             self.assertIsNot(get("b"), b)
-        big = _scratch.buffer(("test", "big"), (2 * _scratch.BYTES_KEPT // 8,), np.uint8)
-        self.assertIs(_scratch.buffer(("test", "big"), big.shape, np.uint8), big)  # one too big is still kept
+
+    def test_a_buffer_beyond_the_byte_limit_alone_is_still_kept(self):
+        with mock.patch.object(_scratch, "BYTES_KEPT", 100):
+            big = _scratch.buffer(("test", "too big"), (1000,), np.float64)
+            self.assertIs(_scratch.buffer(("test", "too big"), (1000,), np.float64), big)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,21 @@
 """Every part-1 script answers --help without running (nothing trained, timed, fetched or written), and bench.py
 refuses bad counts in one line; the .sh wrappers find a Python that runs."""
+import contextlib
+import inspect
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
+
+import numpy as np
+import torch
+
+import bench
+from modules._parallel import set_thread_count, thread_count
 
 PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,6 +66,44 @@ class BadCounts(unittest.TestCase):
                 self.assertEqual((result.returncode, result.stdout), (2, ""))
                 self.assertEqual(result.stderr, f"bench.py: error: argument --threads: {text!r} is more threads than "
                                                 f"this machine can use; give at most {most} (4 per core)\n")
+
+
+class BenchParts(unittest.TestCase):
+    def test_the_ratio_is_the_median_of_the_per_turn_ratios(self):
+        # turns of (ours, theirs) seconds (1, 1), (2, 1), (10, 20): ratios 1, 2, 0.5; the medians' ratio is 2
+        ends = iter(np.cumsum([0, 1, 0, 1, 0, 2, 0, 1, 0, 10, 0, 20]))
+        with mock.patch.object(bench.time, "sleep"), mock.patch.object(bench, "deciding", return_value=False), \
+                mock.patch.object(bench.time, "perf_counter", lambda: next(ends)):
+            self.assertEqual(bench.paired_times(lambda: None, lambda: None, 3), (2, 1, 1))
+
+    def test_threads_sets_our_thread_count(self):
+        self.addCleanup(set_thread_count, thread_count())
+        self.addCleanup(torch.set_num_threads, torch.get_num_threads())
+        set_thread_count(3)
+        pair = (lambda: None, lambda: None)
+        with mock.patch.object(bench, "paired_times", return_value=(1.0, 1.0, 1.0)), \
+                mock.patch.object(bench, "conv_pair", return_value=pair), \
+                mock.patch.object(bench, "pool_pair", return_value=pair), \
+                mock.patch.object(bench, "train_py_seconds", return_value=1.0), \
+                mock.patch.object(bench, "winners", return_value={}), \
+                mock.patch.object(sys, "argv", ["bench.py", "--threads", "1", "--repeats", "1"]), \
+                contextlib.redirect_stdout(io.StringIO()):
+            bench.main()
+        self.assertEqual(thread_count(), 1)
+
+    def test_the_pairs_compute_the_same_gradients(self):
+        # what is timed against PyTorch must be the same layer: strides other than the kernel, padding
+        rng = np.random.default_rng(0)
+        for ours, theirs in (bench.pool_pair(2, 3, 9, 8, 3, 2, rng), bench.conv_pair(2, 3, 7, 6, 4, 3, 2, 1, rng)):
+            ours()
+            theirs()
+            mine, torchs = inspect.getclosurevars(ours).nonlocals, inspect.getclosurevars(theirs).nonlocals
+            layer = mine.get("pool") or mine["conv"]
+            with self.subTest(layer=type(layer).__name__):
+                np.testing.assert_allclose(layer.dx, torchs["xt"].grad.numpy(), rtol=1e-10, atol=1e-12)
+                if "wt" in torchs:
+                    np.testing.assert_allclose(layer.dw, torchs["wt"].grad.numpy(), rtol=1e-10, atol=1e-12)
+                    np.testing.assert_allclose(layer.db, torchs["bt"].grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 WRAPPERS = ("collect_submission.sh", "data/get_data.sh")

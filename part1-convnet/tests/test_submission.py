@@ -2,7 +2,10 @@
 
 Each case asserts what is on disk afterwards: the zip holds exactly the graded files, and a failure leaves the
 earlier zip byte for byte, with no temporary file beside it."""
+import contextlib
 import errno
+import importlib.util
+import io
 import os
 import shutil
 import subprocess
@@ -10,6 +13,7 @@ import sys
 import tempfile
 import unittest
 import zipfile
+from unittest import mock
 
 from tests.script_checks import PART1, assert_one_line_error, copy_of_part1
 
@@ -163,6 +167,53 @@ class CollectSubmission(unittest.TestCase):
         self.assertEqual((process.wait(timeout=120), err), (1, ""))
         with zipfile.ZipFile(self.zip) as archive:
             self.assertEqual(sorted(archive.namelist()), graded_files())
+
+    def test_a_missing_graded_file_is_one_line_and_writes_no_zip(self):
+        os.remove(os.path.join(self.part, "train.py"))
+        result = self.collect()
+        self.assert_one_line_error(result, f"{ZIP} not written", "train.py")
+        self.assertFalse(os.path.exists(self.zip))
+
+    def test_files_go_in_in_name_order_in_each_folder(self):
+        # os.walk gives a folder's names in the file system's order: made here in neither name order nor its reverse
+        extra = os.path.join(self.part, "modules", "extra")
+        os.mkdir(extra)
+        for name in ("b.py", "d.py", "a.py", "e.py", "c.py"):
+            with open(os.path.join(extra, name), "w") as f:
+                f.write("x = 1\n")
+        if os.listdir(extra) == sorted(os.listdir(extra)):
+            self.skipTest("this file system lists a folder in name order anyway")
+        self.assertEqual(self.collect().returncode, 0)
+
+        def files_in(folder):
+            names = os.listdir(os.path.join(PART1, folder))
+            return sorted(f"{folder}/{name}" for name in names if name.endswith(".py"))
+        expected = (files_in("modules") + [f"modules/extra/{name}.py" for name in "abcde"] + files_in("optimizer")
+                    + ["trainer.py", "train.py"])
+        with zipfile.ZipFile(self.zip) as archive:
+            self.assertEqual(archive.namelist(), expected)  # a folder's files, then its subfolders'
+
+    def test_nothing_under_pycache_goes_in_even_if_not_byte_code(self):
+        with open(os.path.join(self.part, "modules", "__pycache__", "notes.txt"), "w") as f:
+            f.write("not graded")
+        self.assertEqual(self.collect().returncode, 0)
+        with zipfile.ZipFile(self.zip) as archive:
+            self.assertEqual(sorted(archive.namelist()), graded_files())
+
+    def test_ctrl_c_while_writing_returns_130_and_leaves_the_earlier_zip(self):
+        earlier = self.collect_earlier_zip()
+        spec = importlib.util.spec_from_file_location("kit_collect_submission",
+                                                      os.path.join(self.part, "collect_submission.py"))
+        kit = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(kit)
+        self.addCleanup(os.chdir, os.getcwd())  # main changes to the kit's folder
+        err = io.StringIO()
+        with mock.patch.object(zipfile.ZipFile, "write", side_effect=KeyboardInterrupt), \
+                contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            status = kit.main([])
+        self.assertEqual(status, 130)
+        self.assertIn("interrupted", err.getvalue())
+        self.assert_kept(earlier)  # no .submission-* temporary file either
 
     def test_unknown_arguments_are_one_line(self):
         result = subprocess.run(
