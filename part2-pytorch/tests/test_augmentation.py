@@ -122,6 +122,13 @@ class CropAndFlip(unittest.TestCase):
         flipped = sum(count for i, count in counts.items() if i >= 81)
         self.assertLess(abs(flipped - 8100), 400)
 
+    def test_the_kits_torchvision_pipelines(self):
+        train, test = (kit_transforms(train=flag).transforms for flag in (True, False))
+        self.assertEqual([type(step).__name__ for step in train],
+                         ["RandomCrop", "RandomHorizontalFlip", "ToTensor", "Normalize"])
+        self.assertEqual((train[0].size, train[0].padding, train[1].p), ((32, 32), 4, 0.5))
+        self.assertEqual([type(step).__name__ for step in test], ["ToTensor", "Normalize"])
+
 
 class Synthetic:
     def __init__(self, n):
@@ -193,6 +200,10 @@ class DeviceBatchesTest(unittest.TestCase):
         self.assertTrue(channels_last.is_contiguous(memory_format=torch.channels_last))
         torch.testing.assert_close(channels_last, plain, atol=0, rtol=0)
         self.assertEqual(labels.tolist(), same_labels.tolist())
+        tested = [next(iter(DeviceBatches(Synthetic(50), 16, "cpu", train=False, memory_format=memory_format)))[0]
+                  for memory_format in (torch.contiguous_format, torch.channels_last)]
+        self.assertTrue(tested[1].is_contiguous(memory_format=torch.channels_last))  # test batches too
+        torch.testing.assert_close(tested[1], tested[0], atol=0, rtol=0)
 
     def test_alternate_flips_mirror_each_image_in_every_other_pass_from_a_seeded_start(self):
         dataset = Synthetic(200)
@@ -242,6 +253,15 @@ class DeviceBatchesTest(unittest.TestCase):
         self.assertEqual(random_labels, alternate_labels)
         self.assertTrue(torch.equal(random_state, alternate_state))
 
+    def test_a_fresh_loader_starts_at_epoch_one(self):
+        def first_pass(set_epoch):
+            batches = DeviceBatches(Synthetic(20), 8, "cpu", train=True, generator=torch.Generator().manual_seed(2),
+                                    flips="alternate")
+            if set_epoch:
+                batches.set_epoch(1)
+            return torch.cat([images for images, _, _ in batches])
+        torch.testing.assert_close(first_pass(False), first_pass(True), atol=0, rtol=0)
+
     def test_an_unknown_flip_mode_is_refused(self):
         with self.assertRaises(ValueError):
             DeviceBatches(Synthetic(10), 4, "cpu", train=True, flips="sometimes")
@@ -250,6 +270,10 @@ class DeviceBatchesTest(unittest.TestCase):
         batches = DeviceBatches(Synthetic(33), 16, "cpu", train=True, generator=torch.Generator().manual_seed(0))
         self.assertEqual([len(labels) for _, labels, _ in batches], [16, 16])
         self.assertEqual(len(batches), 2)
+        seen = set()
+        for _ in range(20):  # a different one each pass: over passes, every image trains
+            seen.update(torch.cat([labels for _, labels, _ in batches]).tolist())
+        self.assertEqual(seen, set(range(33)))
         tested = DeviceBatches(Synthetic(33), 16, "cpu", train=False)  # the test set: every image, in order
         self.assertEqual(torch.cat([labels for _, labels in tested]).tolist(), list(range(33)))
         self.assertEqual(len(tested), 3)

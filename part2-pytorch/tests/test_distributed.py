@@ -108,6 +108,38 @@ class ShardsOfABatch(unittest.TestCase):
         self.assertIs(distributed.sum_across_ranks(tensor), tensor)
 
 
+class StartingAndWrapping(unittest.TestCase):
+    """start() and wrap() under torchrun, with the process group and CUDA calls mocked (no GPU, no peers)."""
+
+    def test_each_rank_takes_the_gpu_of_its_local_rank_and_joins_once(self):
+        environment = dict(WORLD_SIZE="4", RANK="3", LOCAL_RANK="1")  # the second rank of the second node
+        with mock.patch.dict(os.environ, environment), mock.patch.object(torch.cuda, "set_device") as set_device, \
+                mock.patch.object(distributed, "initialized", return_value=False), \
+                mock.patch.object(torch.distributed, "init_process_group", create=True) as join:
+            self.assertEqual(distributed.start(torch.device("cuda")), torch.device("cuda", 1))
+        set_device.assert_called_once_with(torch.device("cuda", 1))
+        join.assert_called_once()
+        with mock.patch.dict(os.environ, environment), mock.patch.object(distributed, "initialized", return_value=True), \
+                mock.patch.object(torch.distributed, "init_process_group", create=True) as join:
+            self.assertEqual(distributed.start(torch.device("cpu")), torch.device("cpu"))  # joined already
+        join.assert_not_called()
+
+    def test_sums_leave_their_input_alone_and_gpu_batchnorm_is_synchronised(self):
+        store = torch.distributed.HashStore()
+        torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+        self.addCleanup(torch.distributed.destroy_process_group)
+        tensor = torch.arange(3.0)
+        total = distributed.sum_across_ranks(tensor)
+        self.assertIsNot(total, tensor)
+        self.assertNotEqual(total.data_ptr(), tensor.data_ptr())  # the caller's running totals stay its own
+        with mock.patch.object(torch.nn.parallel, "DistributedDataParallel", lambda model, **kwargs: model):
+            for device, synchronised in (("cuda", True), ("cpu", False)):
+                model = distributed.wrap(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)),
+                                         torch.device(device))
+                kinds = {type(module) for module in model.modules()}
+                self.assertEqual(torch.nn.SyncBatchNorm in kinds, synchronised, device)
+
+
 class Backends(unittest.TestCase):
     def test_nccl_only_between_gpus_of_a_build_that_has_it(self):
         # Windows builds of PyTorch have no NCCL: their GPU ranks meet over gloo
@@ -148,8 +180,9 @@ class EndOfProcess(unittest.TestCase):
     def end(self, world_size):
         with tempfile.TemporaryDirectory() as folder:
             marker = os.path.join(folder, "shutdown-ran")
+            environment = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}  # buffered
             done = subprocess.run([sys.executable, "-c", self.SCRIPT.format(part2=PART2, marker=marker)],
-                                  env=dict(os.environ, WORLD_SIZE=str(world_size)), capture_output=True, text=True,
+                                  env=dict(environment, WORLD_SIZE=str(world_size)), capture_output=True, text=True,
                                   timeout=120)
             return done.returncode, done.stdout, done.stderr, os.path.exists(marker)
 

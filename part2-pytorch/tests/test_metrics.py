@@ -26,6 +26,11 @@ class ConfusionMatrix(unittest.TestCase):
         torch.testing.assert_close(row_normalised(confusion), torch.tensor(
             [[1 / 2, 1 / 2, 0], [0, 2 / 3, 1 / 3], [1 / 4, 0, 3 / 4]], dtype=torch.float64))
 
+    def test_per_class_accuracy_is_recall_not_precision(self):
+        confusion = confusion_matrix(torch.tensor([0, 0, 0, 1]), torch.tensor([0, 0, 1, 1]), 2)  # [[2, 1], [0, 1]]
+        self.assertEqual(per_class_accuracy(confusion).tolist(), [2 / 3, 1.0])  # precision would be [1, 0.5]
+        self.assertEqual(row_normalised(confusion).tolist(), [[2 / 3, 1 / 3], [0.0, 1.0]])
+
     def test_classes_without_images(self):
         confusion = confusion_matrix(torch.tensor([0, 0]), torch.tensor([0, 1]), 3)
         self.assertEqual(row_normalised(confusion)[2].tolist(), [0, 0, 0])

@@ -1,3 +1,4 @@
+import os
 import unittest
 
 import torch
@@ -8,6 +9,7 @@ import checkpointing
 import models
 from models import MODEL_BUILDERS, MyModel, TwoLayerNet, VanillaCNN
 from models.resnet import PadShortcut
+from tests.helpers import PART2
 
 # Option-A ResNets have no shortcut parameters: 6n + 2 layers give these counts (He et al. 2016, table 6).
 # (272,474 for ResNet-20, sometimes quoted, is the count with option-B projection shortcuts.)
@@ -17,6 +19,20 @@ RESNET_PARAMETERS = {"resnet20": 269_722, "resnet32": 464_154, "resnet44": 658_5
 
 def parameter_count(model):
     return sum(p.numel() for p in model.parameters())
+
+
+def patch_covariance(images):
+    patches = F.unfold(images.double(), kernel_size=2).transpose(1, 2).reshape(-1, 12)
+    patches = patches - patches.mean(dim=0)
+    return patches.T @ patches / len(patches)
+
+
+def patch_eigenvalues(images):
+    return torch.linalg.eigvalsh(patch_covariance(images))  # ascending
+
+
+def patch_eigenvectors(images):
+    return torch.linalg.eigh(patch_covariance(images)).eigenvectors  # columns, by ascending eigenvalue
 
 
 class ModelShapes(unittest.TestCase):
@@ -182,9 +198,10 @@ class Architectures(unittest.TestCase):
         features = F.conv2d(images, weight).permute(0, 2, 3, 1).reshape(-1, 24)[:, :12].double()
         features = features - features.mean(dim=0)
         covariance = features.T @ features / len(features)
-        # unit variance but for eps (5e-4) against eigenvalues from about 0.1 to 5; uncorrelated
+        # uncorrelated, and component i's variance is eigenvalue / (eigenvalue + eps), eps = 5e-4
         torch.testing.assert_close(covariance, torch.diag(covariance.diagonal()), atol=1e-5, rtol=0)
-        self.assertTrue(((covariance.diagonal() > 0.99) & (covariance.diagonal() <= 1)).all(), covariance.diagonal())
+        eigenvalues = patch_eigenvalues(images).flip(0)  # the strongest first, as the filters are
+        torch.testing.assert_close(covariance.diagonal(), eigenvalues / (eigenvalues + 5e-4), atol=1e-6, rtol=0)
         before = weight.clone()
         optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=1.0)
         net(images[:4]).sum().backward()
@@ -194,6 +211,42 @@ class Architectures(unittest.TestCase):
         for channels in (7, 26):
             with self.subTest(channels=channels), self.assertRaises(ValueError):
                 MyModel(widths=(channels, 16), whitened_stem=True)
+
+    def test_a_narrow_whitened_stem_keeps_the_strongest_directions(self):
+        torch.manual_seed(0)
+        base = torch.randn(200, 3, 8, 8)
+        images = base + 0.8 * base.roll(1, dims=3) + 0.5 * base[:, :1]
+        net = MyModel(widths=(8, 16, 16), whitened_stem=True)
+        net.fit_stem(images)
+        filters = net.stem.conv.weight[:4].reshape(4, 12).double()
+        strongest = patch_eigenvectors(images)[:, -4:].flip(1).T  # the top four, strongest first
+        cosines = F.cosine_similarity(filters, strongest, dim=1).abs()
+        torch.testing.assert_close(cosines, torch.ones(4, dtype=torch.float64), atol=1e-5, rtol=0)
+
+    def test_a_stage_adds_its_refinement_to_its_widened_input(self):
+        torch.manual_seed(0)
+        stage = MyModel(widths=(8, 16)).stages[0].eval()
+        with torch.no_grad():
+            stage.refine[0].weight.zero_()  # the refinement is then zero: only the skip remains
+            x = torch.randn(2, 8, 8, 8)
+            widened = stage.widen(x)
+            self.assertGreater(widened.abs().sum().item(), 0)
+            torch.testing.assert_close(stage(x), widened)
+
+    def test_my_model_logits_are_the_max_pooled_features_through_the_head_over_8(self):
+        torch.manual_seed(0)
+        net, x = MyModel(widths=(8, 16, 32)).train(), torch.randn(4, 3, 32, 32)
+        with torch.no_grad():
+            features = net.stages(net.stem(x))
+            expected = net.head(features.amax(dim=(2, 3))) / 8
+            torch.testing.assert_close(net(x), expected)
+
+    def test_the_shipped_checkpoints_load_strictly_into_their_models(self):
+        for name, file in (("TwoLayerNet", "twolayernet.pth"), ("VanillaCNN", "vanillacnn.pth"),
+                           ("MyModel", "mymodel.pth"), ("ResNet-32", "resnet-32.pth")):
+            with self.subTest(model=name):
+                state = torch.load(os.path.join(PART2, "checkpoints", file), map_location="cpu", weights_only=True)
+                MODEL_BUILDERS[name]().load_state_dict(state)  # strict: every name and shape as the model's
 
     def test_fit_stem_leaves_a_learned_stem_alone(self):
         net = MyModel()

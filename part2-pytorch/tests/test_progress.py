@@ -40,6 +40,7 @@ class BatchBar(unittest.TestCase):
         self.assertIn("epoch 1", text)
         self.assertIn("loss 0.2500", text)
         self.assertIn("batch/s", text)
+        self.assertEqual(text.rsplit("\r", 1)[-1].strip(), "")  # closed: the line is cleared, the log row follows
 
     def test_on_a_gpu_the_loss_is_read_at_most_a_few_times_a_second(self):
         loss = CountingLoss()

@@ -90,13 +90,15 @@ class GradedCheckpoint(Scratch):
 
         status, out, _ = self.run.main(*self.POOR)
         self.assertEqual(status, 0)
-        self.assertIn("kept checkpoints/twolayernet.pth".replace("/", os.sep), out)
+        self.assertIn("replaces it only with better weights", out)  # said as the run starts
+        self.assertIn("kept checkpoints/twolayernet.pth, which scores ".replace("/", os.sep), out)
         self.assertEqual(read_bytes(self.checkpoint), good)
         best = load(self.run.path("runs", "tiny", "best.pth"))  # the run's best stays in its folder
         self.assertFalse(torch.equal(best["fc1.weight"], load(self.checkpoint)["fc1.weight"]))
 
         status, out, _ = self.run.main(*self.POOR, "--overwrite-checkpoint")
         self.assertEqual(status, 0)
+        self.assertNotIn("only with better weights", out)
         self.assertEqual(read_bytes(self.checkpoint), read_bytes(self.run.path("runs", "tiny", "best.pth")))
 
     def test_an_unreadable_checkpoint_is_kept_and_evaluating_it_is_one_line(self):
@@ -329,6 +331,12 @@ class RunFolders(Scratch):
         for folder in folders:
             self.assertEqual(epochs_in(self.run, folder), [1])
 
+    def test_the_run_config_keeps_the_sections_in_the_configs_order(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        with open(self.run.path("runs", "tiny", "config.yaml")) as f:
+            sections = [line.rstrip(":\n") for line in f if line[:1].isalpha()]
+        self.assertEqual(sections, list(config.SECTIONS))
+
     def test_a_run_folder_holds_both_its_config_and_its_metrics(self):
         folder = self.run.path("runs", "partial")
         os.makedirs(folder)
@@ -381,6 +389,10 @@ class RunFolders(Scratch):
         self.assertIn(f"{os.path.join('runs', 'a', 'b')} holds a run, and this one would go inside it", err)
         self.assertFalse(os.path.exists(self.run.path("runs", "a", "b", "c")))
         self.assertNotIn(".c.lock", os.listdir(self.run.path("runs", "a", "b")))  # nothing left in that run either
+        status, _, err = self.run.main("--epochs", "1", "--name", "a/b/c/d")  # deeper inside it
+        self.assertEqual(status, 2)
+        self.assertIn(f"{os.path.join('runs', 'a', 'b')} holds a run, and this one would go inside it", err)
+        self.assertFalse(os.path.exists(self.run.path("runs", "a", "b", "c")))
         self.assertEqual(self.run.main("--epochs", "2", "--name", "a/b", "--resume")[0], 0)  # its own folder: fine
         self.assertEqual(epochs_in(self.run, "a/b"), [1, 2])
 
@@ -432,6 +444,14 @@ class Resume(Scratch):
             with self.subTest(argv=argv), mock.patch("sys.argv", argv):
                 message = str(run_state.interruption(run, "in epoch 3", types.SimpleNamespace(), KeyboardInterrupt()))
                 self.assertEqual(message.count("--resume"), 1, message)
+
+    def test_a_resume_stopped_before_its_folder_held_a_last_pth_has_nothing_to_resume(self):
+        args = types.SimpleNamespace(resume=True, config="tiny.yaml")
+        for last_path, held in ((self.last, "still holds its finished epochs"),
+                                (self.run.path("runs", "other", "last.pth"), "nothing to resume")):
+            with self.subTest(last_path=last_path):
+                run = types.SimpleNamespace(rows=[], folder="runs/x", last_path=last_path)
+                self.assertIn(held, str(run_state.interruption(run, "as the run started", args, KeyboardInterrupt())))
 
     def test_other_settings_are_refused_by_name_and_nothing_changes(self):
         before = read_bytes(self.last)
@@ -813,6 +833,17 @@ class AmpAuto(Scratch):
         self.assertEqual(status, 2)
         self.assertIn("amp", err)
 
+    def test_a_run_saved_before_amp_existed_resumes_in_fp32(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        last = self.run.path("runs", "tiny", "last.pth")
+        state = load(last)
+        del state["settings"]["amp"]  # a last.pth of a version without the setting: it trained in fp32
+        torch.save(state, last)
+        with mock.patch.object(main, "bf16_is_faster", side_effect=AssertionError("a resume must not measure")):
+            status, _, err = self.run.main("--epochs", "2", "--amp", "auto", "--resume")
+        self.assertEqual(status, 0, err)
+        self.assertIs(self.saved_amp(), False)
+
 
 class TestEvery(Scratch):
     def test_only_every_nth_epoch_and_the_last_are_tested(self):
@@ -883,6 +914,9 @@ class LearningCurves(unittest.TestCase):
             figure = log.plot_learning_curves("runs/one-epoch: TwoLayerNet")
             self.assertGreater(os.path.getsize(os.path.join(folder, "one-epoch", "learning_curves.png")), 1000)
         self.assertEqual(figure._suptitle.get_text(), "runs/one-epoch: TwoLayerNet")
+        loss_axes, accuracy_axes, rate_axes = figure.axes
+        self.assertEqual(accuracy_axes.get_ylim(), (0, 1))  # runs compare at a glance
+        self.assertEqual(rate_axes.get_yscale(), "log")  # steps of 10x are even steps
         for axes in figure.axes:
             self.assertEqual(axes.get_xlabel(), "epoch")
             self.assertIn("(", axes.get_ylabel())  # a quantity and its unit
@@ -913,6 +947,11 @@ class ConsoleLines(unittest.TestCase):
         self.assertEqual(len(lines), 2)
         for index, name in enumerate(CLASS_NAMES):
             self.assertIn(f"{name} {index / 10:.4f}", lines[index // 5])
+
+    def test_small_learning_rates_keep_their_figures(self):
+        for rate, shown in ((0.1, "0.1"), (5e-4, "0.0005"), (1e-5, "1e-05")):
+            row = dict(epoch=1, lr=rate, train_loss=1.0, train_acc=0.5, test_acc=0.5, seconds=2.0)
+            self.assertEqual(runlog.format_row(row, [0.5] * 10).split()[1], shown)
 
     def test_an_untested_epoch_shows_a_dash_for_every_test_figure(self):
         row = dict(epoch=3, lr=0.1, train_loss=1.0, train_acc=0.5, test_acc=math.nan, seconds=2.0)

@@ -17,6 +17,7 @@ from data import DeviceBatches
 from models import TwoLayerNet, VanillaCNN
 from tests.helpers import ScratchRun
 from tests.test_training import load_state
+import device
 from device import compiled, float64_device
 from training import autocast, sgd, train, validate
 
@@ -62,6 +63,58 @@ class Options(unittest.TestCase):
         second = load_state(compiled.path("runs", "tiny", "last.pth"))["model"]
         for name in first:
             torch.testing.assert_close(second[name], first[name], rtol=1e-4, atol=1e-5)
+
+
+class Devices(unittest.TestCase):
+    def test_auto_picks_cuda_then_mps_then_cpu_and_a_missing_device_is_refused(self):
+        for available, chosen in ((["cpu", "mps", "cuda", "cuda:0"], "cuda"), (["cpu", "mps"], "mps"), (["cpu"], "cpu")):
+            with self.subTest(available=available), mock.patch.object(device, "available_devices", lambda: available):
+                self.assertEqual(device.choose_device("auto"), torch.device(chosen))
+        with mock.patch.object(device, "available_devices", lambda: ["cpu", "cuda", "cuda:0"]):
+            self.assertEqual(device.choose_device("cuda:0"), torch.device("cuda:0"))
+            with self.assertRaisesRegex(ValueError, "device 'cuda:9' is not available here; choose auto or one of "
+                                                    "cpu, cuda, cuda:0"):
+                device.choose_device("cuda:9")
+
+    def test_memory_format_and_compile_modes(self):
+        self.assertIs(device.memory_format(True), torch.channels_last)
+        self.assertIs(device.memory_format(False), torch.contiguous_format)
+        model = torch.nn.Linear(2, 2)
+        with mock.patch.object(torch, "compile", side_effect=lambda m, mode: ("compiled", m, mode)) as compile_:
+            self.assertIs(device.compiled(model, "none"), model)
+            compile_.assert_not_called()
+            self.assertEqual(device.compiled(model, "default"), ("compiled", model, None))  # torch's own default
+            self.assertEqual(device.compiled(model, "max-autotune"), ("compiled", model, "max-autotune"))
+
+    def test_a_compiler_failure_is_its_first_line_and_other_errors_are_not_one(self):
+        import torch._dynamo.exc as dynamo_errors
+        failure = dynamo_errors.BackendCompilerFailed.__new__(dynamo_errors.BackendCompilerFailed)
+        Exception.__init__(failure, "InvalidCxxCompiler: No working C++ compiler found\n" + "detail\n" * 50)
+        self.assertEqual(device.compile_failure(failure),
+                         "torch.compile cannot compile here (InvalidCxxCompiler: No working C++ compiler found)")
+        Exception.__init__(failure, "x" * 500)
+        self.assertEqual(device.compile_failure(failure), f"torch.compile cannot compile here ({'x' * 200})")
+        self.assertIsNone(device.compile_failure(RuntimeError("CUDA out of memory")))
+
+    def test_bf16_is_chosen_only_when_measured_faster_and_leaves_the_random_stream_alone(self):
+        def clock(bf16_seconds, fp32_seconds):  # perf_counter's readings: 12 turns, fp32 and bf16 in turn
+            readings, now = [], 0.0
+            for turn in range(12):
+                readings += [now, now + (bf16_seconds if turn % 2 else fp32_seconds)]
+                now += 10
+            return mock.patch.object(device.time, "perf_counter", side_effect=readings)
+        cpu = torch.device("cpu")
+        with clock(bf16_seconds=1.0, fp32_seconds=3.0):
+            self.assertTrue(device.bf16_is_faster(cpu))
+        with clock(bf16_seconds=3.0, fp32_seconds=1.0):
+            self.assertFalse(device.bf16_is_faster(cpu))
+        with clock(bf16_seconds=0.9, fp32_seconds=1.0):  # 10% is within timing noise
+            self.assertFalse(device.bf16_is_faster(cpu))
+        self.assertFalse(device.bf16_is_faster(torch.device("mps")))  # no timing: MPS has no fast bf16
+        torch.manual_seed(0)
+        state = torch.get_rng_state()
+        device.bf16_is_faster(cpu)
+        self.assertTrue(torch.equal(torch.get_rng_state(), state))  # a run's seed gives the same run with amp auto
 
 
 class Mps(unittest.TestCase):
@@ -110,9 +163,54 @@ class Benchmark(unittest.TestCase):
     def test_settings(self):
         self.assertEqual(bench.parse_setting("512,amp,cl"), dict(batch_size=512, amp=True, channels_last=True))
         self.assertEqual(bench.parse_setting("128"), dict(batch_size=128, amp=False, channels_last=False))
+        self.assertEqual(bench.parse_setting("64,cl"), dict(batch_size=64, amp=False, channels_last=True))
+        self.assertEqual(bench.parse_setting("64,amp"), dict(batch_size=64, amp=True, channels_last=False))
+        self.assertEqual(bench.describe(bench.parse_setting("64,amp,cl")), "64 bf16 cl")
+        self.assertEqual(bench.describe(bench.parse_setting("64")), "64 fp32")
         for bad in ("0", "big", "128,fp16"):
             with self.subTest(setting=bad), self.assertRaises(argparse.ArgumentTypeError):
                 bench.parse_setting(bad)
+
+    def test_a_batch_as_large_as_the_images_is_allowed(self):
+        with mock.patch.object(bench, "measure", side_effect=SystemExit(0)) as measure:  # stop before timing
+            status, err = self.run_main("--setting", "64", "--images", "64", "--models", "TwoLayerNet",
+                                        "--device", "cpu")
+        self.assertEqual((status, err), (0, ""))
+        measure.assert_called_once()
+
+    def test_the_loops_see_the_setting_and_the_model_starts_the_same(self):
+        cpu = torch.device("cpu")
+        captured = []
+        real_train = bench.train
+
+        def train(model, batches, *args, **kwargs):
+            captured.append(next(iter(batches.batches))[0])
+            return real_train(model, batches, *args, **kwargs)
+        with mock.patch.object(bench, "train", train):
+            loops, _ = bench.make_loops("VanillaCNN", cpu, bench.parse_setting("16,cl"), 32, "none")
+            loops["ours"](1)
+        self.assertTrue(captured[0].is_contiguous(memory_format=torch.channels_last))  # as the model's weights
+        for same_optimizer, ours_made in ((True, 2), (False, 1)):  # the bare loop's: main.py's, or torch's plain
+            with mock.patch.object(bench, "sgd", wraps=bench.sgd) as ours:
+                bench.make_loops("TwoLayerNet", cpu, bench.parse_setting("16"), 32, "none", same_optimizer)
+            self.assertEqual(ours.call_count, ours_made, same_optimizer)
+        first = bench.new_model("TwoLayerNet", cpu, bench.parse_setting("16"), "none").state_dict()
+        torch.rand(10)  # whatever the random stream did in between
+        again = bench.new_model("TwoLayerNet", cpu, bench.parse_setting("16"), "none").state_dict()
+        self.assertTrue(all(torch.equal(first[key], again[key]) for key in first))
+
+    def test_rounds_use_whole_batches_and_each_loop_takes_every_place_in_turn(self):
+        order, sizes = [], []
+
+        def make_loops(model_name, device, setting, image_count, *args):
+            sizes.append(image_count)
+            return {name: (lambda steps, name=name: order.append(name)) for name in bench.LOOPS}, None
+        with mock.patch.object(bench, "make_loops", make_loops), \
+                mock.patch.object(bench, "images_per_second", lambda loop, *args: loop(1) or 1.0):
+            bench.measure("TwoLayerNet", torch.device("cpu"), bench.parse_setting("32"), 0, "none", image_count=100)
+        self.assertEqual(sizes, [96])  # three batches of 32: no short last batch counted as a full one
+        cycles = order[4:]  # after the warm-up of each loop and the ceiling's step timing
+        self.assertEqual(cycles[:9], ["ours", "bare", "ceiling", "bare", "ceiling", "ours", "ceiling", "ours", "bare"])
 
     def test_every_loop_trains_the_model(self):
         for same_optimizer in (False, True):
