@@ -138,7 +138,7 @@ class UnreadableCsv(InScratchFolder):
                               ("seed", "9" * 5000)):  # each passed once, and broke the plots
             with self.subTest(column=column, value=value):
                 self.write_bad_row(column, value)
-                self.assert_refused(f"row 3, column {column} = {value!r}")
+                self.assert_refused(f"row 3, column {column} = {config.shown(value)}")
 
     def test_a_header_without_a_key_column(self):
         for missing in ("grid", "imb_factor", "test_acc"):
