@@ -40,7 +40,7 @@ import config
 import files
 from data import DataError
 from grids import CLASS_COLUMNS, KEY_COLUMNS, available_grids, grid_runs, row_key, run_overrides, shard_of
-from results_csv import (ResultsError, append_row, read_all, result_files, results_lock, shard_path, write_atomically,
+from results_csv import (ResultsError, append_row, read_all, result_files, results_lock, shard_path, write_bytes,
                          writing_now)
 from run_state import Diverged, Interrupted
 from runlog import RunBusy
@@ -64,7 +64,7 @@ def draw_plots(results, out_dir):
     with results_lock(out_dir):
         for name, data in outputs.items():
             written.append(os.path.join(out_dir, name))
-            write_atomically(written[-1], data)
+            write_bytes(written[-1], data)
     return written
 
 
@@ -335,8 +335,7 @@ def main_cli(argv=None):
     except OSError as error:  # a read-only or full disk, a folder where a file should be
         if cli.reader_went_away(error):
             raise  # see cli.quiet_when_the_pipe_closes
-        print(cli.error_line("experiments.py", f"{error.filename or 'a file'}: {error.strerror or error}; "
-                                               f"{files.what_to_do(error)}, then run again"), file=sys.stderr)
+        print(cli.error_line("experiments.py", files.os_error_line(error)), file=sys.stderr)
         return 2
     except concurrent.futures.BrokenExecutor:
         print(cli.error_line("experiments.py", f"a worker process died (out of memory?); finished runs are in "

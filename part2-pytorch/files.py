@@ -96,6 +96,11 @@ def _write_then_rename(path, write, mode):
         raise
 
 
+def os_error_line(error):
+    """What a command line says of an OSError: the file, the system's reason and the fix."""
+    return f"{error.filename or 'a file'}: {error.strerror or error}; {what_to_do(error)}, then run again"
+
+
 def what_to_do(error):
     """The fix, by its cause, for an OSError of reading or writing a file."""
     if error.errno == errno.ENOSPC:

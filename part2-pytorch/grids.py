@@ -2,9 +2,7 @@
 and how a run is identified, whether it comes from a grid or from a row of a results CSV (experiments.py runs
 them)."""
 import os
-import re
 import typing
-from dataclasses import dataclass
 
 import config
 
@@ -13,7 +11,6 @@ CLASS_COLUMNS = [f"class_{c}" for c in range(10)]
 KEY_COLUMNS = ["grid", "model", "imb_type", "imb_factor", "loss_type", "reweight", "beta", "gamma", "seed", "epochs",
                "overrides"]
 COLUMNS = KEY_COLUMNS + ["test_acc"] + CLASS_COLUMNS + ["seconds"]
-REQUIRED_COLUMNS = [column for column in COLUMNS if column != "overrides"]  # older CSVs lack it: no overrides
 BETAS = (0.9, 0.99, 0.999, 0.9999)
 HEADLINE_BETA = 0.9999  # the paper's best beta for CIFAR-10; its headline rows get extra seeds
 GRID_SETTINGS = ("imb_factor", "loss_type", "reweight", "beta", "gamma", "save_best")  # the grid sets them per run
@@ -156,45 +153,6 @@ def shard_of(runs, shard):
     """The runs of shard (k, n), k 1-based: run i goes to shard i % n + 1, so the n shards split the grid."""
     k, n = shard
     return [run for i, run in enumerate(runs) if i % n == k - 1]
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """A CSV value that must match `regex` in full (config's kinds for the rest)."""
-    regex: str
-    allowed: str
-
-    def parse(self, text):
-        if not re.fullmatch(self.regex, text):
-            raise ValueError
-        return text
-
-
-FRACTION = config.Number(0, 1, high_included=True)
-COLUMN_KINDS = {  # what each column of a results CSV may hold; `overrides` is free text
-    "grid": Pattern(r"[A-Za-z0-9][\w.-]*", "a grid name (letters, digits, '_', '.', '-')"),  # it names files
-    "model": config.Text(),
-    **{key: config.SETTINGS[key].kind for key in ("imb_type", "loss_type", "beta", "gamma")},
-    # as config.py allows, where every class keeps an image (5e-324 passed (0, 1] and broke the plots' 1/factor)
-    "imb_factor": config.Number(1 / config.IMAGES_PER_CLASS, 1, high_included=True),
-    "reweight": Pattern(r"(?i)true|false", "True or False"),
-    "seed": Pattern(r"\d{1,18}", "an integer >= 0 of at most 18 digits"),
-    "epochs": Pattern(r"0*[1-9]\d{0,8}", "an integer from 1 to 999,999,999"),  # Python's int() takes 4,300 digits
-    **{column: FRACTION for column in ["test_acc"] + CLASS_COLUMNS},
-    "seconds": config.Number(0),
-}
-
-
-def row_problem(row):
-    """(column, value, what is allowed) of the first value of a CSV row (text) that its column cannot hold, or
-    None: a blank, 'x' or an imbalance factor of 0 read as a number would fail later, or be plotted."""
-    for column, kind in COLUMN_KINDS.items():
-        text = "" if row.get(column) is None else row[column]  # None: a row shorter than the header
-        try:
-            kind.parse(text)
-        except (ValueError, TypeError):
-            return column, text, kind.allowed
-    return None
 
 
 def row_key(row):

@@ -454,8 +454,7 @@ def main(argv=None):
     except OSError as error:  # a full or read-only disk, a folder where a file should be
         if cli.reader_went_away(error):
             raise  # see cli.quiet_when_the_pipe_closes
-        print(cli.error_line("main.py", f"{error.filename or 'a file'}: {error.strerror or error}; "
-                                        f"{files.what_to_do(error)}, then run again"), file=sys.stderr)
+        print(cli.error_line("main.py", files.os_error_line(error)), file=sys.stderr)
         return 2
     except Diverged as error:
         print(cli.error_line("main.py", error), file=sys.stderr)

@@ -8,12 +8,56 @@ import os
 import re
 import sys
 import threading
+from dataclasses import dataclass
 
 import config
 import files
-from grids import COLUMNS, REQUIRED_COLUMNS, row_key, row_problem
+from grids import CLASS_COLUMNS, COLUMNS, row_key
 
 LOCK_NAME = ".experiments.lock"
+
+REQUIRED_COLUMNS = [column for column in COLUMNS if column != "overrides"]  # older CSVs lack it: no overrides
+
+
+# Rows. What each value may hold: a row is checked before anything reads it as a number.
+
+@dataclass(frozen=True)
+class Pattern:
+    """A CSV value that must match `regex` in full (config's kinds for the rest)."""
+    regex: str
+    allowed: str
+
+    def parse(self, text):
+        if not re.fullmatch(self.regex, text):
+            raise ValueError
+        return text
+
+
+FRACTION = config.Number(0, 1, high_included=True)
+COLUMN_KINDS = {  # what each column of a results CSV may hold; `overrides` is free text
+    "grid": Pattern(r"[A-Za-z0-9][\w.-]*", "a grid name (letters, digits, '_', '.', '-')"),  # it names files
+    "model": config.Text(),
+    **{key: config.SETTINGS[key].kind for key in ("imb_type", "loss_type", "beta", "gamma")},
+    # as config.py allows, where every class keeps an image (5e-324 passed (0, 1] and broke the plots' 1/factor)
+    "imb_factor": config.Number(1 / config.IMAGES_PER_CLASS, 1, high_included=True),
+    "reweight": Pattern(r"(?i)true|false", "True or False"),
+    "seed": Pattern(r"\d{1,18}", "an integer >= 0 of at most 18 digits"),
+    "epochs": Pattern(r"0*[1-9]\d{0,8}", "an integer from 1 to 999,999,999"),  # Python's int() takes 4,300 digits
+    **{column: FRACTION for column in ["test_acc"] + CLASS_COLUMNS},
+    "seconds": config.Number(0),
+}
+
+
+def row_problem(row):
+    """(column, value, what is allowed) of the first value of a CSV row (text) that its column cannot hold, or
+    None: a blank, 'x' or an imbalance factor of 0 read as a number would fail later, or be plotted."""
+    for column, kind in COLUMN_KINDS.items():
+        text = "" if row.get(column) is None else row[column]  # None: a row shorter than the header
+        try:
+            kind.parse(text)
+        except (ValueError, TypeError):
+            return column, text, kind.allowed
+    return None
 
 
 # Files. Every file in a results folder is written under that folder's lock, into a temp file renamed over the
@@ -35,7 +79,7 @@ class ResultsError(ValueError):
     """A results CSV that cannot be read whole; the message (one line) names the file, row and column."""
 
 
-def write_atomically(path, data):
+def write_bytes(path, data):
     """Bytes to `path`, atomically (files.write_atomically: an OSError names `path`, not the temporary file).
     Call under results_lock of the folder."""
     files.write_atomically(path, lambda f: f.write(data))
@@ -89,13 +133,13 @@ def read_rows(path):
 def write_rows(path, rows):
     """Replace the CSV at `path` by `rows`, atomically and under the folder's lock."""
     with results_lock(os.path.dirname(path) or "."):
-        write_atomically(path, csv_bytes(rows))
+        write_bytes(path, csv_bytes(rows))
 
 
 def append_row(path, row):
     """Add one row to the CSV at `path`; the lock keeps two workers from losing each other's rows."""
     with results_lock(os.path.dirname(path) or "."):
-        write_atomically(path, csv_bytes(read_rows(path) + [row]))
+        write_bytes(path, csv_bytes(read_rows(path) + [row]))
 
 
 def shard_path(results, shard):

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .cifar_batches import DataError, DataMissingError, read_batch
+from .cifar_batches import read_batch
 
 FOLDER_NAME = "cifar-10-batches-py"
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
