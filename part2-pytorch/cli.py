@@ -1,6 +1,6 @@
 """What the command lines (main.py, experiments.py, bench.py, the scripts) share: one-line errors with a
-did-you-mean, defaults in --help, numbers checked as they are read, the check that a script runs from its own
-folder, and a quiet end when the reader of the output leaves."""
+did-you-mean, defaults in --help, numbers and run names checked as they are read, the check that a script runs
+from its own folder, and a quiet end when the reader of the output leaves."""
 import argparse
 import difflib
 import errno
@@ -8,6 +8,23 @@ import math
 import os
 import re
 import sys
+
+RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*(/[A-Za-z0-9_][A-Za-z0-9_.=-]*)*")
+WINDOWS_REFUSES = re.compile(r'[<>:"\\|?*\x00-\x1f]')  # in a file name
+WINDOWS_DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)  # not folders there
+
+
+def run_name_argument(name):
+    """--name: runs/NAME, a folder name that every system takes."""
+    if not RUN_NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"{name!r} is not a run name; use letters, digits, '_', '-', '.', '=' "
+                                         "(and '/' between folder names)")
+    for part in name.split("/"):  # names that would fail or alias another folder on Windows, for every user
+        if WINDOWS_DEVICE.fullmatch(part) or part.endswith("."):
+            raise argparse.ArgumentTypeError(f"{name!r} is not a run name on every system: Windows keeps CON, PRN, "
+                                             f"AUX, NUL, COM0-9 and LPT0-9 for devices and drops a final '.'; "
+                                             f"choose another")
+    return name
 
 
 class CommandLineParser(argparse.ArgumentParser):

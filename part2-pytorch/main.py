@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import math
 import os
-import re
 import sys
 import time
 
@@ -39,9 +38,6 @@ from training import Lookahead, learning_rate_at, linear_learning_rate_at, set_l
 
 TEST_BATCH = 500  # evaluation needs no small batches: larger ones keep a GPU busy
 STEM_IMAGES = 5000  # enough 2x2 patches (4.8 million) for a steady 12x12 covariance
-RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*(/[A-Za-z0-9_][A-Za-z0-9_.=-]*)*")
-WINDOWS_REFUSES = re.compile(r'[<>:"\\|?*\x00-\x1f]')  # in a file name
-WINDOWS_DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)  # not folders there
 
 
 class Override(argparse.Action):
@@ -65,23 +61,12 @@ def device_argument(name):
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def run_name_argument(name):
-    if not RUN_NAME.fullmatch(name):
-        raise argparse.ArgumentTypeError(f"{name!r} is not a run name; use letters, digits, '_', '-', '.', '=' "
-                                         "(and '/' between folder names)")
-    for part in name.split("/"):  # names that would fail or alias another folder on Windows, for every user
-        if WINDOWS_DEVICE.fullmatch(part) or part.endswith("."):
-            raise argparse.ArgumentTypeError(f"{name!r} is not a run name on every system: Windows keeps CON, PRN, "
-                                             f"AUX, NUL, COM0-9 and LPT0-9 for devices and drops a final '.'; "
-                                             f"choose another")
-    return name
-
-
 def default_run_name(config_path):
     """The config's file name, as a run folder's name, when every system takes it (a user may name a config
     anything, in any language; Windows refuses some characters and names)."""
     name = os.path.splitext(os.path.basename(config_path))[0]
-    if not name or WINDOWS_DEVICE.fullmatch(name) or name.endswith((".", " ")) or WINDOWS_REFUSES.search(name):
+    if (not name or cli.WINDOWS_DEVICE.fullmatch(name) or name.endswith((".", " "))
+            or cli.WINDOWS_REFUSES.search(name)):
         raise config.ConfigError(f"runs/{name}, the run folder named after the config's file, is not a folder "
                                  f"name every system takes; name the run with --name NAME")
     return name
@@ -92,7 +77,7 @@ def parse_arguments(argv=None):
                                formatter_class=cli.HelpFormatter)
     parser.add_argument("--config", type=cli.path_argument("the YAML config, e.g. configs/config_twolayer.yaml"),
                         help="YAML config with sections Train, network, data, loss (required to train)")
-    parser.add_argument("--name", type=run_name_argument, help="the run folder runs/NAME (default: the config's "
+    parser.add_argument("--name", type=cli.run_name_argument, help="the run folder runs/NAME (default: the config's "
                                                                "file name)")
     parser.add_argument("--device", type=device_argument, default="auto",
                         help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
@@ -296,38 +281,63 @@ def build_training(args, device):
                     test_model, criteria, optimizer, averaging, layout)
 
 
+def restore_resumed(args, training, run, echo):
+    """The state --resume goes on from, put back into the model, optimiser and random streams; amp: auto takes
+    the decision the run made when it started."""
+    state = resumed_state(args, run.folder)
+    checkpointing.restore_run_state(state, run.last_path, training.model, args.model, training.optimizer,
+                                    training.generator)
+    echo(f"resuming {run.folder} after epoch {state['epoch']}")
+    if args.amp == "auto":
+        args.amp = state["settings"].get("amp", False)
+    return state
+
+
+def decide_amp(args, device, echo):
+    """amp: auto becomes bf16 autocast or not, once, as a run starts: on where it is faster here."""
+    if args.amp == "auto":
+        args.amp = amp_for_all_ranks(device)
+        echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}faster here)")
+
+
+def open_graded_checkpoint(args, training, run, device, echo):
+    """checkpoints/<model>.pth as a GradedCheckpoint, the weights there scored on this run's test set."""
+    def score(state_dict):
+        scored = MODEL_BUILDERS[args.model]()
+        scored.load_state_dict(state_dict)
+        scored = scored.to(device, memory_format=training.layout)
+        return accuracy(test_confusion(scored, training.test_batches, args, device))
+    return graded_checkpoint(args, score, echo, run, training.test_set.targets)
+
+
+def prepare_run_folder(args, run, state, echo):
+    """Set an earlier run of the folder aside (unless this one resumes it), then write the resolved config and
+    the rows so far."""
+    if not state and (moved := run.set_aside()):
+        echo(f"{run.folder} held an earlier run: moved to {moved}")
+    run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
+              state["rows"] if state else ())
+
+
+def describe_run(args, training, run, device):
+    ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
+    return (f"{run.folder}: {args.model} ({sum(p.numel() for p in training.model.parameters()):,} parameters) on "
+            f"{device}{ranks}, seed {args.seed}; {len(training.train_set)} training images ({args.imbalance}, per "
+            f"class {training.cls_num_list}), {len(training.test_set)} test images")
+
+
 def start_run(args, training, run, device, echo, writes):
     """Read what the run goes on from (a resume) and score the graded checkpoint before anything on disk changes,
     so that a failure or Ctrl-C there leaves every folder as it was; then set an earlier run aside and write the
     run's config. Returns (the resumed state or None, the GradedCheckpoint or None)."""
     if writes and args.save_best:
         check_writable(graded_path(args))
-    state = resumed_state(args, run.folder) if args.resume else None
-    if state:
-        checkpointing.restore_run_state(state, run.last_path, training.model, args.model, training.optimizer,
-                                        training.generator)
-        echo(f"resuming {run.folder} after epoch {state['epoch']}")
-        if args.amp == "auto":  # decided once, when the run started
-            args.amp = state["settings"].get("amp", False)
-    if args.amp == "auto":
-        args.amp = amp_for_all_ranks(device)
-        echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}faster here)")
-
-    def score(state_dict):  # the test accuracy of some weights: the graded checkpoint's measure
-        scored = MODEL_BUILDERS[args.model]()
-        scored.load_state_dict(state_dict)
-        scored = scored.to(device, memory_format=training.layout)
-        return accuracy(test_confusion(scored, training.test_batches, args, device))
-    graded = graded_checkpoint(args, score, echo, run, training.test_set.targets) if args.save_best else None
+    state = restore_resumed(args, training, run, echo) if args.resume else None
+    decide_amp(args, device, echo)
+    graded = open_graded_checkpoint(args, training, run, device, echo) if args.save_best else None
     if writes:
-        if not state and (moved := run.set_aside()):
-            echo(f"{run.folder} held an earlier run: moved to {moved}")
-        run.start(config.as_sections(vars(args)), f"resolved by main.py; run with --seed {args.seed}",
-                  state["rows"] if state else ())
-    ranks = f" x {distributed.world_size()} ranks" if distributed.world_size() > 1 else ""
-    echo(f"{run.folder}: {args.model} ({sum(p.numel() for p in training.model.parameters()):,} parameters) on "
-         f"{device}{ranks}, seed {args.seed}; {len(training.train_set)} training images ({args.imbalance}, per "
-         f"class {training.cls_num_list}), {len(training.test_set)} test images")
+        prepare_run_folder(args, run, state, echo)
+    echo(describe_run(args, training, run, device))
     return state, graded
 
 
