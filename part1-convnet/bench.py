@@ -9,9 +9,13 @@ the CPU, the BLAS libraries, the choices modules/_autotune.py made, and the time
 import argparse
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
+
+if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while torch loads ends the process, not in a traceback
 
 import numpy as np
 import torch

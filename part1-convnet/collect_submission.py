@@ -8,6 +8,7 @@ leaves the earlier zip as it was. Python's zipfile: no `zip` program needed.
 import argparse
 import errno
 import os
+import signal
 import sys
 import tempfile
 import zipfile
@@ -102,4 +103,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` ends it as Ctrl-C does: no partial zip left
     sys.exit(main())

@@ -4,9 +4,13 @@ Run it from its own folder (part1-convnet), after fetching the data with `sh dat
 import argparse
 import errno
 import os
+import signal
 import sys
 import tempfile
 import time
+
+if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while numpy loads ends the process, not in a traceback
 
 import matplotlib
 matplotlib.use("Agg")  # files only; no display needed
@@ -163,11 +167,16 @@ def usable_console():
 
 def quiet_when_the_pipe_closes(main):
     """main() on a usable console, where `python train.py | head -1` ends without a traceback when head exits
-    (status 1, as cat)."""
+    (status 1, as cat). Ctrl-C that main() leaves alone ends with one line and status 130, as a shell reports it."""
     usable_console()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # set while the libraries loaded
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        status = 130
     except OSError as error:
         if not reader_went_away(error):
             raise
@@ -177,4 +186,5 @@ def quiet_when_the_pipe_closes(main):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` ends it as Ctrl-C does: no partial figure left
     sys.exit(quiet_when_the_pipe_closes(main))

@@ -26,11 +26,15 @@ import statistics
 import sys
 import time
 
+import cli
+
+if __name__ == "__main__":
+    cli.quiet_while_loading()  # before torch: Ctrl-C while it loads ends without a traceback
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-import cli
 from config import COMPILE_MODES
 from data import DeviceBatches
 from data.augment import normalise

@@ -7,7 +7,10 @@ import errno
 import math
 import os
 import re
+import signal
 import sys
+
+import files
 
 RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*(/[A-Za-z0-9_][A-Za-z0-9_.=-]*)*")
 WINDOWS_REFUSES = re.compile(r'[<>:"\\|?*\x00-\x1f]')  # in a file name
@@ -149,13 +152,28 @@ def usable_console():
             stream.reconfigure(errors="backslashreplace")
 
 
+def quiet_while_loading():
+    """Called by a script before it imports torch: Ctrl-C while torch loads (a second or two) ends the
+    process as it would a C program, not with a traceback from inside torch; quiet_when_the_pipe_closes then hands
+    Ctrl-C back to Python. Where Ctrl-C is ignored (a job started with & by a script), it stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def quiet_when_the_pipe_closes(main):
     """main() on a usable console; `script ... | head -1`: the reader went away, so end without a traceback (the
-    usual exit status 1)."""
+    usual exit status 1). Ctrl-C (or SIGTERM under files.sigterm_as_interrupt) that main() leaves alone ends with
+    one line and the status a shell reports for it."""
     usable_console()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # set by quiet_while_loading
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit
+        return status
+    except KeyboardInterrupt as stop:
+        how, status = files.how_stopped(stop)
+        print(f"\n{how}", file=sys.stderr)
         return status
     except OSError as error:
         if not reader_went_away(error):

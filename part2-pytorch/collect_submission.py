@@ -103,4 +103,5 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(cli.quiet_when_the_pipe_closes(main))
+    with files.sigterm_as_interrupt():  # `kill` waits for the zip being written, as Ctrl-C does: no partial file left
+        sys.exit(cli.quiet_when_the_pipe_closes(main))

@@ -34,8 +34,12 @@ import sys
 import threading
 import time
 
-import checkpointing
 import cli
+
+if __name__ == "__main__":
+    cli.quiet_while_loading()  # before torch: Ctrl-C while it loads ends without a traceback
+
+import checkpointing
 import config
 import files
 from data import DataError

@@ -17,11 +17,15 @@ import os
 import sys
 import time
 
+import cli
+
+if __name__ == "__main__":
+    cli.quiet_while_loading()  # before torch: Ctrl-C while it loads ends without a traceback
+
 import numpy as np
 import torch
 
 import checkpointing
-import cli
 import config
 import distributed
 import files

@@ -3,6 +3,7 @@ a reader that stops early (`| head -1`) ends a script quietly."""
 import argparse
 import errno
 import os
+import signal
 import sys
 
 
@@ -33,16 +34,32 @@ def usable_console():
             stream.reconfigure(errors="backslashreplace")
 
 
+def quiet_while_loading():
+    """Called by a script before it imports numpy: Ctrl-C while the libraries load ends the process as it would a C
+    program, not with a traceback from inside them; run() hands Ctrl-C back to Python. Ignored Ctrl-C stays so."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(main):
     """sys.exit(main()) on a usable console; when the reader of our output has gone away, end quietly with status
-    1, as `cat` does."""
+    1, as `cat` does. Ctrl-C, and `kill` (SIGTERM) taken as Ctrl-C so that no partial figure is left, end with one
+    line and status 130."""
     usable_console()
+    if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # set by quiet_while_loading
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        status = 130
     except OSError as error:
         if not reader_went_away(error):
             raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         status = 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     sys.exit(status)

@@ -7,9 +7,12 @@ with numbers or with symbolic names.
 import sys
 from pathlib import Path
 
-import numpy as np
+from command_line import no_arguments, quiet_while_loading, run
 
-from command_line import no_arguments, run
+if __name__ == "__main__":
+    quiet_while_loading()  # before numpy: Ctrl-C while it loads ends without a traceback
+
+import numpy as np
 
 PROBLEM_CASE = {"in_shape": (3, 3), "kernel_size": 3, "stride": 4, "padding": 2}
 

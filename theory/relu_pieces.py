@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
+from command_line import no_arguments, quiet_while_loading, run
 
-from command_line import no_arguments, run
+if __name__ == "__main__":
+    quiet_while_loading()  # before numpy: Ctrl-C while it loads ends without a traceback
+
+import numpy as np
 
 
 class ReluNet(NamedTuple):

@@ -5,6 +5,7 @@ import inspect
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,8 @@ import torch
 
 import bench
 from modules._parallel import set_thread_count, thread_count
+from tests.script_checks import python_handles_ctrl_c
+from train import quiet_when_the_pipe_closes
 
 PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -151,3 +154,37 @@ class ShellWrappers(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CtrlC(unittest.TestCase):
+    @unittest.skipIf(sys.platform == "win32", "os.kill(pid, SIGINT) ends a Windows process outright")
+    def test_ctrl_c_while_the_libraries_load_ends_the_script_without_a_traceback(self):
+        python_handles_ctrl_c()
+        pressing = "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nraise SystemExit(7)\n"  # 7: outlived it
+        with tempfile.TemporaryDirectory() as folder:
+            for name in ("numpy", "torch", "matplotlib"):  # stand-ins that press Ctrl-C while they load
+                os.makedirs(os.path.join(folder, name))
+                with open(os.path.join(folder, name, "__init__.py"), "w") as f:
+                    f.write(pressing)
+            environment = dict(os.environ, PYTHONPATH=folder)
+            for script in ("train.py", "bench.py"):
+                with self.subTest(script=script):
+                    result = subprocess.run([sys.executable, script], cwd=PART1, env=environment,
+                                            capture_output=True, text=True, timeout=60)
+                    self.assertEqual((result.returncode, result.stderr), (-signal.SIGINT, ""))
+            result = subprocess.run([sys.executable, "train.py"], cwd=PART1, env=environment, capture_output=True,
+                                    text=True, timeout=60,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            self.assertEqual((result.returncode, result.stderr), (7, ""))  # ignored Ctrl-C stays ignored
+
+    def test_ctrl_c_that_a_script_leaves_alone_is_one_line_and_status_130(self):
+        self.addCleanup(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # as the scripts leave it while the libraries load
+
+        def main():
+            self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)  # Python's again
+            raise KeyboardInterrupt
+
+        with mock.patch("sys.stderr", new_callable=io.StringIO) as err:
+            self.assertEqual(quiet_when_the_pipe_closes(main), 130)
+        self.assertEqual(err.getvalue(), "\ninterrupted\n")

@@ -215,6 +215,18 @@ class CollectSubmission(unittest.TestCase):
         self.assertIn("interrupted", err.getvalue())
         self.assert_kept(earlier)  # no .submission-* temporary file either
 
+    @unittest.skipIf(os.name == "nt", "os.kill(pid, SIGTERM) ends a Windows process outright")
+    def test_kill_while_writing_ends_as_ctrl_c_and_leaves_the_earlier_zip(self):
+        earlier = self.collect_earlier_zip()
+        launcher = ("import os, runpy, signal, sys, zipfile; "  # SIGTERM as the first file goes in
+                    "zipfile.ZipFile.write = lambda *a, **k: os.kill(os.getpid(), signal.SIGTERM); "
+                    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+        result = subprocess.run([sys.executable, "-c", launcher, os.path.join(self.part, "collect_submission.py")],
+                                cwd=self.elsewhere, capture_output=True, text=True, timeout=120)
+        self.assertEqual((result.returncode, result.stderr),
+                         (130, f"collect_submission.py: interrupted; {ZIP} not written, any earlier one is kept\n"))
+        self.assert_kept(earlier)  # no .submission-* temporary file either
+
     def test_unknown_arguments_are_one_line(self):
         result = subprocess.run(
             [sys.executable, os.path.join(self.part, "collect_submission.py"), "extra.zip"], cwd=self.elsewhere,

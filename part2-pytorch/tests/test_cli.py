@@ -4,6 +4,7 @@ Each case is a separate process (a fresh Python and torch), all started together
 """
 import argparse
 import errno
+import io
 import os
 import shutil
 import signal
@@ -370,3 +371,59 @@ class ClosedPipe(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# Imported first by a script, in place of the library it loads first: Ctrl-C arrives while it loads. A process
+# that outlives it exits with 7.
+CTRL_C_WHILE_LOADING = "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nraise SystemExit(7)\n"
+
+
+def libraries_pressing_ctrl_c(folder):
+    """numpy, torch and matplotlib stand-ins under folder, for PYTHONPATH; each presses Ctrl-C as it loads."""
+    for name in ("numpy", "torch", "matplotlib"):
+        os.makedirs(os.path.join(folder, name))
+        with open(os.path.join(folder, name, "__init__.py"), "w") as f:
+            f.write(CTRL_C_WHILE_LOADING)
+    return dict(os.environ, PYTHONPATH=folder)
+
+
+class CtrlC(unittest.TestCase):
+    def restore_sigint_afterwards(self):
+        self.addCleanup(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
+
+    @unittest.skipIf(sys.platform == "win32", "os.kill(pid, SIGINT) ends a Windows process outright")
+    def test_ctrl_c_while_torch_loads_ends_the_script_without_a_traceback(self):
+        with tempfile.TemporaryDirectory() as folder:
+            environment = libraries_pressing_ctrl_c(folder)
+            for script in ("main.py", "experiments.py", "bench.py"):
+                with self.subTest(script=script):
+                    result = subprocess.run([sys.executable, script], cwd=PART2, env=environment,
+                                            capture_output=True, text=True, timeout=60)
+                    self.assertEqual((result.returncode, result.stderr), (-signal.SIGINT, ""))
+            # where Ctrl-C is ignored (a job started with & by a script) it stays ignored
+            result = subprocess.run([sys.executable, "main.py"], cwd=PART2, env=environment, capture_output=True,
+                                    text=True, timeout=60,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            self.assertEqual((result.returncode, result.stderr), (7, ""))
+
+    def test_ctrl_c_that_a_script_leaves_alone_is_one_line_and_status_130(self):
+        self.restore_sigint_afterwards()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # as quiet_while_loading leaves it
+
+        def main():
+            self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)  # Python's again
+            raise KeyboardInterrupt
+
+        with mock.patch("sys.stderr", new_callable=io.StringIO) as err:
+            self.assertEqual(cli.quiet_when_the_pipe_closes(main), 130)
+        self.assertEqual(err.getvalue(), "\ninterrupted\n")
+
+    def test_quiet_while_loading_leaves_an_ignored_or_own_handler_alone(self):
+        self.restore_sigint_afterwards()
+        for handler in (signal.SIG_IGN, print):
+            signal.signal(signal.SIGINT, handler)
+            cli.quiet_while_loading()
+            self.assertIs(signal.getsignal(signal.SIGINT), handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        cli.quiet_while_loading()
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_DFL)

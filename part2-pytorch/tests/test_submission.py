@@ -131,6 +131,23 @@ class CollectSubmission(unittest.TestCase):
                 self.assertIsNone(archive.testzip())
                 self.assertIn("main.py", archive.namelist())
 
+    @unittest.skipIf(os.name == "nt", "os.kill(pid, SIGTERM) ends a Windows process outright")
+    def test_kill_while_zipping_waits_for_the_whole_zip_and_leaves_no_temporary_file(self):
+        # SIGTERM comes as the first file goes in; the zip is finished, then the script ends as `kill` asked
+        launcher = ("import os, runpy, signal, sys, zipfile; write = zipfile.ZipFile.write; "
+                    "zipfile.ZipFile.write = lambda *a, **k: (os.kill(os.getpid(), signal.SIGTERM), write(*a, **k)); "
+                    f"sys.path.insert(0, {PART2!r}); sys.argv = sys.argv[1:]; "
+                    "runpy.run_path(sys.argv[0], run_name='__main__')")
+        with tempfile.TemporaryDirectory() as folder:
+            target = os.path.join(folder, "submission.zip")
+            result = subprocess.run([sys.executable, "-c", launcher, os.path.join(PART2, "collect_submission.py"),
+                                     target], capture_output=True, text=True, timeout=120)
+            self.assertEqual((result.returncode, result.stdout, result.stderr), (143, "", "\nstopped by SIGTERM\n"))
+            self.assertEqual(os.listdir(folder), ["submission.zip"])
+            with zipfile.ZipFile(target) as archive:
+                self.assertIsNone(archive.testzip())
+                self.assertIn("main.py", archive.namelist())
+
     def test_data_brings_its_code_alone(self):
         import collect_submission
         with tempfile.TemporaryDirectory() as root:

@@ -4,6 +4,7 @@ import errno
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 from unittest import mock
 
 import relu_pieces
+from command_line import run
 
 THEORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -100,3 +102,50 @@ class Figure(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CtrlC(unittest.TestCase):
+    @unittest.skipIf(sys.platform == "win32", "os.kill(pid, SIGINT) ends a Windows process outright")
+    def test_ctrl_c_while_numpy_loads_ends_the_script_without_a_traceback(self):
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a suite started with & by a script: give it back
+            self.addCleanup(signal.signal, signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        with tempfile.TemporaryDirectory() as folder:
+            os.makedirs(os.path.join(folder, "numpy"))  # a stand-in that presses Ctrl-C while it loads
+            with open(os.path.join(folder, "numpy", "__init__.py"), "w") as f:
+                f.write("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nraise SystemExit(7)\n")
+            for script in ("conv_as_matrix.py", "relu_pieces.py"):
+                with self.subTest(script=script):
+                    result = subprocess.run([sys.executable, script], cwd=THEORY, capture_output=True, text=True,
+                                            env=dict(os.environ, PYTHONPATH=folder), timeout=60)
+                    self.assertEqual((result.returncode, result.stderr), (-signal.SIGINT, ""))
+
+    def test_ctrl_c_later_is_one_line_and_status_130(self):
+        self.addCleanup(signal.signal, signal.SIGINT, signal.getsignal(signal.SIGINT))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # as quiet_while_loading leaves it
+
+        def main():
+            self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)  # Python's again
+            raise KeyboardInterrupt
+
+        with mock.patch("sys.stderr", new_callable=io.StringIO) as err, self.assertRaises(SystemExit) as end:
+            run(main)
+        self.assertEqual((end.exception.code, err.getvalue()), (130, "\ninterrupted\n"))
+
+    @unittest.skipIf(sys.platform == "win32", "os.kill(pid, SIGTERM) ends a Windows process outright")
+    def test_kill_while_the_figure_is_written_leaves_the_earlier_figure_and_no_temporary_file(self):
+        with tempfile.TemporaryDirectory() as folder:
+            for name in ("relu_pieces.py", "command_line.py"):
+                shutil.copy(os.path.join(THEORY, name), folder)
+            figure = os.path.join(folder, "relu_pieces.png")
+            with open(figure, "wb") as f:
+                f.write(b"the earlier figure")
+            launcher = ("import os, runpy, signal, sys, matplotlib.figure as mf; save = mf.Figure.savefig; "
+                        "mf.Figure.savefig = lambda *a, **k: (save(*a, **k), os.kill(os.getpid(), signal.SIGTERM)); "
+                        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+            result = subprocess.run([sys.executable, "-c", launcher, os.path.join(folder, "relu_pieces.py")],
+                                    cwd=folder, capture_output=True, text=True, timeout=120)
+            self.assertEqual((result.returncode, result.stderr), (130, "\ninterrupted\n"))
+            self.assertEqual(sorted(os.listdir(folder)), ["command_line.py", "relu_pieces.png", "relu_pieces.py"])
+            with open(figure, "rb") as f:
+                self.assertEqual(f.read(), b"the earlier figure")
