@@ -205,6 +205,15 @@ def _check_combinations(values, source):
     """Settings that are each allowed but not together."""
     if values["nesterov"] and values["momentum"] == 0:
         raise ConfigError(f"{source}: Train.nesterov = True needs Train.momentum > 0, got 0")
+    # SGD on the weight-decay term alone (curvature reg) is stable only while learning_rate * reg stays below this
+    # (the roots of its two-step recurrence); beyond it the weights grow without bound, whatever the loss does
+    momentum = values["momentum"]
+    limit = 2 * (1 + momentum) / (1 + 2 * momentum if values["nesterov"] else 1)
+    if values["learning_rate"] * values["reg"] >= limit:
+        raise ConfigError(f"{source}: Train.reg = {values['reg']!r} with learning_rate {values['learning_rate']!r} "
+                          f"makes the weights grow without bound (learning_rate x reg must stay below "
+                          f"{limit:.3g} at momentum {momentum:g}); expected reg below {limit / values['learning_rate']:.3g}"
+                          f" (5e-4 is usual)")
     if values["reweight_from"] > 1 and not values["reweight"]:
         raise ConfigError(f"{source}: loss.reweight_from = {values['reweight_from']} needs loss.reweight = True; "
                           f"expected reweight_from 1 or reweight True")

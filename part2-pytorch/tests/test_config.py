@@ -232,9 +232,28 @@ class BadConfigs(unittest.TestCase):
                 ("imbalance: regular", "imbalance: imbalance, imb_factor: 0.00019",
                  ["imb_factor = 0.00019", "at least 0.0002"]),
                 ("learning_rate: 0.1", "learning_rate: true", ["learning_rate"]),  # no boolean is a number
-                ("save_best: true", "save_best: true, crop_padding: 33", ["crop_padding"])):
+                ("save_best: true", "save_best: true, crop_padding: 33", ["crop_padding"]),
+                # weight decay that alone makes the weights grow: learning_rate 0.1 x reg against 2 (1 + 0.9)
+                ("reg: 0.0005", "reg: 38", ["Train.reg = 38", "below 3.8 at momentum 0.9", "reg below 38"]),
+                ("reg: 0.0005", "reg: 14, nesterov: true", ["Train.reg = 14", "below 1.36", "reg below 13.6"])):
             with self.subTest(new=new):
                 self.assert_error(self.with_change(old, new), *fragments)
+
+    def test_the_weight_decay_bound_is_where_torchs_sgd_turns_unstable(self):
+        for momentum, nesterov in ((0.0, False), (0.9, False), (0.5, True), (0.9, True)):
+            limit = 2 * (1 + momentum) / (1 + 2 * momentum if nesterov else 1)
+            for scale, grows in ((0.98, False), (1.02, True)):
+                with self.subTest(momentum=momentum, nesterov=nesterov, scale=scale):
+                    weight = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+                    optimiser = torch.optim.SGD([weight], lr=0.1, momentum=momentum, nesterov=nesterov,
+                                                weight_decay=limit / 0.1 * scale)
+                    for _ in range(2000):  # no loss: the decay term alone moves the weight
+                        weight.grad = torch.zeros_like(weight)
+                        optimiser.step()
+                    self.assertEqual(abs(weight.item()) > 1, grows)
+        # just inside the bound, a config is taken
+        self.assertEqual(load_config(self.with_change("reg: 0.0005", "reg: 37.9"))["reg"], 37.9)
+        self.assertEqual(load_config(self.with_change("reg: 0.0005", "reg: 13.5, nesterov: true"))["reg"], 13.5)
 
     def test_edges_that_are_allowed(self):
         path = self.with_change("save_best: true", "save_best: true, imb_factor: 1, imb_type: step")
