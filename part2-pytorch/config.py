@@ -211,9 +211,9 @@ def _check_combinations(values, source):
     limit = 2 * (1 + momentum) / (1 + 2 * momentum if values["nesterov"] else 1)
     if values["learning_rate"] * values["reg"] >= limit:
         raise ConfigError(f"{source}: Train.reg = {values['reg']!r} with learning_rate {values['learning_rate']!r} "
-                          f"makes the weights grow without bound (learning_rate x reg must stay below "
-                          f"{limit:.3g} at momentum {momentum:g}); expected reg below {limit / values['learning_rate']:.3g}"
-                          f" (5e-4 is usual)")
+                          f"makes the weights grow without bound: learning_rate x reg must stay below {limit:.3g} "
+                          f"at momentum {momentum:g}{' with Nesterov' if values['nesterov'] else ''}; lower reg "
+                          f"(5e-4 is usual) or learning_rate")
     if values["reweight_from"] > 1 and not values["reweight"]:
         raise ConfigError(f"{source}: loss.reweight_from = {values['reweight_from']} needs loss.reweight = True; "
                           f"expected reweight_from 1 or reweight True")

@@ -234,8 +234,9 @@ class BadConfigs(unittest.TestCase):
                 ("learning_rate: 0.1", "learning_rate: true", ["learning_rate"]),  # no boolean is a number
                 ("save_best: true", "save_best: true, crop_padding: 33", ["crop_padding"]),
                 # weight decay that alone makes the weights grow: learning_rate 0.1 x reg against 2 (1 + 0.9)
-                ("reg: 0.0005", "reg: 38", ["Train.reg = 38", "below 3.8 at momentum 0.9", "reg below 38"]),
-                ("reg: 0.0005", "reg: 14, nesterov: true", ["Train.reg = 14", "below 1.36", "reg below 13.6"])):
+                ("reg: 0.0005", "reg: 38", ["Train.reg = 38", "below 3.8 at momentum 0.9;", "lower reg"]),
+                ("reg: 0.0005", "reg: 14, nesterov: true",
+                 ["Train.reg = 14", "below 1.36 at momentum 0.9 with Nesterov"])):
             with self.subTest(new=new):
                 self.assert_error(self.with_change(old, new), *fragments)
 

@@ -326,7 +326,7 @@ class SettingsOfEveryRun(InScratchFolder):
     def test_a_run_that_diverges_is_one_line(self):
         data = write_cifar_folder(self.tmp)[0]
         status, out, err = run_cli("--grid", "micro", "--workers", "1", "--data-dir", data, "--results",
-                                   self.results, "--set", "learning_rate=1e30", "--set", "epochs=1")
+                                   self.results, "--set", "learning_rate=1e38", "--set", "reg=0", "--set", "epochs=1")
         self.assert_one_line(status, err, os.path.join("runs", "longtail", "micro_0.1_CE_"), "diverged",
                              "lower learning_rate", code=1)
         self.assertEqual(results_csv.read_rows(self.results), [])

@@ -61,7 +61,7 @@ class Scratch(unittest.TestCase):
 
 class Divergence(Scratch):
     def test_a_diverging_run_stops_and_saves_no_nonfinite_weights(self):
-        status, out, err = self.run.main("--learning-rate", "1e30", "--epochs", "3")
+        status, out, err = self.run.main("--learning-rate", "1e38", "--set", "reg=0", "--epochs", "3")
         self.assertEqual(status, 1)
         one_line(self, err)
         self.assertIn("diverged", err)
