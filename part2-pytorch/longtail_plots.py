@@ -6,6 +6,7 @@ schedule, and averaging them with the rest would mix two experiments.
 """
 import io
 import statistics
+from typing import NamedTuple
 
 from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 from matplotlib.ticker import FixedLocator, NullLocator
@@ -26,25 +27,53 @@ def loss_label(row):
     return f"{kind} g={float(row['gamma']):g}"
 
 
+class Setting(NamedTuple):
+    """What the seeds of one line of a table share."""
+    factor: float  # imb_factor
+    loss: str  # loss_label
+    beta: float
+
+    def name(self, before_beta=", "):
+        """The loss, and its beta where it has class weights: 'CE', 'CB-Focal g=1, beta 0.9999'."""
+        return self.loss if self.loss == "CE" else f"{self.loss}{before_beta}beta {self.beta:g}"
+
+
+class Result(NamedTuple):
+    """The seeds of one setting: mean and standard deviation (0 for one seed) of the test accuracy, their count,
+    and the mean accuracy of each class."""
+    acc: float
+    spread: float
+    seeds: int
+    per_class: list
+
+
+def setting_of(row):
+    return Setting(float(row["imb_factor"]), loss_label(row), float(row["beta"]))
+
+
+def baseline(factor):
+    """Plain CE, against which the class-balanced losses are measured."""
+    return Setting(factor, "CE", 0.0)
+
+
 def summarise(rows):
-    """{(imb_factor, loss label, beta): dict(acc=mean test acc, spread=stdev or 0, seeds=n, per_class=means)}."""
+    """{Setting: Result} over the rows' seeds."""
     groups = {}
     for row in rows:
-        key = (float(row["imb_factor"]), loss_label(row), float(row["beta"]))
-        groups.setdefault(key, []).append(row)
+        groups.setdefault(setting_of(row), []).append(row)
     summary = {}
-    for key, members in groups.items():
+    for setting, members in groups.items():
         accs = [float(r["test_acc"]) for r in members]
-        summary[key] = dict(acc=statistics.mean(accs), spread=statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                            seeds=len(accs),
-                            per_class=[statistics.mean(float(r[f"class_{c}"]) for r in members) for c in range(10)])
+        summary[setting] = Result(
+            acc=statistics.mean(accs), spread=statistics.stdev(accs) if len(accs) > 1 else 0.0, seeds=len(accs),
+            per_class=[statistics.mean(float(r[f"class_{c}"]) for r in members) for c in range(10)])
     return summary
 
 
 def best_class_balanced(summary, factor):
-    """The key of the class-balanced loss with the highest mean accuracy at `factor`."""
-    keys = [k for k in summary if k[0] == factor and k[1].startswith("CB")]
-    return max(keys, key=lambda k: summary[k]["acc"]) if keys else None
+    """The setting of the class-balanced loss with the highest mean accuracy at `factor`."""
+    settings = [s for s in summary if s.factor == factor and s.loss.startswith("CB")]
+    return max(settings, key=lambda s: summary[s].acc) if settings else None
 
 
 def ratio(factor):
@@ -70,16 +99,15 @@ def png(figure):
 
 def plot_per_class(rows, summary, factor):
     best = best_class_balanced(summary, factor)
-    baseline = (factor, "CE", 0.0)
-    if best is None or baseline not in summary:
+    if best is None or baseline(factor) not in summary:
         return None
     figure = Figure(figsize=(8.5, 4.2), layout="constrained")
     axes = figure.subplots()
     width = 0.4
-    for offset, key in ((-width / 2, baseline), (width / 2, best)):
-        label = f"{key[1]}" + (f", beta {key[2]:g}" if key[1] != "CE" else "")
-        label += f" (mean {summary[key]['acc']:.3f}, {summary[key]['seeds']} seed(s))"
-        axes.bar([c + offset for c in range(10)], summary[key]["per_class"], width, label=label)
+    for offset, setting in ((-width / 2, baseline(factor)), (width / 2, best)):
+        result = summary[setting]
+        label = f"{setting.name()} (mean {result.acc:.3f}, {result.seeds} seed(s))"
+        axes.bar([c + offset for c in range(10)], result.per_class, width, label=label)
     counts = class_counts(rows, factor)
     axes.set_xticks(range(10), [f"{name}\n{count}" for name, count in zip(SHORT_CLASS_NAMES, counts)])
     axes.set(xlabel="class (and its training images)", ylabel=ACCURACY_LABEL, ylim=(0, 1),
@@ -89,16 +117,16 @@ def plot_per_class(rows, summary, factor):
 
 
 def plot_beta_sweep(rows, summary):
-    factors = sorted({k[0] for k in summary})
+    factors = sorted({s.factor for s in summary})
     figure = Figure(figsize=(5.5 * len(factors), 4.4), layout="constrained")
     for axes, factor in zip(figure.subplots(1, len(factors), squeeze=False)[0], factors):
-        labels = sorted({k[1] for k in summary if k[0] == factor and k[1].startswith("CB")})
-        betas = sorted({k[2] for k in summary if k[0] == factor and k[1].startswith("CB")})
-        for label in labels:
-            keys = sorted((k for k in summary if k[0] == factor and k[1] == label), key=lambda k: k[2])
-            axes.plot([k[2] for k in keys], [summary[k]["acc"] for k in keys], marker="o", label=label)
-        if (factor, "CE", 0.0) in summary:
-            axes.axhline(summary[(factor, "CE", 0.0)]["acc"], color="black", linestyle="--", label="CE (no weights)")
+        weighted = [s for s in summary if s.factor == factor and s.loss.startswith("CB")]
+        betas = sorted({s.beta for s in weighted})
+        for loss in sorted({s.loss for s in weighted}):
+            line = sorted((s for s in weighted if s.loss == loss), key=lambda s: s.beta)
+            axes.plot([s.beta for s in line], [summary[s].acc for s in line], marker="o", label=loss)
+        if baseline(factor) in summary:
+            axes.axhline(summary[baseline(factor)].acc, color="black", linestyle="--", label="CE (no weights)")
         axes.set_xscale("logit")  # 0.9, 0.99, 0.999, 0.9999 equally spaced
         axes.xaxis.set_major_locator(FixedLocator(betas))
         axes.xaxis.set_minor_locator(NullLocator())
@@ -112,18 +140,18 @@ def plot_beta_sweep(rows, summary):
 
 def plot_losses(rows, summary):
     """A grid of a few losses at one beta: each loss's mean accuracy (bar) and every seed's (dots), per factor."""
-    factors = sorted({k[0] for k in summary})
+    factors = sorted({s.factor for s in summary})
     figure = Figure(figsize=(5.5 * len(factors), 4.4), layout="constrained")
     for axes, factor in zip(figure.subplots(1, len(factors), squeeze=False)[0], factors):
-        keys = sorted((k for k in summary if k[0] == factor), key=lambda k: (k[1] != "CE", k[1]))
-        for x, key in enumerate(keys):
-            seeds = [float(row["test_acc"]) for row in rows
-                     if (float(row["imb_factor"]), loss_label(row), float(row["beta"])) == key]
-            axes.bar(x, summary[key]["acc"], 0.6, color="tab:gray" if key[1] == "CE" else "tab:blue")
+        settings = sorted((s for s in summary if s.factor == factor), key=lambda s: (s.loss != "CE", s.loss))
+        for x, setting in enumerate(settings):
+            seeds = [float(row["test_acc"]) for row in rows if setting_of(row) == setting]
+            mean = summary[setting].acc
+            axes.bar(x, mean, 0.6, color="tab:gray" if setting.loss == "CE" else "tab:blue")
             axes.plot([x] * len(seeds), seeds, "o", color="black", markersize=4)
-            axes.annotate(f"{summary[key]['acc']:.3f}", (x, summary[key]["acc"]), xytext=(0, 4),
-                          textcoords="offset points", ha="center", fontsize=8)
-        axes.set_xticks(range(len(keys)), [k[1] + (f"\nbeta {k[2]:g}" if k[1] != "CE" else "") for k in keys])
+            axes.annotate(f"{mean:.3f}", (x, mean), xytext=(0, 4), textcoords="offset points", ha="center",
+                          fontsize=8)
+        axes.set_xticks(range(len(settings)), [setting.name("\n") for setting in settings])
         low = min(float(row["test_acc"]) for row in rows)
         axes.set(ylabel=ACCURACY_LABEL, ylim=(max(0.0, low - 0.1), min(1.0, low + 0.2)),
                  title=f"The losses at {ratio(factor)} (bars: mean; dots: seeds)")
@@ -157,21 +185,21 @@ def markdown_tables(rows):
     """The summary as markdown: one table of every loss and beta, and the per-class table of CE vs the best."""
     summary = summarise(rows)
     lines = ["| imbalance | loss | beta | test acc (mean) | seeds | spread (std) |", "|---|---|---|---|---|---|"]
-    for key in sorted(summary, key=lambda k: (-k[0], k[1] != "CE", k[1], k[2])):
-        s = summary[key]
-        beta = f"{key[2]:g}" if key[1] != "CE" else "-"
-        lines.append(f"| {ratio(key[0])} | {key[1]} | {beta} | {s['acc']:.4f} | {s['seeds']} | "
-                     f"{s['spread']:.4f} |")
-    for factor in sorted({k[0] for k in summary}):
+    for setting in sorted(summary, key=lambda s: (-s.factor, s.loss != "CE", s.loss, s.beta)):
+        result = summary[setting]
+        beta = f"{setting.beta:g}" if setting.loss != "CE" else "-"
+        lines.append(f"| {ratio(setting.factor)} | {setting.loss} | {beta} | {result.acc:.4f} | {result.seeds} | "
+                     f"{result.spread:.4f} |")
+    for factor in sorted({s.factor for s in summary}):
         best = best_class_balanced(summary, factor)
-        if best is None or (factor, "CE", 0.0) not in summary:
+        if best is None or baseline(factor) not in summary:
             continue
         lines += ["", f"Per-class test accuracy at {ratio(factor)}:", "",
                   "| loss | " + " | ".join(SHORT_CLASS_NAMES) + " | mean |", "|---" * 12 + "|"]
-        for key in ((factor, "CE", 0.0), best):
-            name = key[1] + (f" beta {key[2]:g}" if key[1] != "CE" else "")
-            lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in summary[key]["per_class"])
-                         + f" | {summary[key]['acc']:.4f} |")
+        for setting in (baseline(factor), best):
+            lines.append(f"| {setting.name(' ')} | "
+                         + " | ".join(f"{v:.3f}" for v in summary[setting].per_class)
+                         + f" | {summary[setting].acc:.4f} |")
     return "\n".join(lines)
 
 
@@ -193,11 +221,11 @@ def outputs(rows):
             continue
         prefix, summary = file_prefix(grid), summarise(chosen)
         files[prefix + "class_counts.png"] = png(plot_class_counts(chosen))
-        if len({k[2] for k in summary if k[1].startswith("CB")}) > 1:
+        if len({s.beta for s in summary if s.loss.startswith("CB")}) > 1:
             files[prefix + "beta_sweep.png"] = png(plot_beta_sweep(chosen, summary))
         else:  # one beta: the losses side by side
             files[prefix + "losses.png"] = png(plot_losses(chosen, summary))
-        for factor in sorted({k[0] for k in summary}):
+        for factor in sorted({s.factor for s in summary}):
             figure = plot_per_class(chosen, summary, factor)
             if figure:
                 files[f"{prefix}per_class_{round(1 / factor)}to1.png"] = png(figure)

@@ -399,8 +399,8 @@ class Plots(unittest.TestCase):
                 tables = f.read()
         summary = longtail_plots.summarise(longtail_plots.rows_of_grid(rows, "cpu"))
         best = longtail_plots.best_class_balanced(summary, 0.01)
-        self.assertEqual((best[1], best[2]), ("CB-Focal g=0.5", 0.999))  # the first of the 0.6 rows by name
-        self.assertEqual(summary[(0.01, "CE", 0.0)]["seeds"], 3)
+        self.assertEqual((best.loss, best.beta), ("CB-Focal g=0.5", 0.999))  # the first of the 0.6 rows by name
+        self.assertEqual(summary[longtail_plots.baseline(0.01)].seeds, 3)
         self.assertIn("| 100:1 | CE | - | 0.5000 | 3 | 0.0000 |", tables)
         self.assertNotIn("0.9000", tables)
 

@@ -71,7 +71,7 @@ class GridAndReport(unittest.TestCase):
         seeds = {row["seed"]: float(row["test_acc"]) for row in self.rows if longtail_plots.loss_label(row) == label}
         self.assertEqual({seed: float(row_cells[i]) for seed, i in seed_columns(header).items()}, seeds, label)
         s = self.summary[key]
-        self.assertEqual(row_cells[header.index("mean ± spread")], f"{s['acc']:.4f} ± {s['spread']:.4f}", label)
+        self.assertEqual(row_cells[header.index("mean ± spread")], f"{s.acc:.4f} ± {s.spread:.4f}", label)
 
 
 class ShippedResults(GridAndReport):
@@ -92,24 +92,24 @@ class ShippedResults(GridAndReport):
                         [(factor, REPORT_LOSSES[name], beta) for beta in grids.BETAS])
                 for key, cell in zip(keys, cells):
                     s = self.summary[key]
-                    seeds = f" ({s['seeds']} seeds)" if s["seeds"] > 1 else ""
-                    self.assertEqual(cell, f"{s['acc']:.4f}{seeds}", (ratio, name, key))
+                    seeds = f" ({s.seeds} seeds)" if s.seeds > 1 else ""
+                    self.assertEqual(cell, f"{s.acc:.4f}{seeds}", (ratio, name, key))
 
     def test_the_reports_headline_is_that_of_the_csv(self):
         rows = report_table(self.report, "| imbalance | CE |")
         for factor, (ratio, ce, best, gain, _) in zip((0.01, 0.1), rows):
             plain, focal = self.summary[(factor, "CE", 0.0)], self.summary[(factor, "CB-Focal g=1", 0.9999)]
             self.assertEqual(ratio, f"{round(1 / factor)}:1")
-            self.assertEqual(ce, f"{plain['acc']:.4f} ± {plain['spread']:.4f}")
-            self.assertEqual(best, f"**{focal['acc']:.4f} ± {focal['spread']:.4f}**")
-            self.assertEqual(gain, f"**+{100 * (focal['acc'] - plain['acc']):.1f} points**")
+            self.assertEqual(ce, f"{plain.acc:.4f} ± {plain.spread:.4f}")
+            self.assertEqual(best, f"**{focal.acc:.4f} ± {focal.spread:.4f}**")
+            self.assertEqual(gain, f"**+{100 * (focal.acc - plain.acc):.1f} points**")
 
     def test_the_reports_per_class_table_is_that_of_the_csv(self):
         counts, ce, best = report_table(self.report, "| loss | plane |", after="**Per class at 100:1**")[:3]
         self.assertEqual(counts[1:11], [str(n) for n in IMBALANCECIFAR10.get_img_num_per_cls(10, "exp", 0.01)])
         for cells, key in ((ce, (0.01, "CE", 0.0)), (best, longtail_plots.best_class_balanced(self.summary, 0.01))):
             s = self.summary[key]
-            self.assertEqual(cells[1:], [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], cells[0])
+            self.assertEqual(cells[1:], [f"{v:.3f}" for v in s.per_class] + [f"{s.acc:.4f}"], cells[0])
         self.assertIn("focal, gamma 2, beta 0.9999", re.search(r"\*\*Per class at 100:1\*\*.*", self.report)[0])
 
 
@@ -133,7 +133,7 @@ class ShippedResNet32Results(GridAndReport):
         for name, *cells in table:
             label = self.LOSSES[name]
             s = self.summary[(0.01, label, 0.0 if label == "CE" else 0.9999)]
-            self.assertEqual(cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], name)
+            self.assertEqual(cells, [f"{v:.3f}" for v in s.per_class] + [f"{s.acc:.4f}"], name)
 
 
 class ShippedDeferredReweightingResults(GridAndReport):
@@ -154,7 +154,7 @@ class ShippedDeferredReweightingResults(GridAndReport):
             label = self.label(row_cells[0])
             self.assert_seeds_and_mean(header, row_cells, label, (0.01, label, 0.9999))
             s = self.summary[(0.01, label, 0.9999)]
-            self.assertEqual(per_class_cells, [f"{v:.3f}" for v in s["per_class"]] + [f"{s['acc']:.4f}"], label)
+            self.assertEqual(per_class_cells, [f"{v:.3f}" for v in s.per_class] + [f"{s.acc:.4f}"], label)
 
 
 if __name__ == "__main__":
