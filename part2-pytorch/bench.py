@@ -195,7 +195,7 @@ def measure(model_name, device, setting, seconds, compile_mode, image_count=CIFA
     return {loop: statistics.median(values) for loop, values in rates.items()}, ratios, len(rates["ours"]), steps
 
 
-def main():
+def argument_parser():
     parser = cli.CommandLineParser(prog="bench.py", description=__doc__.split("\n\n")[0],
                                    formatter_class=cli.HelpFormatter)
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=tuple(MODEL_BUILDERS),
@@ -213,6 +213,21 @@ def main():
                         help="size of the random dataset")
     parser.add_argument("--same-optimizer", action="store_true",
                         help="the bare loop also uses main.py's fused SGD: ours / bare is then the data pipeline alone")
+    return parser
+
+
+def table_header(device, args):
+    """What was timed and how, then the column names."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
+    return (f"device {device} ({name}), torch {torch.__version__}, compile {args.compile}, about {args.seconds:g} s "
+            f"per row; images/s, medians of alternating rounds; {args.images} images; bare loop with "
+            f"{'fused SGD' if args.same_optimizer else 'torch.optim.SGD defaults'}\n"
+            f"{'model':<12} {'setting':<13} {'ours':>8} {'bare':>8} {'ceiling':>8} {'ours/bare':>9} "
+            f"{'ours/ceil':>9} {'rounds':>6} {'steps':>5}")
+
+
+def main():
+    parser = argument_parser()
     args = parser.parse_args()
     keep_freed_memory()
     try:
@@ -226,12 +241,7 @@ def main():
                                 else [parse_setting("128")])
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
-    print(f"device {device} ({name}), torch {torch.__version__}, compile {args.compile}, about {args.seconds:g} s "
-          f"per row; images/s, medians of alternating rounds; {args.images} images; bare loop with "
-          f"{'fused SGD' if args.same_optimizer else 'torch.optim.SGD defaults'}")
-    print(f"{'model':<12} {'setting':<13} {'ours':>8} {'bare':>8} {'ceiling':>8} {'ours/bare':>9} "
-          f"{'ours/ceil':>9} {'rounds':>6} {'steps':>5}")
+    print(table_header(device, args))
     for model_name in args.models:
         for setting in settings:
             try:
