@@ -302,6 +302,24 @@ def safe_extract(archive, dest, refetch):
                          f"{refetch}") from None
 
 
+def environment_settings():
+    """(the local archive's absolute path, or None to download; the md5 it must have) from CIFAR10_ARCHIVE and
+    CIFAR10_MD5, checked before anything is fetched."""
+    local = os.environ.get("CIFAR10_ARCHIVE")
+    expected_md5 = (os.environ.get("CIFAR10_MD5") or CANONICAL_MD5).strip().lower()  # set but empty: the default
+    if not re.fullmatch(r"[0-9a-f]{32}", expected_md5):
+        raise SettingError(f"CIFAR10_MD5={expected_md5} is not an md5 sum (32 hex digits); give the archive's "
+                           f"sum, or unset CIFAR10_MD5 for the canonical one")
+    if not local:
+        return None, expected_md5
+    archive = os.path.abspath(local)  # relative to the caller's folder: get_data.sh does not cd
+    if not os.path.isfile(archive):
+        what = "is a folder" if os.path.isdir(archive) else "does not exist"
+        raise SettingError(f"CIFAR10_ARCHIVE={local}: {archive} {what}; give the path of "
+                           "cifar-10-python.tar.gz, or unset CIFAR10_ARCHIVE to download it")
+    return archive, expected_md5
+
+
 def fetch(here):
     final = os.path.join(here, FOLDER)
     if os.path.lexists(final) and not os.path.isdir(final):
@@ -313,20 +331,10 @@ def fetch(here):
             say(f"CIFAR-10 already in {final}; nothing to do.")
             return 0
         say(f"{final} is incomplete or damaged ({problem}); fetching it again.")
-    local = os.environ.get("CIFAR10_ARCHIVE")
-    expected_md5 = (os.environ.get("CIFAR10_MD5") or CANONICAL_MD5).strip().lower()  # set but empty: the default
-    if not re.fullmatch(r"[0-9a-f]{32}", expected_md5):
-        raise SettingError(f"CIFAR10_MD5={expected_md5} is not an md5 sum (32 hex digits); give the archive's "
-                           f"sum, or unset CIFAR10_MD5 for the canonical one")
-    if local:
-        archive = os.path.abspath(local)  # relative to the caller's folder: get_data.sh does not cd
-        if not os.path.isfile(archive):
-            what = "is a folder" if os.path.isdir(archive) else "does not exist"
-            raise SettingError(f"CIFAR10_ARCHIVE={local}: {archive} {what}; give the path of "
-                               "cifar-10-python.tar.gz, or unset CIFAR10_ARCHIVE to download it")
+    archive, expected_md5 = environment_settings()
     work, lock = make_work_folder(here)
     try:
-        if local:
+        if archive:
             refetch = "fetch the archive again, or unset CIFAR10_ARCHIVE to download it"
         else:
             archive = os.path.join(work, "cifar-10-python.tar.gz")
