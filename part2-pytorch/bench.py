@@ -1,7 +1,7 @@
 """Training throughput of our pipeline against a bare loop and against the ceiling, side by side in one run.
 
-    python bench.py [--models MyModel ResNet-32] [--setting 128] [--setting 512,amp,cl] [--compile reduce-overhead]
-                    [--seconds 60] [--same-optimizer]
+    python bench.py                                      # every model, 3 s a row, the device's default settings
+    python bench.py --models ResNet-32 --setting 128 --setting 512,amp,cl --compile reduce-overhead --seconds 60
 
 ours     DeviceBatches (uint8 images on the device; the kit's crop, flip and normalisation batched there) feeding
          training.train with training.sgd (fused SGD), as main.py trains.

@@ -286,7 +286,7 @@ def results_argument(text):
 def build_parser():
     parser = cli.CommandLineParser(prog="experiments.py", description=__doc__.split("\n\n")[0],
                                    allow_abbrev=False, formatter_class=cli.HelpFormatter)
-    parser.add_argument("--grid", choices=sorted(available_grids()), help="the grid to run (None: plot only)")
+    parser.add_argument("--grid", choices=sorted(available_grids()), help="the grid to run (none given: --plot alone)")
     parser.add_argument("--workers", type=cli.number_at_least(0), default=0,
                         help="parallel runs, spread over the GPUs in turn (0: one per GPU, or 2 on CPU); "
                              "more workers than GPUs put several small runs on each GPU")
@@ -296,12 +296,12 @@ def build_parser():
     parser.add_argument("--shard", type=shard_argument, default="1/1", metavar="K/N",
                         help="run only the K-th of N disjoint slices of the grid, into its own CSV "
                              "(results/longtail.shard-K-of-N.csv unless --results is given)")
-    parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (None: the config's data_dir)")
+    parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: the config's data_dir)")
     parser.add_argument("--results", type=results_argument, default=None,
-                        help=f"the CSV of finished runs (None: {RESULTS}, or its shard's file with --shard); "
+                        help=f"the CSV of finished runs (default: {RESULTS}, or its shard's file with --shard); "
                              f"--list, skipping and --plot read it and its shards' files")
     parser.add_argument("--list", action="store_true", help="list the grid's runs and whether each is done")
-    parser.add_argument("--plot", action="store_true", help="draw the plots and tables in results/ from the CSVs")
+    parser.add_argument("--plot", action="store_true", help="draw the plots and tables beside the results CSV (results/) from the CSVs")
     return parser
 
 

@@ -148,7 +148,8 @@ def interruption(run, when, args, stop):
     saying what the run's folder holds."""
     how, status = files.how_stopped(stop)
     if run.rows:
-        held = f"{run.folder} holds epochs 1-{run.rows[-1]['epoch']}"
+        last = run.rows[-1]["epoch"]
+        held = f"{run.folder} holds epoch{'s 1-' if last > 1 else ' '}{last}"
     elif getattr(args, "resume", False) and os.path.exists(run.last_path):  # stopped before it read them back
         held = f"{run.folder} still holds its finished epochs"
     else:

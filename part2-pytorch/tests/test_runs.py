@@ -743,7 +743,7 @@ class CtrlC(Scratch):
     def test_later_the_finished_epochs_resume(self):
         status, _, err = self.interrupt_at_call(2, "--epochs", "2")
         self.assertEqual(status, 130)
-        self.assertIn("holds epochs 1-1", err)
+        self.assertIn("holds epoch 1:", err)
         self.assertIn("--resume", err)
         self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
         self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
@@ -771,7 +771,7 @@ class CtrlC(Scratch):
             status, _, err = self.run.main("--epochs", "2")
         self.assertEqual(status, 130)
         one_line(self, err.strip())
-        self.assertIn("holds epochs 1-1", err)
+        self.assertIn("holds epoch 1:", err)
         self.assertEqual(load(self.run.path("runs", "tiny", "last.pth"))["epoch"], 1)
         self.assertEqual(epochs_in(self.run), [1])
         load(self.run.path("runs", "tiny", "best.pth"))
