@@ -31,17 +31,25 @@ def run_name_argument(name):
 
 
 class CommandLineParser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit status 2) that suggest the closest flag for a mistyped one."""
+    """argparse with one-line errors (exit status 2) that suggest the closest flag for a mistyped one, and the
+    closest choice for a mistyped choice (--grid cpx, --models ResNet32)."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}{self._did_you_mean(message)}\n")
 
     def _did_you_mean(self, message):
         unknown = re.search(r"unrecognized arguments: (-\S+)", message)
-        if not unknown:
+        choice = re.search(r"argument (\S+): invalid choice: '([^']*)'", message)
+        if unknown:
+            word, candidates = unknown.group(1).split("=")[0], [
+                flag for action in self._actions for flag in action.option_strings]
+        elif choice:
+            word, candidates = choice.group(2), [
+                str(option) for action in self._actions if "/".join(action.option_strings) == choice.group(1)
+                for option in action.choices or ()]
+        else:
             return ""
-        flags = [flag for action in self._actions for flag in action.option_strings]
-        close = difflib.get_close_matches(unknown.group(1).split("=")[0], flags, n=1)
+        close = difflib.get_close_matches(word, candidates, n=1)
         return f"; did you mean {close[0]}?" if close else ""
 
 

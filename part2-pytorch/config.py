@@ -240,8 +240,11 @@ def _check(key, value, source):
     try:
         return setting.kind.parse(value)
     except (ValueError, TypeError, OverflowError):  # the last: a whole number too big for a float, 1e400 written out
+        options = getattr(setting.kind, "options", ())
+        close = difflib.get_close_matches(str(value), options, n=1) if isinstance(value, str) else []
+        hint = f"; did you mean {close[0]}?" if close else ""
         raise ConfigError(f"{source}: {setting.section}.{key} = {shown(value)} is not allowed; "
-                          f"expected {setting.kind.allowed}") from None
+                          f"expected {setting.kind.allowed}{hint}") from None
 
 
 def _unknown_key(key, source):

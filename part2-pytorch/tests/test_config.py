@@ -286,6 +286,13 @@ class BadConfigs(unittest.TestCase):
     def test_unknown_keys_and_a_key_given_twice(self):
         self.assert_error(self.with_change("learning_rate:", "learnin_rate:"), "'learnin_rate'",
                           "did you mean learning_rate?")
+        # a mistyped choice gets the closest one; nothing close, or not text, gets none
+        self.assert_error(self.with_change("model: TwoLayerNet", "model: ResNet32"), "did you mean ResNet-32?")
+        self.assert_error(self.with_change("loss_type: CE", "loss_type: focal"), "did you mean Focal?")
+        for far in ("model: Transformer", "model: 32"):
+            with self.assertRaises(ConfigError) as caught:
+                load_config(self.with_change("model: TwoLayerNet", far))
+            self.assertNotIn("did you mean", str(caught.exception))
         self.assert_error(self.with_change("loss_type: CE", "loss_type: CE, epochs: 3"),
                           "epochs is given twice", "Train.epochs = 10", "loss.epochs = 3")
         self.assert_error(self.write(VALID + "Training: {epochs: 3}\n"), "unknown section 'Training'", "Train")

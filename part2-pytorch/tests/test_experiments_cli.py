@@ -80,17 +80,20 @@ class CommandLine(unittest.TestCase):
         text = " ".join(result.stdout.split())
         options = ("--grid", "--workers", "--set", "--shard", "--data-dir", "--results", "--list", "--plot")
         self.assertTrue(all(option in text for option in options))
-        self.assertEqual(text.count("(default:"), 2)  # --workers and --shard; the others' help says what None does
+        self.assertEqual(text.count("(default:"), 4)  # --workers and --shard; --data-dir and --results in words
         self.assertIn("(default: 0)", text)
         self.assertIn("(default: 1/1)", text)
-        self.assertIn("(None: plot only)", text)
+        self.assertIn("(default: the config's data_dir)", text)
+        self.assertIn("(none given: --plot alone)", text)
+        self.assertNotIn("None", text)
         self.assertNotIn("micro", result.stdout)
         result = run_script("--grid", "micro", "--list")
         self.assertEqual(result.returncode, 2)
         self.assertIn("invalid choice: 'micro'", result.stderr)
 
-    def test_a_mistyped_flag_gets_one_line_with_a_suggestion(self):
-        for typed, meant in (("--gird", "--grid"), ("--lis", "--list"), ("--result=x.csv", "--results")):
+    def test_a_mistyped_flag_or_choice_gets_one_line_with_a_suggestion(self):
+        for typed, meant in (("--gird", "--grid"), ("--lis", "--list"), ("--result=x.csv", "--results"),
+                             ("--grid=cpx", "cpu"), ("--grid=resnet32", "resnet32-cpu")):
             result = run_script(typed, "cpu")
             self.assertEqual(result.returncode, 2)
             self.assertEqual(result.stderr.count("\n"), 1, result.stderr)
