@@ -431,6 +431,13 @@ class Plots(unittest.TestCase):
         self.assertIn("| 100:1 | CB-Sigmoid g=1 | 0.9999 | 0.5100 | 3 | 0.0100 |",  # std of 0.50, 0.51, 0.52
                       files["longtail_resnet32-cpu_tables.md"].decode())
 
+    def test_the_spread_is_the_sample_standard_deviation_from_two_seeds_and_zero_for_one(self):
+        runs = [run for run in grids.grid_runs("resnet32-cpu") if run["loss_type"] == "CE"]  # seeds 0, 1, 2
+        for seeds, spread in ((2, 0.0141421), (1, 0.0)):  # two: |0.50 - 0.52| / sqrt(2)
+            rows = [fake_row(run, 0.5 + 0.02 * run["seed"]) for run in runs[:seeds]]
+            result = longtail_plots.summarise(rows)[longtail_plots.baseline(0.01)]
+            self.assertEqual((result.seeds, round(result.spread, 7)), (seeds, spread))
+
     def test_figures_name_their_axes_model_and_grid(self):
         rows = [fake_row(run, 0.5) for run in grids.grid_runs("cpu")]
         summary = longtail_plots.summarise(rows)
