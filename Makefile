@@ -18,15 +18,15 @@ data: $(STAMP)
 	sh part2-pytorch/data/get_data.sh
 
 demo: data
-	cd part1-convnet && $(PY) train.py
-	cd part2-pytorch && $(PY) main.py --config configs/config_twolayer.yaml --save-best false
+	cd part1-convnet && "$(PY)" train.py
+	cd part2-pytorch && "$(PY)" main.py --config configs/config_twolayer.yaml --save-best false
 
 # Real-data tests run when the data is present; CI (or anyone) with a local archive gets it unpacked first.
 test: $(STAMP)
 	@if [ -n "$$CIFAR10_ARCHIVE" ]; then $(MAKE) --no-print-directory data; fi
-	cd part1-convnet && $(PY) -m unittest
-	cd part2-pytorch && $(PY) -m unittest
-	cd theory && $(PY) -m unittest
+	cd part1-convnet && "$(PY)" -m unittest
+	cd part2-pytorch && "$(PY)" -m unittest
+	cd theory && "$(PY)" -m unittest
 
 clean:
 	rm -rf $(VENV)

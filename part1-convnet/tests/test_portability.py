@@ -1,4 +1,6 @@
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,3 +50,24 @@ class TestWithoutLinuxOnlyCalls(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PathsWithSpaces(unittest.TestCase):
+    @unittest.skipUnless(shutil.which("make"), "make is not installed")
+    def test_make_runs_the_venvs_python_from_a_folder_whose_path_has_a_space(self):
+        repository = os.path.dirname(PART1)
+        with tempfile.TemporaryDirectory() as tmp:
+            root = os.path.join(tmp, "My Projects", "cifar kit")  # as a macOS or Windows user names folders
+            os.makedirs(os.path.join(root, ".venv"))
+            for name in ("Makefile", "requirements.txt"):
+                shutil.copy(os.path.join(repository, name), root)
+            open(os.path.join(root, ".venv", ".installed"), "w").close()
+            os.utime(os.path.join(root, "requirements.txt"), (0, 0))  # the venv is set up: make installs nothing
+            environment = {k: v for k, v in os.environ.items() if k not in ("CIFAR10_ARCHIVE", "MAKEFLAGS")}
+            result = subprocess.run(["make", "-n", "demo", "test"], cwd=root, capture_output=True, text=True,
+                                    env=environment, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        commands = [shlex.split(line) for line in result.stdout.splitlines() if "/.venv/bin/python" in line]
+        self.assertEqual(len(commands), 5, result.stdout)  # train.py, main.py and the three suites
+        for words in commands:  # the whole path is one word of each command
+            self.assertIn(os.path.join(root, ".venv", "bin", "python"), words)
