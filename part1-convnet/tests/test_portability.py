@@ -53,7 +53,7 @@ if __name__ == "__main__":
 
 
 class PathsWithSpaces(unittest.TestCase):
-    @unittest.skipUnless(shutil.which("make"), "make is not installed")
+    @unittest.skipUnless(shutil.which("make") and os.name == "posix", "make and a POSIX venv (.venv/bin) needed")
     def test_make_runs_the_venvs_python_from_a_folder_whose_path_has_a_space(self):
         repository = os.path.dirname(PART1)
         with tempfile.TemporaryDirectory() as tmp:
