@@ -206,7 +206,7 @@ def _check_combinations(values, source):
     if values["nesterov"] and values["momentum"] == 0:
         raise ConfigError(f"{source}: Train.nesterov = True needs Train.momentum > 0, got 0")
     # SGD on the weight-decay term alone (curvature reg) is stable only while learning_rate * reg stays below this
-    # (the roots of its two-step recurrence); beyond it the weights grow without bound, whatever the loss does
+    # (the roots of its two-step recurrence); beyond it the decay, which grows with the weights, makes them diverge
     momentum = values["momentum"]
     limit = 2 * (1 + momentum) / (1 + 2 * momentum if values["nesterov"] else 1)
     if values["learning_rate"] * values["reg"] >= limit:
