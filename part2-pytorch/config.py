@@ -195,8 +195,10 @@ SETTINGS = {
                                                          "classes; the same loss unweighted before it (deferred "
                                                          "re-weighting, Cao et al. 2019)"),
     "beta": Setting("loss", Number(0, 1), 0.9999, help="beta of the effective number of samples"),
-    "gamma": Setting("loss", Number(0), None, help="focusing parameter of the focal losses (default: 1 for the "
-                                                   "focal losses, as the kit, 0 for CE)"),
+    # the papers use 0.5 to 5; by 1000 the loss has long vanished, and from float32's 3.4e38 on it is NaN
+    "gamma": Setting("loss", Number(0, 1000, high_included=True), None,
+                     help="focusing parameter of the focal losses (default: 1 for the focal losses, as the kit, 0 "
+                          "for CE)"),
     "label_smoothing": Setting("loss", Number(0, 1), 0.0, help="label smoothing of the CE loss"),
 }
 

@@ -25,8 +25,8 @@ def reweight(cls_num_list, beta=0.9999):
 
 
 def _check_gamma(gamma):
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    if not 0 <= gamma < math.inf:  # NaN fails too
+        raise ValueError(f"gamma must be a finite number >= 0, got {gamma}")
     return float(gamma)
 
 

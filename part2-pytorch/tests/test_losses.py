@@ -97,7 +97,7 @@ class SoftmaxFocalLoss(unittest.TestCase):
     def test_stable_at_huge_logits(self):
         logits = torch.tensor([[1e4, 0.0, -1e4], [-1e4, 1e4, 0.0]], requires_grad=True)
         labels = torch.tensor([0, 0])  # right with certainty, wrong with certainty
-        for gamma in (0.0, 0.5, 2.0):
+        for gamma in (0.0, 0.5, 2.0, 1000.0):  # 1000: the most a config allows
             with self.subTest(gamma=gamma):
                 loss = FocalLoss(weight=WEIGHTS.float()[:3], gamma=gamma)(logits, labels)
                 loss.backward()
@@ -105,9 +105,11 @@ class SoftmaxFocalLoss(unittest.TestCase):
                 self.assertTrue(torch.isfinite(logits.grad).all())
                 logits.grad = None
 
-    def test_negative_gamma_is_refused(self):
-        with self.assertRaises(ValueError):
-            FocalLoss(gamma=-0.5)
+    def test_negative_or_infinite_gamma_is_refused(self):
+        for gamma in (-0.5, math.inf, math.nan):
+            for loss in (FocalLoss, SigmoidFocalLoss):
+                with self.subTest(gamma=gamma, loss=loss.__name__), self.assertRaises(ValueError):
+                    loss(gamma=gamma)
 
     def test_weights_follow_the_module_to_a_device(self):
         self.assertIn("weight", dict(FocalLoss(WEIGHTS).named_buffers()))
@@ -137,7 +139,7 @@ class SigmoidFocal(unittest.TestCase):
     def test_stable_at_huge_logits(self):
         logits = torch.tensor([[1e4, -1e4, -1e4], [-1e4, 1e4, -1e4]], requires_grad=True)
         labels = torch.tensor([0, 0])
-        for gamma in (0.0, 0.5, 2.0):
+        for gamma in (0.0, 0.5, 2.0, 1000.0):
             loss = SigmoidFocalLoss(gamma=gamma)(logits, labels)
             loss.backward()
             self.assertAlmostEqual(loss.item(), (0 + 2e4) / 2, delta=1.0)  # sample 2 is wrong twice, by 1e4 each
