@@ -17,6 +17,7 @@ FOLDERS = ("configs", "losses", "checkpoints", "models", "data")
 FILES = ("main.py", "cli.py", "config.py", "checkpointing.py", "device.py", "distributed.py", "files.py", "metrics.py",
          "progress.py", "run_state.py", "runlog.py", "training.py")
 DEFAULT_ZIP = "part2_submission.zip"
+LEFTOVER_AGE_S = 3600  # a zip takes seconds: a temporary file an hour old is no live run's
 SKIPPED_FOLDERS = {"__pycache__", "cifar-10-batches-py"}  # byte code, and 180 MB of images
 CODE_ONLY = {"data": (".py", ".sh", ".bat")}  # the package and its fetch scripts, not a stray archive or copy
 
@@ -89,6 +90,7 @@ def main():
             for path in paths:
                 archive.write(path)
     try:
+        files.remove_leftovers(target, older_than=LEFTOVER_AGE_S)  # of a run killed by SIGKILL or a power cut
         files.write_atomically(target, write)
     except OSError as error:  # a source that cannot be read, or a zip that cannot be written
         failed = shown if error.filename in (None, target) else error.filename

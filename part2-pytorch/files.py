@@ -132,13 +132,15 @@ def _replace(temporary, path, waits=(0.1, 0.2, 0.5, 1, 2)):
             time.sleep(wait)
 
 
-def remove_leftovers(path):
-    """Delete the temporary files of killed writes of `path` (folder/* for every file of a folder). Call it only
-    while holding the lock that guards `path`, so that no live writer's temporary file is removed."""
+def remove_leftovers(path, older_than=None):
+    """Delete the temporary files of killed writes of `path` (folder/* for every file of a folder). So that no live
+    writer's temporary file is removed, either hold the lock that guards `path`, or, where no lock does, give
+    `older_than` in seconds, well beyond the write's duration: each write a writer makes dates its file."""
     pattern = glob.escape(path[:-1]) + "*" if path.endswith("*") else glob.escape(path)
     for leftover in glob.glob(pattern + ".*.tmp"):
         with contextlib.suppress(OSError):
-            os.unlink(leftover)
+            if older_than is None or time.time() - os.path.getmtime(leftover) > older_than:
+                os.unlink(leftover)
 
 
 class Busy(Exception):

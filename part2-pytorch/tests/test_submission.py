@@ -148,6 +148,23 @@ class CollectSubmission(unittest.TestCase):
                 self.assertIsNone(archive.testzip())
                 self.assertIn("main.py", archive.namelist())
 
+    def test_a_killed_runs_temporary_file_is_cleared_by_the_next_run_and_a_live_ones_kept(self):
+        import collect_submission
+        with tempfile.TemporaryDirectory() as folder:
+            target = os.path.join(folder, "submission.zip")
+            stale, live, other = (os.path.join(folder, name) for name in
+                                  ("submission.zip.4242.tmp", "submission.zip.4243.tmp", "notes.4244.tmp"))
+            for path in (stale, live, other):
+                with open(path, "wb") as f:
+                    f.write(b"PK half a zip")
+            old = os.path.getmtime(stale) - collect_submission.LEFTOVER_AGE_S - 60  # killed by SIGKILL long ago
+            for path in (stale, other):
+                os.utime(path, (old, old))
+            result = subprocess.run([sys.executable, os.path.join(PART2, "collect_submission.py"), target],
+                                    capture_output=True, text=True, timeout=120)
+            self.assertEqual((result.returncode, result.stderr), (0, ""))
+            self.assertEqual(sorted(os.listdir(folder)), ["notes.4244.tmp", "submission.zip", "submission.zip.4243.tmp"])
+
     def test_data_brings_its_code_alone(self):
         import collect_submission
         with tempfile.TemporaryDirectory() as root:
