@@ -6,15 +6,18 @@ folder and renamed over the old one only once complete, so a file that cannot be
 leaves the earlier zip as it was. Python's zipfile: no `zip` program needed.
 """
 import argparse
+import contextlib
 import errno
 import os
 import signal
 import sys
 import tempfile
+import time
 import zipfile
 
 GRADED = ("modules", "optimizer", "trainer.py", "train.py")
 ZIP = "assignment_2_part1_submission.zip"
+LEFTOVER_AGE_S = 3600  # a zip or a figure takes seconds: a temporary file an hour old is no live run's
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -45,8 +48,23 @@ def is_special(path):
     return os.path.exists(path) and not os.path.isfile(path)
 
 
+def remove_killed_partials(folder, prefix, suffix, age=LEFTOVER_AGE_S):
+    """Delete the temporary files that runs killed outright (SIGKILL, a power cut) left in folder: those older
+    than age seconds, since a live run's file is as new as its last write. Best effort: it never fails."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+            if name.startswith(prefix) and name.endswith(suffix) and time.time() - os.path.getmtime(path) > age:
+                os.remove(path)
+
+
 def write_zip(target, paths):
     """Zip paths into a temporary file beside target, then rename it to target."""
+    remove_killed_partials(os.path.dirname(target), ".submission-", ".zip.tmp")
     fd, partial = tempfile.mkstemp(prefix=".submission-", suffix=".zip.tmp", dir=os.path.dirname(target))
     try:
         # strict_timestamps=False: a file dated before 1980 (a zip's first date) is stored as 1980, not refused

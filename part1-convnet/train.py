@@ -2,6 +2,7 @@
 
 Run it from its own folder (part1-convnet), after fetching the data with `sh data/get_data.sh`."""
 import argparse
+import contextlib
 import errno
 import os
 import signal
@@ -28,6 +29,7 @@ from trainer import ClassifierTrainer
 DATA_DIR = os.path.join("data", "cifar-10-batches-py")  # the OS's separator, as the messages that name it print it
 FIGURE = "train.png"
 HERE = os.path.dirname(os.path.abspath(__file__))
+LEFTOVER_AGE_S = 3600  # a figure takes a second: a temporary file an hour old is no live run's
 
 
 class FigureNotWritten(Exception):
@@ -68,10 +70,26 @@ def figure_problem(path):
     return None
 
 
+def remove_killed_partials(folder, prefix, suffix, age=LEFTOVER_AGE_S):
+    """Delete the temporary files that runs killed outright (SIGKILL, a power cut) left in folder: those older
+    than age seconds, since a live run's file is as new as its last write. Best effort: it never fails."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+            if name.startswith(prefix) and name.endswith(suffix) and time.time() - os.path.getmtime(path) > age:
+                os.remove(path)
+
+
 def save_figure(path):
     """Write the current figure to path through a temporary file beside it, so an interrupted run leaves the
     previous figure (or none), never half a PNG."""
-    fd, partial = tempfile.mkstemp(prefix=".train-", suffix=".png", dir=os.path.dirname(os.path.abspath(path)))
+    folder = os.path.dirname(os.path.abspath(path))
+    remove_killed_partials(folder, ".train-", ".png")
+    fd, partial = tempfile.mkstemp(prefix=".train-", suffix=".png", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             plt.savefig(f, format="png", dpi=120, bbox_inches="tight")

@@ -227,6 +227,19 @@ class CollectSubmission(unittest.TestCase):
                          (130, f"collect_submission.py: interrupted; {ZIP} not written, any earlier one is kept\n"))
         self.assert_kept(earlier)  # no .submission-* temporary file either
 
+    def test_a_killed_runs_temporary_zip_is_cleared_and_a_live_ones_kept(self):
+        for name in (".submission-killed.zip.tmp", ".submission-live.zip.tmp", ".notes.zip.tmp"):
+            with open(os.path.join(self.part, name), "wb") as f:
+                f.write(b"PK half a zip")
+        for name in (".submission-killed.zip.tmp", ".notes.zip.tmp"):  # left by a SIGKILL an hour and more ago
+            old = os.path.getmtime(os.path.join(self.part, name)) - 3660
+            os.utime(os.path.join(self.part, name), (old, old))
+        self.assertEqual(self.collect().returncode, 0)
+        names = os.listdir(self.part)
+        self.assertEqual([name for name in (".submission-killed.zip.tmp", ".submission-live.zip.tmp",
+                                            ".notes.zip.tmp", ZIP) if name in names],
+                         [".submission-live.zip.tmp", ".notes.zip.tmp", ZIP])
+
     def test_unknown_arguments_are_one_line(self):
         result = subprocess.run(
             [sys.executable, os.path.join(self.part, "collect_submission.py"), "extra.zip"], cwd=self.elsewhere,

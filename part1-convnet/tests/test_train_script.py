@@ -84,6 +84,19 @@ class TestTrainScript(unittest.TestCase):
             self.assertTrue(os.path.getsize(os.path.join(tmp, "train.png")) > 1000)
             self.assertEqual(sorted(os.listdir(tmp)), ["data", "train.png"])  # no temporary figure left
 
+    def test_a_killed_runs_temporary_figure_is_cleared_and_a_live_ones_kept(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            for name in (".train-killed.png", ".train-live.png", ".notes.png"):
+                with open(os.path.join(tmp, name), "wb") as f:
+                    f.write(b"\x89PNG half a figure")
+            for name in (".train-killed.png", ".notes.png"):  # left by a SIGKILL an hour and more ago
+                old = os.path.getmtime(os.path.join(tmp, name)) - 3660
+                os.utime(os.path.join(tmp, name), (old, old))
+            result = run_train(tmp)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(files_in(tmp), [".notes.png", ".train-live.png", "data", "train.png"])
+
     def test_the_graded_files_train_beside_the_kits_own_data_package(self):
         """Graders put the zip's modules/ optimizer/ trainer.py train.py into their kit, whose data/ exports the
         contract's loaders alone: train.py must need no other name from it."""
