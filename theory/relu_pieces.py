@@ -3,8 +3,10 @@
 h(x) = W3 relu(W2 relu(W1 x + b1) + b2) + b3. Near x0 each ReLU acts as a fixed 0/1 gate D = diag(z > 0), so
 W = W3 D2 W2 D1 W1 and b = W3 D2 (W2 D1 b1 + b2) + b3.
 """
+import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -97,6 +99,10 @@ def plot_pieces(pieces, path, net=PROBLEM_NET, x_range=(-3.0, 3.0)):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    for leftover in path.parent.glob(f"{path.name}.*.tmp"):  # of runs killed outright (SIGKILL, a power cut)
+        with contextlib.suppress(OSError):
+            if time.time() - leftover.stat().st_mtime > LEFTOVER_AGE_S:
+                leftover.unlink()
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # then renamed: never half a figure
     try:
         fig.savefig(temporary, dpi=120, format="png")
@@ -107,6 +113,7 @@ def plot_pieces(pieces, path, net=PROBLEM_NET, x_range=(-3.0, 3.0)):
 
 
 FIGURE = Path(__file__).with_name("relu_pieces.png")
+LEFTOVER_AGE_S = 3600  # a figure takes a second: a temporary file an hour old is no live run's
 
 
 def main():

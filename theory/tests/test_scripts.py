@@ -99,9 +99,19 @@ class Figure(unittest.TestCase):
             self.assertTrue(folder.is_dir())
             self.assertEqual(sorted(os.listdir(tmp)), ["folder.png", "relu_pieces.png"])  # no temp file left
 
+    def test_a_killed_runs_temporary_figure_is_cleared_and_a_live_ones_kept(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            killed, live, other = (Path(tmp, name) for name in
+                                   ("relu_pieces.png.4242.tmp", "relu_pieces.png.4243.tmp", "notes.png.4244.tmp"))
+            for path in (killed, live, other):
+                path.write_bytes(b"\x89PNG half a figure")
+            old = killed.stat().st_mtime - relu_pieces.LEFTOVER_AGE_S - 60  # a SIGKILL long ago
+            for path in (killed, other):
+                os.utime(path, (old, old))
+            self.assertEqual(self.run_main(Path(tmp, "relu_pieces.png")), (0, ""))
+            self.assertEqual(sorted(os.listdir(tmp)), ["notes.png.4244.tmp", "relu_pieces.png",
+                                                       "relu_pieces.png.4243.tmp"])
 
-if __name__ == "__main__":
-    unittest.main()
 
 
 class CtrlC(unittest.TestCase):
@@ -149,3 +159,7 @@ class CtrlC(unittest.TestCase):
             self.assertEqual(sorted(os.listdir(folder)), ["command_line.py", "relu_pieces.png", "relu_pieces.py"])
             with open(figure, "rb") as f:
                 self.assertEqual(f.read(), b"the earlier figure")
+
+
+if __name__ == "__main__":
+    unittest.main()
