@@ -48,9 +48,6 @@ class TestWithoutLinuxOnlyCalls(unittest.TestCase):
         self.assertEqual(sum(line.startswith("epoch") for line in result.stdout.splitlines()), 11)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class PathsWithSpaces(unittest.TestCase):
     @unittest.skipUnless(shutil.which("make") and os.name == "posix", "make and a POSIX venv (.venv/bin) needed")
@@ -71,3 +68,7 @@ class PathsWithSpaces(unittest.TestCase):
         self.assertEqual(len(commands), 5, result.stdout)  # train.py, main.py and the three suites
         for words in commands:  # the whole path is one word of each command
             self.assertIn(os.path.join(root, ".venv", "bin", "python"), words)
+
+
+if __name__ == "__main__":
+    unittest.main()

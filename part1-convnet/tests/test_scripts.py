@@ -152,9 +152,6 @@ class ShellWrappers(unittest.TestCase):
                     self.assertIn("neither python3 nor python runs here", err)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class CtrlC(unittest.TestCase):
     @unittest.skipIf(sys.platform == "win32", "os.kill(pid, SIGINT) ends a Windows process outright")
@@ -188,3 +185,7 @@ class CtrlC(unittest.TestCase):
         with mock.patch("sys.stderr", new_callable=io.StringIO) as err:
             self.assertEqual(quiet_when_the_pipe_closes(main), 130)
         self.assertEqual(err.getvalue(), "\ninterrupted\n")
+
+
+if __name__ == "__main__":
+    unittest.main()

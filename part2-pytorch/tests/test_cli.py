@@ -369,9 +369,6 @@ class ClosedPipe(unittest.TestCase):
                     dup2.assert_not_called()
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 # Imported first by a script, in place of the library it loads first: Ctrl-C arrives while it loads. A process
 # that outlives it exits with 7.
@@ -427,3 +424,7 @@ class CtrlC(unittest.TestCase):
         signal.signal(signal.SIGINT, signal.default_int_handler)
         cli.quiet_while_loading()
         self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_DFL)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -347,9 +347,6 @@ class CompilerMissing(InScratchFolder):
             experiments.run_one(run, config_path, data, [], "cpu", 1)
 
 
-if __name__ == "__main__":
-    unittest.main()
-
 
 class RunFolderNames(unittest.TestCase):
     def test_any_set_text_gives_a_folder_name_every_system_takes_and_runs_stay_apart(self):
@@ -366,3 +363,7 @@ class RunFolderNames(unittest.TestCase):
             self.assertEqual(top, "longtail")
             self.assertRegex(name, r"\A[A-Za-z0-9_.=-]{1,200}\Z")
             self.assertFalse(name.endswith("."))
+
+
+if __name__ == "__main__":
+    unittest.main()
