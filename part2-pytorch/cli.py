@@ -1,6 +1,6 @@
 """What the command lines (main.py, experiments.py, bench.py, the scripts) share: one-line errors with a
 did-you-mean, defaults in --help, numbers and run names checked as they are read, the check that a script runs
-from its own folder, and a quiet end when the reader of the output leaves."""
+from its own folder, a quiet end when the reader of the output leaves, and one line when output cannot be written."""
 import argparse
 import difflib
 import errno
@@ -149,15 +149,53 @@ def reader_went_away(error):
         sys.platform == "win32" and error.errno == errno.EINVAL and error.filename is None)
 
 
+class ConsoleError(OSError):
+    """A write to standard output that failed for a reason other than a reader gone: a full disk under `> log`, a
+    terminal that has died. It names standard output, so that it is told from the failure of a file."""
+
+
+class _CheckedStdout:
+    """sys.stdout, whose failed writes raise ConsoleError (a closed pipe stays BrokenPipeError)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text):
+        return self._checked(self._stream.write, text)
+
+    def flush(self):
+        return self._checked(self._stream.flush)
+
+    @staticmethod
+    def _checked(method, *arguments):
+        try:
+            return method(*arguments)
+        except OSError as error:
+            if reader_went_away(error):
+                raise
+            raise ConsoleError(error.errno, error.strerror, "standard output") from None
+
+
+def console_failed(error):
+    """Whether an OSError is standard output's (for quiet_when_the_pipe_closes to report), not a file's."""
+    return reader_went_away(error) or isinstance(error, ConsoleError)
+
+
 def usable_console():
     """Let print work on any console: a stream that is missing (closed with >&-, or under Windows' pythonw) writes
-    to the null device, and a character the console's encoding lacks is written as an escape, not an error."""
+    to the null device, a character the console's encoding lacks is written as an escape, not an error, and a
+    failed write to stdout says so (ConsoleError)."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
         elif hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    if not isinstance(sys.stdout, _CheckedStdout):
+        sys.stdout = _CheckedStdout(sys.stdout)
 
 
 def quiet_while_loading():
@@ -184,7 +222,9 @@ def quiet_when_the_pipe_closes(main):
         print(f"\n{how}", file=sys.stderr)
         return status
     except OSError as error:
-        if not reader_went_away(error):
+        if not console_failed(error):
             raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout at exit
+        if isinstance(error, ConsoleError):  # a reader gone needs no word: it asked for no more
+            print(error_line(os.path.basename(sys.argv[0]), files.os_error_line(error)), file=sys.stderr)
         return 1

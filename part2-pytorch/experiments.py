@@ -337,7 +337,7 @@ def main_cli(argv=None):
         print(cli.error_line("experiments.py", f"{error}; finished runs are in {results}"), file=sys.stderr)
         return 1
     except OSError as error:  # a read-only or full disk, a folder where a file should be
-        if cli.reader_went_away(error):
+        if cli.console_failed(error):
             raise  # see cli.quiet_when_the_pipe_closes
         print(cli.error_line("experiments.py", files.os_error_line(error)), file=sys.stderr)
         return 2

@@ -466,7 +466,7 @@ def main(argv=None):
         print(cli.error_line("main.py", f"{compile_failure(error)}; train with --compile none"), file=sys.stderr)
         return 2
     except OSError as error:  # a full or read-only disk, a folder where a file should be
-        if cli.reader_went_away(error):
+        if cli.console_failed(error):
             raise  # see cli.quiet_when_the_pipe_closes
         print(cli.error_line("main.py", files.os_error_line(error)), file=sys.stderr)
         return 2

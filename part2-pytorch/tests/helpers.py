@@ -102,3 +102,24 @@ def start_main(arguments, cwd=PART2, environment=()):
     environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", **dict(environment))
     return subprocess.Popen([sys.executable, os.path.join(PART2, "main.py"), *arguments], cwd=cwd,
                             env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# Runs the script sys.argv[1] with the rest as its arguments, on a stdout whose every write fails as on a full disk
+# (`> log` there; /dev/full on Linux), whatever the system.
+FULL_STDOUT = """
+import errno, io, os, runpy, sys
+class FullDisk(io.TextIOWrapper):
+    def write(self, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+sys.stdout = FullDisk(open(os.devnull, "wb"), encoding="utf-8")
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_on_a_full_disk(script, arguments, cwd=PART2):
+    """Run the part-2 script with stdout on a full disk; returns the CompletedProcess (stderr as text)."""
+    environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    return subprocess.run([sys.executable, "-c", FULL_STDOUT, os.path.join(PART2, script), *arguments], cwd=cwd,
+                          env=environment, capture_output=True, text=True, timeout=300)

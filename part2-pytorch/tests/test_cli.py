@@ -13,12 +13,14 @@ import sys
 import tempfile
 import time
 import unittest
+import zipfile
 from unittest import mock
 
 import torch
 
 import cli
-from tests.helpers import PART2, ScratchRun, python_handles_ctrl_c, start_main, write_cifar_folder
+from tests.helpers import (PART2, ScratchRun, python_handles_ctrl_c, run_on_a_full_disk, start_main,
+                           write_cifar_folder)
 
 GOOD = os.path.join(PART2, "configs", "config_twolayer.yaml")
 setUpModule = python_handles_ctrl_c  # Python's Ctrl-C handler, even in a suite started in the background
@@ -343,6 +345,21 @@ class ClosedPipe(unittest.TestCase):
         process.stderr.close()
         self.assertEqual((process.wait(timeout=120), err), (1, ""))
 
+    def test_output_on_a_full_disk_is_one_line_naming_standard_output(self):
+        scratch = ScratchRun()
+        self.addCleanup(scratch.close)
+        full = ("standard output: No space left on device; free some disk space, then run again\n"
+                .replace("No space left on device", os.strerror(errno.ENOSPC)))
+        result = run_on_a_full_disk("main.py", ["--config", scratch.config, "--device", "cpu"], cwd=scratch.folder)
+        self.assertEqual((result.returncode, result.stderr), (1, "main.py: error: " + full))
+        # it stopped at its first line, before any epoch: the run's settings and an empty log, no weights
+        self.assertEqual(sorted(os.listdir(scratch.path("runs", "tiny"))), ["config.yaml", "metrics.csv"])
+        result = run_on_a_full_disk("collect_submission.py", [scratch.path("hand-in.zip")])
+        self.assertEqual((result.returncode, result.stderr), (1, "collect_submission.py: error: " + full))
+        with zipfile.ZipFile(scratch.path("hand-in.zip")) as archive:  # written whole before "wrote ..." failed
+            self.assertIsNone(archive.testzip())
+        result = run_on_a_full_disk("experiments.py", ["--grid", "cpu", "--list"])
+        self.assertEqual((result.returncode, result.stderr), (1, "experiments.py: error: " + full))
 
     def test_on_windows_a_closed_pipe_is_einval_and_is_told_from_a_bad_file_name(self):
         # Windows reports a write to a pipe whose reader is gone as EINVAL naming no file (CPython issue 79935);
