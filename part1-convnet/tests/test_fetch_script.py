@@ -193,6 +193,20 @@ class FetchScript(unittest.TestCase):
                 self.assertEqual((process.wait(timeout=120), err), (0, ""))
                 self.assertEqual(sorted(os.listdir(self.folder)), sorted(["batches.meta"] + BATCHES))
 
+    def test_output_on_a_full_disk_does_not_stop_the_fetch(self):
+        # every write to stdout fails, as under `> log` on a full disk (/dev/full on Linux), whatever the system
+        launcher = ("import errno, io, os, runpy, sys\n"
+                    "class FullDisk(io.TextIOWrapper):\n"
+                    "    def write(self, text):\n"
+                    "        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n"
+                    "sys.stdout = FullDisk(open(os.devnull, 'wb'), encoding='utf-8')\n"
+                    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')\n")
+        options = self.command(self.good, self.good_md5)
+        options["args"] = [sys.executable, "-c", launcher, *options["args"]]
+        result = subprocess.run(timeout=120, **options)
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        self.assertEqual(sorted(os.listdir(self.folder)), sorted(["batches.meta"] + BATCHES))
+
     def test_any_console_works(self):
         # no stdout or stderr at all (pythonw on Windows, or `>&-`): the fetch goes on in silence
         options = self.command(self.good, self.good_md5)
@@ -231,6 +245,7 @@ class FetchScript(unittest.TestCase):
 
     def test_an_md5_that_is_no_sum_is_refused_and_an_empty_one_means_the_canonical_sum(self):
         self.assert_refused(self.fetch(self.good, "not-a-sum"), "CIFAR10_MD5=not-a-sum is not an md5 sum", status=2)
+        self.assert_refused(self.fetch(self.good, "abc\n\x1b[2Jrm"), "CIFAR10_MD5=abc\\n\\x1b[2jrm is not", status=2)
         self.assert_refused(self.fetch(self.good, ""), "expected c58f30108f718f92721af3b95e74349a")
         self.assertEqual(self.fetch(self.good, f" {self.good_md5.upper()} ").returncode, 0)
 
@@ -302,6 +317,22 @@ class FetchScript(unittest.TestCase):
         _, err = child.communicate(timeout=30)
         self.assertEqual(child.returncode, 130, err)
         self.assertEqual(err.strip().splitlines(), ["get_data: interrupted; nothing was kept"])
+        self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
+
+    @unittest.skipIf(os.name == "nt", "os.kill(pid, SIGTERM) ends a Windows process outright")
+    def test_kill_is_taken_as_ctrl_c_and_leaves_nothing(self):
+        # the md5 takes a minute; `kill` comes while the work folder exists
+        slow = ("import hashlib, runpy, sys, time; hashlib.md5 = lambda *a, **k: time.sleep(60); "
+                "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+        options = self.command(self.good, self.good_md5)
+        options["args"] = [sys.executable, "-c", slow, *options["args"]]
+        child = subprocess.Popen(**options)
+        deadline = time.monotonic() + 30
+        while not any(name.startswith(".cifar-") for name in os.listdir(self.data)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=30)
+        self.assertEqual((child.returncode, err), (130, "get_data: interrupted; nothing was kept\n"))
         self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
 
     def test_ctrl_c_while_the_work_folder_is_made_leaves_nothing(self):

@@ -5,15 +5,14 @@ Called by get_data.sh / get_data.bat, or run directly from any folder. Environme
                         you run the command in)
   CIFAR10_MD5=sum       the md5 that archive must have (default: the canonical one)
 Exit status 0 on success or when checked data is already there, 2 for a wrong argument or setting, 1 on any
-other failure, 130 when interrupted; a failure is one line on stderr and leaves nothing behind (no temporary
-folder, no partial cifar-10-batches-py).
+other failure, 130 when interrupted (Ctrl-C or SIGTERM); a failure is one line on stderr and leaves nothing behind
+(no temporary folder, no partial cifar-10-batches-py).
 
 Only the standard library is needed: the batches are checked with an unpickler that builds placeholders for
 numpy's arrays (and nothing else), so a bare python3 without numpy can fetch the data safely.
 """
 import argparse
 import codecs
-import errno
 import glob
 import hashlib
 import http.client
@@ -21,6 +20,7 @@ import os
 import pickle
 import re
 import shutil
+import signal
 import sys
 import tarfile
 import tempfile
@@ -253,13 +253,12 @@ class _Progress:
 
 
 def say(text):
-    """A progress line on stdout. A reader that went away (`| head -1`) does not stop the fetch: the rest goes
-    to the null device, so Python's flush at exit finds nothing to complain about."""
+    """A progress line on stdout. Output that cannot be written, as a reader that went away (`| head -1`) or a full
+    disk under `> log`, does not stop the fetch: the rest goes to the null device, so Python's flush at exit finds
+    nothing to complain about, and the exit status tells the outcome."""
     try:
         print(text, flush=True)
-    except OSError as error:  # EPIPE; on Windows EINVAL, naming no file
-        if not (isinstance(error, BrokenPipeError) or (sys.platform == "win32" and error.errno == errno.EINVAL)):
-            raise
+    except OSError:  # EPIPE (on Windows EINVAL, naming no file), ENOSPC, EIO: all are stdout's
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
@@ -377,6 +376,11 @@ def usable_console():
             stream.reconfigure(errors="backslashreplace")
 
 
+def one_line(message):
+    """The message with its control characters (a newline in a setting or a path, say) written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+
+
 def main():
     usable_console()
     NoArguments(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
@@ -385,10 +389,10 @@ def main():
     try:
         return fetch(here)
     except FetchError as error:
-        print(f"get_data: error: {error}", file=sys.stderr)
+        print(f"get_data: error: {one_line(error)}", file=sys.stderr)
         return 2 if isinstance(error, SettingError) else 1
     except OSError as error:  # anything not foreseen above, still as one line
-        print(f"get_data: error: {error}", file=sys.stderr)
+        print(f"get_data: error: {one_line(error)}", file=sys.stderr)
     except KeyboardInterrupt:
         remove_own_work_folders(here)  # Ctrl-C may land while the folder is made, before fetch() would remove it
         print("get_data: interrupted; nothing was kept", file=sys.stderr)
@@ -397,4 +401,5 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` cleans up as Ctrl-C does: no work folder left
     sys.exit(main())
