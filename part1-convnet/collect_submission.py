@@ -112,10 +112,12 @@ def main(argv=None):
         return 130
     try:
         print(f"wrote {target} ({len(paths)} files)", flush=True)
-    except OSError as error:  # `| head -0` (EPIPE; on Windows EINVAL): the zip is whole; end quietly, as cat does
-        if not (isinstance(error, BrokenPipeError) or (sys.platform == "win32" and error.errno == errno.EINVAL)):
-            raise
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as error:  # the zip is whole; what failed is the line saying so
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+        reader_gone = isinstance(error, BrokenPipeError) or (sys.platform == "win32" and error.errno == errno.EINVAL)
+        if not reader_gone:  # a full disk under `> log`; a reader gone (`| head -0`) asked for no word
+            print(f"collect_submission.py: error: {target} is written, but standard output is not "
+                  f"({error.strerror or error})", file=sys.stderr)
         return 1
     return 0
 

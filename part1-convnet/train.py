@@ -172,15 +172,49 @@ def reader_went_away(error):
         sys.platform == "win32" and error.errno == errno.EINVAL and error.filename is None)
 
 
+class ConsoleError(OSError):
+    """A write to standard output that failed for a reason other than a reader gone: a full disk under `> log`, a
+    terminal that has died."""
+
+
+class CheckedStdout:
+    """sys.stdout, whose failed writes raise ConsoleError (a closed pipe stays BrokenPipeError), so that they are
+    told from the failure of a file."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text):
+        return self._checked(self._stream.write, text)
+
+    def flush(self):
+        return self._checked(self._stream.flush)
+
+    @staticmethod
+    def _checked(method, *arguments):
+        try:
+            return method(*arguments)
+        except OSError as error:
+            if reader_went_away(error):
+                raise
+            raise ConsoleError(error.errno, error.strerror, "standard output") from None
+
+
 def usable_console():
     """Let print work on any console: a stream that is missing (closed with >&-, or under Windows' pythonw) writes
-    to the null device, and a character the console's encoding lacks is written as an escape, not an error."""
+    to the null device, a character the console's encoding lacks is written as an escape, not an error, and a
+    failed write to stdout says so (ConsoleError)."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
         elif hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    if not isinstance(sys.stdout, CheckedStdout):
+        sys.stdout = CheckedStdout(sys.stdout)
 
 
 def quiet_when_the_pipe_closes(main):
@@ -196,9 +230,12 @@ def quiet_when_the_pipe_closes(main):
         print("\ninterrupted", file=sys.stderr)
         status = 130
     except OSError as error:
-        if not reader_went_away(error):
+        if not (reader_went_away(error) or isinstance(error, ConsoleError)):
             raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+        if isinstance(error, ConsoleError):  # a reader gone needs no word: it asked for no more
+            print(f"{os.path.basename(sys.argv[0])}: error: standard output: {error.strerror}; send it to a disk with "
+                  f"free space or to a terminal, then run again", file=sys.stderr)
         status = 1
     return status
 

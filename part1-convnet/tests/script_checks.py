@@ -1,9 +1,11 @@
 """What the tests of part 1's scripts share: a scratch copy of the part, and the one-line error every script
 gives for bad input (exit status 2, one line on stderr naming the script, never a traceback), and Python's
-Ctrl-C handler for the tests that press it."""
+Ctrl-C handler for the tests that press it, and a stdout on a full disk."""
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,3 +33,23 @@ def assert_one_line_error(test, result, script, *fragments):
     test.assertTrue(result.stderr.startswith(f"{script}: error: "), result.stderr)
     for fragment in fragments:
         test.assertIn(fragment, result.stderr)
+
+
+# Runs the script sys.argv[1] with the rest as its arguments, on a stdout whose every write fails as on a full disk
+# (`> log` there; /dev/full on Linux), whatever the system.
+FULL_STDOUT = """
+import errno, io, os, runpy, sys
+class FullDisk(io.TextIOWrapper):
+    def write(self, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+sys.stdout = FullDisk(open(os.devnull, "wb"), encoding="utf-8")
+sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_on_a_full_disk(script, cwd):
+    """Run the script (a path) from cwd with stdout on a full disk; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-c", FULL_STDOUT, script], cwd=cwd, capture_output=True, text=True,
+                          env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1"), timeout=300)

@@ -15,7 +15,7 @@ import unittest
 import zipfile
 from unittest import mock
 
-from tests.script_checks import PART1, assert_one_line_error, copy_of_part1
+from tests.script_checks import PART1, assert_one_line_error, copy_of_part1, run_on_a_full_disk
 
 ZIP = "assignment_2_part1_submission.zip"
 # a fresh interpreter in which creating a file in any folder is refused, as in a read-only one (which root, who
@@ -165,6 +165,14 @@ class CollectSubmission(unittest.TestCase):
         err = process.stderr.read()
         process.stderr.close()
         self.assertEqual((process.wait(timeout=120), err), (1, ""))
+        with zipfile.ZipFile(self.zip) as archive:
+            self.assertEqual(sorted(archive.namelist()), graded_files())
+
+    def test_output_on_a_full_disk_is_one_line_and_the_zip_is_whole(self):
+        result = run_on_a_full_disk(os.path.join(self.part, "collect_submission.py"), self.elsewhere)
+        self.assertEqual((result.returncode, result.stderr),
+                         (1, f"collect_submission.py: error: {self.zip} is written, but standard output is not "
+                             f"({os.strerror(errno.ENOSPC)})\n"))
         with zipfile.ZipFile(self.zip) as archive:
             self.assertEqual(sorted(archive.namelist()), graded_files())
 

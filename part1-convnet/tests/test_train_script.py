@@ -10,7 +10,7 @@ import tempfile
 import unittest
 from unittest import mock
 
-from tests.script_checks import assert_one_line_error, copy_of_part1, python_handles_ctrl_c
+from tests.script_checks import assert_one_line_error, copy_of_part1, python_handles_ctrl_c, run_on_a_full_disk
 from tests.synthetic_cifar import write_synthetic_cifar
 from tests.test_data import HAVE_REAL_DATA, REAL_DATA
 
@@ -146,6 +146,15 @@ class TestTrainScript(unittest.TestCase):
             err = child.stderr.read()
             child.stderr.close()
             self.assertEqual((child.wait(timeout=300), err), (1, ""))
+            self.assertEqual(os.listdir(tmp), ["data"])  # stopped at its first row, before any figure
+
+    def test_output_on_a_full_disk_is_one_line_naming_standard_output(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            result = run_on_a_full_disk(TRAIN, tmp)
+            self.assertEqual((result.returncode, result.stderr),
+                             (1, f"train.py: error: standard output: {os.strerror(errno.ENOSPC)}; send it to a disk "
+                                 f"with free space or to a terminal, then run again\n"))
             self.assertEqual(os.listdir(tmp), ["data"])  # stopped at its first row, before any figure
 
     def test_without_a_console_it_trains_in_silence(self):

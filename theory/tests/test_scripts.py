@@ -56,6 +56,25 @@ class ClosedPipe(unittest.TestCase):
                         process.stderr.close()
                         self.assertEqual((process.wait(timeout=120), err), (1, ""))
 
+    def test_output_on_a_full_disk_is_one_line_naming_standard_output(self):
+        # every write to stdout fails, as under `> log` on a full disk (/dev/full on Linux), whatever the system
+        launcher = ("import errno, io, os, runpy, sys\n"
+                    "class FullDisk(io.TextIOWrapper):\n"
+                    "    def write(self, text):\n"
+                    "        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n"
+                    "sys.stdout = FullDisk(open(os.devnull, 'wb'), encoding='utf-8')\n"
+                    "sys.argv = sys.argv[1:]; sys.path.insert(0, os.path.dirname(sys.argv[0]))\n"
+                    "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+        for script in ("conv_as_matrix.py", "relu_pieces.py"):
+            with self.subTest(script=script), tempfile.TemporaryDirectory() as tmp:
+                copy = shutil.copytree(THEORY, os.path.join(tmp, "theory"))  # its figure, not ours
+                os.remove(os.path.join(copy, "relu_pieces.png"))
+                result = subprocess.run([sys.executable, "-c", launcher, os.path.join(copy, script)], cwd=copy,
+                                        capture_output=True, text=True, timeout=120)
+                self.assertEqual((result.returncode, result.stderr),
+                                 (1, f"{script}: error: standard output: {os.strerror(errno.ENOSPC)}; send it to a "
+                                     f"disk with free space or to a terminal, then run again\n"))
+                self.assertFalse(os.path.exists(os.path.join(copy, "relu_pieces.png")))  # stopped at the first line
 
     def test_without_a_console_they_run_in_silence(self):
         # pythonw on Windows, or `>&-`: no stdout or stderr at all
