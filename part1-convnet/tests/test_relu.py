@@ -30,6 +30,16 @@ class TestReLU(unittest.TestCase):
                 np.testing.assert_array_equal(out, torch.relu(xt).detach().numpy())
                 np.testing.assert_array_equal(relu.dx, xt.grad.numpy())
 
+    def test_a_nan_input_passes_its_gradient_on_as_in_pytorch(self):
+        x = np.array([np.nan, -1.0, 0.0, 2.0, np.nan])
+        dout = np.array([1.0, 1.0, 1.0, 1.0, np.inf])
+        relu = ReLU()
+        out = relu.forward(x)
+        relu.backward(dout)
+        xt = torch.tensor(x, requires_grad=True)
+        torch.relu(xt).backward(torch.tensor(dout))
+        np.testing.assert_array_equal(out, torch.relu(xt).detach().numpy())  # [nan, 0, 0, 2, nan]
+        np.testing.assert_array_equal(relu.dx, xt.grad.numpy())  # [1, 0, 0, 1, inf]
 
     def test_an_inf_or_nan_gradient_stops_where_the_input_was_not_positive_as_in_pytorch(self):
         for dtype in (np.float64, np.float32):
