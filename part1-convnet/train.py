@@ -5,6 +5,8 @@ import argparse
 import contextlib
 import errno
 import os
+import re
+import shlex
 import signal
 import sys
 import tempfile
@@ -53,6 +55,14 @@ def wrong_folder():
         return os.path.commonpath([here, cwd]) == cwd
     except ValueError:  # different drives on Windows
         return False
+
+
+def shell_quoted(path):
+    """path as a shell takes it in a command to paste: quoted where it holds a space or a character the shell reads
+    (POSIX sh's rules; on Windows double quotes, which cmd and PowerShell both take)."""
+    if os.name == "nt":
+        return f'"{path}"' if re.search(r"[\s&()^;,'`$@{}]", path) else path
+    return shlex.quote(path)
 
 
 def figure_problem(path):
@@ -149,7 +159,8 @@ def train():
 
 def main(argv=None):
     OneLineErrorParser(prog="train.py", description=__doc__).parse_args(argv)
-    problem = f"run train.py from its own folder: cd {HERE}" if wrong_folder() else figure_problem(FIGURE)
+    problem = (f"run train.py from its own folder: cd {shell_quoted(HERE)}" if wrong_folder() else
+               figure_problem(FIGURE))
     if problem:
         print(f"train.py: error: {problem}", file=sys.stderr)
         return 2

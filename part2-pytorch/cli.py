@@ -7,6 +7,7 @@ import errno
 import math
 import os
 import re
+import shlex
 import signal
 import sys
 
@@ -132,8 +133,16 @@ def wrong_folder(script, paths=(), home=None):
         way = os.path.relpath(here)
     except ValueError:  # Windows: here and the current folder lie on different drives
         way = os.path.abspath(home)
-    return (f"run {os.path.basename(script)} from {where}: cd {way} (the kit's paths "
+    return (f"run {os.path.basename(script)} from {where}: cd {shell_quoted(way)} (the kit's paths "
             f"configs/, data/, checkpoints/, runs/ and results/ are relative to it)")
+
+
+def shell_quoted(path):
+    """path as a shell takes it in a command to paste: quoted where it holds a space or a character the shell reads
+    (POSIX sh's rules; on Windows double quotes, which cmd and PowerShell both take)."""
+    if os.name == "nt":
+        return f'"{path}"' if re.search(r"[\s&()^;,'`$@{}]", path) else path
+    return shlex.quote(path)
 
 
 def error_line(prog, message):

@@ -282,24 +282,33 @@ class TestTrainScript(unittest.TestCase):
             self.assertEqual(os.listdir(tmp), ["data"])  # nothing trained, no figure
         self.assert_one_line_error(unknown, "--epochs")
 
+    def assert_the_cd_leads_to(self, result, folder):
+        """The `cd ...` the error line ends with, pasted into a shell, leads to folder (where a POSIX sh is)."""
+        command = result.stderr.rstrip("\n").split("run train.py from its own folder: ", 1)[1]
+        if os.name == "posix":
+            landed = subprocess.run(["sh", "-c", f"{command} && pwd -P"], capture_output=True, text=True)
+            self.assertEqual(landed.stdout.strip(), os.path.realpath(folder), landed.stderr)
+
     def test_run_from_the_repository_root_says_where_to_cd(self):
         root = os.path.dirname(PART1)
         figure = os.path.join(PART1, "train.png")
         before = os.stat(figure).st_mtime_ns if os.path.exists(figure) else None
         result = run_train(root)
-        self.assert_one_line_error(result, f"run train.py from its own folder: cd {PART1}")
+        self.assert_one_line_error(result, "run train.py from its own folder: cd ")
+        self.assert_the_cd_leads_to(result, PART1)
         self.assertFalse(os.path.exists(os.path.join(root, "train.png")))
         self.assertEqual(os.stat(figure).st_mtime_ns if os.path.exists(figure) else None, before)
 
     def test_run_from_elsewhere_with_the_data_beside_train_py_says_where_to_cd(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            part, elsewhere = os.path.join(tmp, "part1-convnet"), os.path.join(tmp, "elsewhere")
+        with tempfile.TemporaryDirectory() as tmp:  # a kit in "My Projects": the cd must be pasted whole
+            part, elsewhere = os.path.join(tmp, "My Projects", "part1-convnet"), os.path.join(tmp, "elsewhere")
             train = copy_of_part1(part)
             os.makedirs(os.path.join(part, "data", "cifar-10-batches-py"))
             os.makedirs(elsewhere)
             result = run_train(elsewhere, train=train)
             self.assertEqual(os.listdir(elsewhere), [])
-        self.assert_one_line_error(result, f"cd {os.path.realpath(part)}")
+            self.assert_one_line_error(result, "run train.py from its own folder: cd ", "My Projects")
+            self.assert_the_cd_leads_to(result, part)
 
     @unittest.skipIf(os.name == "nt", "sends SIGINT and SIGTERM, which Windows cannot deliver to a child process")
     def test_ctrl_c_or_kill_is_one_line_exit_130_and_no_figure(self):

@@ -190,8 +190,28 @@ class WrongFolder(unittest.TestCase):
         across_drives = ValueError("path is on mount 'C:', start on mount 'D:'")
         with mock.patch.object(os.path, "relpath", side_effect=across_drives):
             hint = cli.wrong_folder(os.path.join(PART2, "main.py"))
-        self.assertEqual(hint, f"run main.py from its own folder: cd {PART2} (the kit's paths configs/, data/, "
-                               f"checkpoints/, runs/ and results/ are relative to it)")
+        self.assertEqual(hint, f"run main.py from its own folder: cd {cli.shell_quoted(PART2)} (the kit's paths "
+                               f"configs/, data/, checkpoints/, runs/ and results/ are relative to it)")
+
+    def test_the_cd_pastes_whole_where_the_path_has_a_space(self):
+        self.addCleanup(os.chdir, os.getcwd())
+        with tempfile.TemporaryDirectory() as tmp:
+            kit = os.path.join(tmp, "My Projects", "kit's copy", "part2-pytorch")
+            os.makedirs(os.path.join(kit, "configs"))
+            os.chdir(tmp)  # above the kit: its relative paths do not lead there
+            hint = cli.wrong_folder(os.path.join(kit, "main.py"), ["configs"])
+            command = hint.split(": ", 1)[1].split(" (the kit's paths")[0]
+            self.assertEqual(command, """cd 'My Projects/kit'"'"'s copy/part2-pytorch'""".replace("/", os.sep)
+                             if os.name == "posix" else f'cd "{os.path.relpath(kit)}"')
+            if os.name == "posix":
+                landed = subprocess.run(["sh", "-c", f"{command} && pwd -P"], capture_output=True, text=True)
+                self.assertEqual(landed.stdout.strip(), os.path.realpath(kit), landed.stderr)
+
+    def test_on_windows_a_path_is_double_quoted_where_a_shell_would_split_it(self):
+        with mock.patch.object(os, "name", "nt"):
+            self.assertEqual(cli.shell_quoted(r"C:\Users\ann\kit\part2-pytorch"), r"C:\Users\ann\kit\part2-pytorch")
+            self.assertEqual(cli.shell_quoted(r"C:\My Projects\kit"), r'"C:\My Projects\kit"')
+            self.assertEqual(cli.shell_quoted(r"D:\R&D\kit"), r'"D:\R&D\kit"')
 
 
 class HelpOnly(unittest.TestCase):
