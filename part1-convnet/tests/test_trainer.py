@@ -56,6 +56,23 @@ class TestClassifierTrainer(unittest.TestCase):
         # one iteration per epoch: iteration 0 is both the first and an epoch end, so it records once
         self.assertEqual((len(loss_history), len(acc_history)), (3, 3))
 
+    def test_unusable_sizes_are_one_clear_error_before_any_update(self):
+        for arguments, fragment in ((dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
+                                    (dict(batch_size=2.5), "batch_size must be an integer >= 1, got 2.5"),
+                                    (dict(acc_frequency=0), "acc_frequency must be an integer >= 1, got 0"),
+                                    (dict(X=self.X[:0], y=self.y[:0]), "got 0 images and 0 labels"),
+                                    (dict(y=self.y[:10]), "got 53 images and 10 labels")):
+            with self.subTest(arguments={k: getattr(v, "shape", v) for k, v in arguments.items()}):
+                model = small_model()
+                optimizer = CountingSGD(model)
+                data = {"X": self.X, "y": self.y, **arguments}
+                with self.assertRaisesRegex(ValueError, fragment.replace(".", r"\.")):
+                    ClassifierTrainer().train(data.pop("X"), data.pop("y"), model, optimizer=optimizer, **data)
+                self.assertEqual(optimizer.updates, 0)
+        model = small_model()  # batch_size is unused on full batches, as in the kit
+        ClassifierTrainer().train(self.X, self.y, model, sample_batches=False, batch_size=None, num_epochs=1,
+                                  optimizer=SGD(model))
+
     def test_one_iteration_an_epoch_decays_after_the_first_only(self):
         """The kit's trainer decays at epoch ends with `it > 0`: iteration 0 never decays, even when it ends an
         epoch (sample_batches=False, or N < 2 * batch_size)."""
