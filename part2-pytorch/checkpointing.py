@@ -5,6 +5,7 @@ last.pth holds what --resume needs: the settings, epoch, model, optimiser, the r
 the random-number states. last.pth is the run's resume point: its model, optimiser and rows
 belong to the same epoch. Everything is read with weights_only=True: a checkpoint cannot run code.
 """
+import errno
 import math
 import os
 import re
@@ -29,7 +30,8 @@ def _disk_error(error):
     """The OSError of the disk behind an error of torch.save or torch.load (which reports a failed read or write
     as a RuntimeError of its own), or None when the file, not the disk, is the problem."""
     cause = error if isinstance(error, OSError) else error.__context__
-    return cause if isinstance(cause, OSError) and cause.errno else None
+    # EINVAL: a seek before the start, as torch's zip reader makes in a file cut short under 64 KB: the file's fault
+    return cause if isinstance(cause, OSError) and cause.errno and cause.errno != errno.EINVAL else None
 
 
 def save_atomically(obj, path):

@@ -211,6 +211,9 @@ class MainRuns(unittest.TestCase):
             write("truncated.pth", f.read()[:300])
         torch.save({"fc1.weight": torch.zeros(2), "note": Noted()}, self.scratch.path("object.pth"))
         weights = TwoLayerNet(3072, 256, 10).state_dict()  # of the right shapes, but no weights to load
+        torch.save(weights, self.scratch.path("model.pth"))
+        with open(self.scratch.path("model.pth"), "rb") as f:  # torch's reader seeks before a start under 64 KB
+            write("cut_short.pth", f.read()[:20000])
         for kind, change in (("meta", lambda t: torch.empty_like(t, device="meta")), ("sparse", torch.Tensor.to_sparse),
                              ("complex", lambda t: t.to(torch.complex64)),
                              ("quantized", lambda t: torch.quantize_per_tensor(t, 0.1, 0, torch.qint8)),
@@ -220,7 +223,7 @@ class MainRuns(unittest.TestCase):
                 changed = {name: change(tensor) for name, tensor in weights.items()}
             torch.save(changed, self.scratch.path(f"{kind}.pth"))
         not_saved = "not a file written by torch.save, or a damaged one"
-        for path, message in (("text.pth", not_saved), ("empty.pth", not_saved), ("truncated.pth", not_saved),
+        for path, message in (("text.pth", not_saved), ("empty.pth", not_saved), ("truncated.pth", not_saved), ("cut_short.pth", not_saved),
                               ("object.pth", f"it holds a {__name__}.Noted object"),
                               ("whole.pth", "does not fit model TwoLayerNet; it fits none of TwoLayerNet, "),
                               ("meta.pth", "holds fc1.weight as a torch.strided, meta torch.float32 tensor"),
