@@ -8,6 +8,7 @@ Anything not allowed raises ConfigError with a one-line message naming the key, 
 import argparse
 import difflib
 import math
+import os
 import reprlib
 from dataclasses import dataclass
 
@@ -112,6 +113,19 @@ class Text:
         return value
 
 
+class FolderPath(Text):
+    allowed = "a folder's path (not empty, no NUL character, and only characters the file system can name)"
+
+    @staticmethod
+    def parse(value):
+        try:  # YAML's "\0" or a lone surrogate "\ud800" would fail later, inside os.stat, as a traceback
+            if "\0" in Text.parse(value) or not os.fsencode(value):
+                raise ValueError
+        except UnicodeEncodeError:
+            raise ValueError from None
+        return value
+
+
 class Imbalance:
     allowed = "regular, or any other text (the kit's files say imbalance) for long-tailed CIFAR-10"
 
@@ -185,7 +199,7 @@ SETTINGS = {
     "flips": Setting("data", Choice(FLIP_MODES), "random",
                      help="random: mirror each training image with probability 1/2 (the kit); alternate: mirror "
                           "each image every other epoch, from a random start per image"),
-    "data_dir": Setting("data", Text(), "data/cifar-10-batches-py", help="folder of the CIFAR-10 python batches"),
+    "data_dir": Setting("data", FolderPath(), "data/cifar-10-batches-py", help="folder of the CIFAR-10 python batches"),
     "loss_type": Setting("loss", Choice(tuple(LOSS_BUILDERS)),
                          help="CE, Focal (softmax focal) or SigmoidFocal (the paper's one-vs-all focal)"),
     "reweight": Setting("loss", Boolean(), None, help="weight classes by their effective number of samples "

@@ -216,6 +216,9 @@ class BadConfigs(unittest.TestCase):
             ("model: TwoLayerNet", "model: TwoLayerNet, channels_last: 2", ["network.channels_last", "true or false"]),
             ("warmup: 0", "warmup: 0, amp: maybe", ["Train.amp", "'maybe'", "true, false or auto"]),
             ("warmup: 0", "warmup: 0, test_every: 0", ["Train.test_every", "0", "an integer >= 1"]),
+            ("save_best: true", 'save_best: true, data_dir: "a\\0b"', ["data.data_dir", "'a\\x00b'", "no NUL"]),
+            ("save_best: true", 'save_best: true, data_dir: "a\\ud800b"', ["data.data_dir", "the file system"]),
+            ("save_best: true", "save_best: true, data_dir: ''", ["data.data_dir", "not empty"]),
             # allowed one by one, not together
             ("momentum: 0.9", "momentum: 0, nesterov: true", ["nesterov", "momentum > 0"]),
             ("loss_type: CE", "loss_type: Focal, label_smoothing: 0.1", ["label_smoothing", "Focal", "loss_type CE"]),
