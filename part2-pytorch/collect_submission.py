@@ -26,6 +26,14 @@ def _wanted(name):
     return not name.startswith(".") and not name.endswith((".pyc", ".tmp", ".lock"))  # hidden, temporary, locks
 
 
+def _utf8(name):
+    try:
+        name.encode("utf-8")  # a name of other bytes arrives as lone surrogates (os.fsdecode)
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _is_special(path):
     """A pipe, socket or device: zipping a pipe would wait for a writer (a link to nothing stays: it is reported)."""
     return os.path.exists(path) and not os.path.isfile(path)
@@ -83,6 +91,11 @@ def main():
     shown, target = target, os.path.abspath(target)  # the caller's name for it, then the files from this folder
     os.chdir(here)
     paths = [path for path in submission_files() if os.path.abspath(path) != target]
+    unnamable = next((path for path in paths if not _utf8(path)), None)
+    if unnamable:  # zipfile would stop halfway with a traceback (error_line writes the bad bytes as escapes)
+        message = f"{unnamable}: a file name that is not UTF-8 cannot go in a zip; rename the file"
+        print(cli.error_line("collect_submission.py", message), file=sys.stderr)
+        return 2
 
     def write(f):
         # strict_timestamps=False: a file dated before 1980 (a zip's first date) is stored as 1980, not refused

@@ -165,6 +165,22 @@ class CollectSubmission(unittest.TestCase):
             self.assertEqual((result.returncode, result.stderr), (0, ""))
             self.assertEqual(sorted(os.listdir(folder)), ["notes.4244.tmp", "submission.zip", "submission.zip.4243.tmp"])
 
+    def test_a_file_name_that_is_not_utf8_is_one_line_and_writes_no_zip(self):
+        with tempfile.TemporaryDirectory() as folder:
+            copy = shutil.copytree(PART2, os.path.join(folder, "part2"), ignore=shutil.ignore_patterns(
+                "cifar-10-batches-py", "runs", "results", "__pycache__", ".*", "*.zip"))
+            try:  # Linux takes any bytes; macOS and Windows refuse such a name, and the case cannot arise there
+                open(os.path.join(os.fsencode(copy), b"configs", b"caf\xe9.yaml"), "w").close()
+            except OSError:
+                self.skipTest("this file system takes only UTF-8 names")
+            target = os.path.join(folder, "part2.zip")
+            result = subprocess.run([sys.executable, os.path.join(copy, "collect_submission.py"), target],
+                                    capture_output=True, text=True, timeout=120)
+            self.assertEqual((result.returncode, result.stdout), (2, ""))
+            self.assertEqual(result.stderr, "collect_submission.py: error: configs/caf\\udce9.yaml: a file name that "
+                                            "is not UTF-8 cannot go in a zip; rename the file\n".replace("/", os.sep))
+            self.assertEqual(sorted(os.listdir(folder)), ["part2"])  # no zip, no temporary file
+
     def test_data_brings_its_code_alone(self):
         import collect_submission
         with tempfile.TemporaryDirectory() as root:
