@@ -100,6 +100,12 @@ def main(argv=None):
         return 2
     os.chdir(here)  # the zip's names are relative to this folder
     paths = submission_files()
+    for path in paths:  # zipfile would stop halfway with a traceback
+        shown = path.encode("utf-8", "backslashreplace").decode("utf-8")  # a name of other bytes: lone surrogates
+        if shown != path:
+            print(f"collect_submission.py: error: {shown}: a file name that is not UTF-8 cannot go in a zip; rename "
+                  f"the file ({ZIP} not written; any earlier one is kept)", file=sys.stderr)
+            return 2
     try:
         write_zip(target, paths)
     except OSError as error:

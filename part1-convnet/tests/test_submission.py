@@ -182,6 +182,18 @@ class CollectSubmission(unittest.TestCase):
         self.assert_one_line_error(result, f"{ZIP} not written", "train.py")
         self.assertFalse(os.path.exists(self.zip))
 
+    def test_a_file_name_that_is_not_utf8_is_one_line_and_leaves_the_earlier_zip(self):
+        earlier = self.collect_earlier_zip()
+        try:  # Linux takes any bytes; macOS and Windows refuse such a name, and the case cannot arise there
+            open(os.path.join(os.fsencode(self.part), b"modules", b"caf\xe9.py"), "w").close()
+        except OSError:
+            self.skipTest("this file system takes only UTF-8 names")
+        result = self.collect()
+        self.assert_one_line_error(result, "modules/caf\\udce9.py: a file name that is not UTF-8".replace("/", os.sep),
+                                   "rename the file")
+        os.remove(os.path.join(os.fsencode(self.part), b"modules", b"caf\xe9.py"))
+        self.assert_kept(earlier)  # byte for byte, and no temporary zip
+
     def test_files_go_in_in_name_order_in_each_folder(self):
         # os.walk gives a folder's names in the file system's order: made here in neither name order nor its reverse
         extra = os.path.join(self.part, "modules", "extra")
