@@ -92,7 +92,7 @@ class RunLog:
         if not (os.path.isdir(self.folder) and os.listdir(self.folder)):
             return None
         number = 1
-        while os.path.exists(f"{self.folder}.{number}"):
+        while os.path.lexists(f"{self.folder}.{number}"):  # a link to nothing is in the way too
             number += 1
         os.replace(self.folder, f"{self.folder}.{number}")
         return f"{self.folder}.{number}"

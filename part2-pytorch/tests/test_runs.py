@@ -331,6 +331,18 @@ class RunFolders(Scratch):
         for folder in folders:
             self.assertEqual(epochs_in(self.run, folder), [1])
 
+    def test_a_link_to_nothing_in_a_numbers_place_is_passed_over_and_left_alone(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        try:
+            os.symlink(self.run.path("nowhere"), self.run.path("runs", "tiny.1"))
+        except OSError:  # Windows without the right to make links
+            self.skipTest("cannot make a symbolic link here")
+        status, out, err = self.run.main("--epochs", "1")
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("tiny.2", out)
+        self.assertEqual(os.readlink(self.run.path("runs", "tiny.1")), self.run.path("nowhere"))
+        self.assertEqual((epochs_in(self.run, "tiny"), epochs_in(self.run, "tiny.2")), ([1], [1]))
+
     def test_the_run_config_keeps_the_sections_in_the_configs_order(self):
         self.assertEqual(self.run.main("--epochs", "1")[0], 0)
         with open(self.run.path("runs", "tiny", "config.yaml")) as f:
