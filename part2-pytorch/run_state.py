@@ -113,8 +113,8 @@ def check_writable(path):
         with open(probe, "wb"):
             pass
     except OSError as error:
-        raise config.ConfigError(f"cannot write in {folder}/ ({error.strerror or error}); fix its permissions, or "
-                                 f"train with --save-best false") from None
+        raise config.ConfigError(f"cannot write in {folder}/ ({error.strerror or error}); {files.what_to_do(error)}, "
+                                 f"or train with --save-best false") from None
     finally:
         with contextlib.suppress(OSError):  # Ctrl-C, or a disk that fails to delete it: not our question here
             os.remove(probe)

@@ -164,11 +164,20 @@ class GradedCheckpoint(Scratch):
             status, out, err = self.run.main("--epochs", "1")  # a read-only checkpoints/ (root ignores chmod)
         self.assertEqual(status, 2)
         one_line(self, err)
-        self.assertIn("cannot write in checkpoints/ (Permission denied)", err)
+        self.assertIn("cannot write in checkpoints/ (Permission denied); fix the permissions, or train with "
+                      "--save-best false", err)
         self.assertFalse(os.path.exists(self.run.path("runs", "tiny", "last.pth")))
         self.assertEqual(os.listdir(self.run.path("checkpoints")), [])
+        os.rmdir(self.run.path("checkpoints"))
+        with open(self.run.path("checkpoints"), "w") as f:  # a file where the folder goes
+            f.write("notes")
+        status, out, err = self.run.main("--epochs", "1")
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertIn("cannot write in checkpoints/", err)
+        self.assertIn("a file or folder of that name is in the way: move it, or train with --save-best false", err)
+        self.assertEqual(read_bytes(self.run.path("checkpoints")), b"notes")
         self.assertEqual(self.run.main("--epochs", "1", "--save-best", "false")[0], 0)  # the way out it names
-
 
     def test_a_probe_left_by_a_failed_or_interrupted_removal_is_a_leftover_the_next_write_clears(self):
         real_remove = os.remove
