@@ -247,6 +247,7 @@ class GradedCheckpoint:
         self.kept_because = kept_because
         self.lock = files.FileLock(path + ".lock")
         self.saved = None  # accuracy of what this run wrote
+        self.not_finite = False  # the file there holds NaN or inf: a diverged run's, scored below any other
         with self.lock:
             files.remove_leftovers(path)
             self.baseline, self.problem = self._measure()
@@ -264,7 +265,8 @@ class GradedCheckpoint:
                 raise CheckpointError(f"{self.path} does not fit model {self.model_name}")
         except CheckpointError as error:
             return math.inf, str(error)  # kept: nothing proves the run's weights are better than it
-        return self.score(state), None
+        self.not_finite = not all_finite(state)  # NaN weights predict one class: they would score 0.1 on CIFAR-10
+        return (-math.inf if self.not_finite else self.score(state)), None
 
     def _stat(self):
         try:

@@ -241,6 +241,8 @@ def evaluate(args, device):
     print(f"{args.evaluate} ({model_name}) on {len(test_batches.labels)} test images{autocast_note}: "
           f"Prec@1 {accuracy(confusion):.4f}")
     print(format_per_class(CLASS_NAMES, per_class_accuracy(confusion)))
+    if not checkpointing.all_finite(state):
+        print("note: some of these weights are not finite numbers (a diverged run's): the accuracy means nothing")
 
 
 @dataclasses.dataclass

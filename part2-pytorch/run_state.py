@@ -91,6 +91,9 @@ def graded_checkpoint(args, score, echo, run, test_labels):
     if graded.problem and not args.overwrite_checkpoint:
         echo(f"{path} is kept: {graded.problem}; this run's best weights go to {run.best_path} "
              f"(--overwrite-checkpoint replaces it)")
+    elif graded.not_finite:
+        echo(f"{path} holds weights that are not finite numbers (a diverged run's); this run replaces it with its "
+             f"best")
     elif math.isfinite(graded.baseline) and not args.overwrite_checkpoint:
         echo(f"{path} scores {graded.baseline:.4f}; this run replaces it only with better weights "
              f"(--overwrite-checkpoint: with its best, as the kit does)")

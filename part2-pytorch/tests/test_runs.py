@@ -101,6 +101,21 @@ class GradedCheckpoint(Scratch):
         self.assertNotIn("only with better weights", out)
         self.assertEqual(read_bytes(self.checkpoint), read_bytes(self.run.path("runs", "tiny", "best.pth")))
 
+    def test_diverged_weights_are_replaced_and_evaluating_them_says_the_score_means_nothing(self):
+        self.assertEqual(self.run.main(*self.POOR)[0], 0)
+        state = load(self.checkpoint)
+        state["fc2.weight"].fill_(math.nan)
+        checkpointing.save_atomically(state, self.checkpoint)
+        status, out, err = self.run.main("--evaluate", "checkpoints/twolayernet.pth")
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("Prec@1", out)
+        self.assertEqual(out.splitlines()[-1], "note: some of these weights are not finite numbers (a diverged "
+                                               "run's): the accuracy means nothing")
+        status, out, err = self.run.main(*self.POOR)
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("holds weights that are not finite numbers (a diverged run's); this run replaces it", out)
+        self.assertEqual(read_bytes(self.checkpoint), read_bytes(self.run.path("runs", "tiny", "best.pth")))
+
     def test_an_unreadable_checkpoint_is_kept_and_evaluating_it_is_one_line(self):
         os.makedirs(os.path.dirname(self.checkpoint))
         open(self.checkpoint, "wb").close()  # zero bytes
@@ -254,6 +269,15 @@ class GradedCheckpointRule(unittest.TestCase):
         self.assertTrue(graded.offer(self.weights(0.625), 0.625))
         self.assertEqual(self.accuracy_on_disk(), 0.625)
         self.assertFalse(graded.offer(self.weights(0.5625), 0.5625))  # better than the start, not than its own best
+
+    def test_weights_that_are_not_finite_score_below_any_run(self):
+        nan = self.weights(0.875)  # would score 0.875, but a NaN predicts one class whatever the image
+        nan["fc1.weight"][0, 0] = math.nan
+        checkpointing.save_atomically(nan, self.path)
+        graded = self.graded()
+        self.assertEqual((graded.baseline, graded.problem, graded.not_finite), (-math.inf, None, True))
+        self.assertTrue(graded.offer(self.weights(0.125), 0.125))
+        self.assertEqual(self.accuracy_on_disk(), 0.125)
 
     def test_a_better_file_another_run_wrote_meanwhile_is_kept(self):
         checkpointing.save_atomically(self.weights(0.5), self.path)
