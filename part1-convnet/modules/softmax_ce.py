@@ -18,7 +18,8 @@ class SoftmaxCrossEntropy:
         if len(y) and (y.min() < 0 or y.max() >= x.shape[1]):  # indexing would wrap a -1, not fail
             raise ValueError(f"SoftmaxCrossEntropy: labels must lie in 0..{x.shape[1] - 1} for {x.shape[1]} classes, "
                              f"got labels {y.min()}..{y.max()}")
-        shifted = x - x.max(axis=1, keepdims=True)  # exp never overflows; the softmax is unchanged
+        with np.errstate(over="ignore"):  # scores over float's range apart: -inf, a probability of exactly 0
+            shifted = x - x.max(axis=1, keepdims=True)  # exp never overflows; the softmax is unchanged
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         probs = np.exp(log_probs)
         loss = -log_probs[np.arange(len(y)), y].mean() if len(y) else np.nan  # NaN, as PyTorch, without a warning

@@ -34,6 +34,16 @@ class TestSoftmaxCrossEntropy(unittest.TestCase):
         self.assertTrue(np.all(np.isfinite(probs)))
         self.assertAlmostEqual(loss, 1000.0, places=6)
 
+    def test_scores_beyond_floats_range_apart_give_probability_0_without_a_warning(self):
+        ce = SoftmaxCrossEntropy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy's overflow warning would be printed mid-training
+            probs, loss = ce.forward(np.array([[1e308, -1e308], [-1e308, 1e308]]), np.array([0, 0]))
+            ce.backward()
+        np.testing.assert_array_equal(probs, [[1.0, 0.0], [0.0, 1.0]])
+        self.assertEqual(loss, np.inf)  # the second sample's true loss, 2e308, is past float's range
+        np.testing.assert_array_equal(ce.dx, [[0.0, 0.0], [-0.5, 0.5]])
+
     def test_labels_outside_the_classes_are_refused(self):
         # -1 would silently pick the last class's score; 3 of 3 classes would index past the row
         scores = np.zeros((3, 3))
