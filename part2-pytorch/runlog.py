@@ -21,7 +21,8 @@ COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_acc", "seconds")
 
 
 def format_header():
-    return (f"{'epoch':>5} {'lr':>8} {'train_loss':>10} {'train_acc':>9} {'test_acc':>8} {'sec':>6} | "
+    # the test accuracy under the kit's name for it, Prec@1 (metrics.csv keeps test_acc)
+    return (f"{'epoch':>5} {'lr':>8} {'train_loss':>10} {'train_acc':>9} {'Prec@1':>8} {'sec':>6} | "
             + " ".join(f"{name:>5}" for name in SHORT_CLASS_NAMES))
 
 

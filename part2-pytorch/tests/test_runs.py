@@ -6,6 +6,7 @@ import errno
 import hashlib
 import math
 import os
+import re
 import shutil
 import shlex
 import signal
@@ -992,6 +993,15 @@ class ConsoleLines(unittest.TestCase):
         self.assertEqual(len(lines), 2)
         for index, name in enumerate(CLASS_NAMES):
             self.assertIn(f"{name} {index / 10:.4f}", lines[index // 5])
+
+    def test_the_header_names_each_figure_of_a_row_above_it_and_the_test_accuracy_prec_at_1(self):
+        header = runlog.format_header()
+        row = runlog.format_row(dict(epoch=12, lr=0.1, train_loss=1.25, train_acc=0.5, test_acc=0.625, seconds=2.0),
+                                [i / 10 for i in range(10)])
+        self.assertEqual(header.split()[:6], ["epoch", "lr", "train_loss", "train_acc", "Prec@1", "sec"])
+        self.assertEqual(len(header), len(row))
+        ends = [[match.end() for match in re.finditer(r"\S+", line)] for line in (header, row)]
+        self.assertEqual(ends[0], ends[1])  # right-aligned: each figure ends under its label
 
     def test_small_learning_rates_keep_their_figures(self):
         for rate, shown in ((0.1, "0.1"), (5e-4, "0.0005"), (1e-5, "1e-05")):
