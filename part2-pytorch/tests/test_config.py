@@ -128,6 +128,15 @@ class KitLayouts(unittest.TestCase):
         self.assertEqual({key: values[key] for key in ("imb_type", "imb_factor", "crop_padding", "flips")},
                          dict(imb_type="exp", imb_factor=0.01, crop_padding=4, flips="random"))
 
+    def test_every_focal_config_names_what_a_kits_main_reads_for_its_loss(self):
+        # a kit's main.py copies every key of every section onto its args and reads reweight and beta for a focal
+        # loss (later kits gamma too): a file that leaves them to our defaults stops there with an AttributeError
+        for name in sorted(os.listdir(CONFIGS)):
+            with self.subTest(config=name), open(os.path.join(CONFIGS, name)) as f:
+                keys = {key: value for section in yaml.safe_load(f).values() for key, value in section.items()}
+                if keys["loss_type"] == "Focal":
+                    self.assertLessEqual({"reweight", "beta", "gamma"}, set(keys))
+
     def test_the_shipped_kit_configs_are_the_kit_files(self):
         for name, layout in (("config_twolayer.yaml", "two-layer"), ("config_vanilla_cnn.yaml", "vanilla cnn")):
             with self.subTest(config=name), open(os.path.join(CONFIGS, name)) as f:
