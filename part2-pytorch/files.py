@@ -87,7 +87,7 @@ def _write_then_rename(path, write, mode):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        _replace(temporary, path)
+        replace_when_free(temporary, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
@@ -103,6 +103,8 @@ def os_error_line(error):
 
 def what_to_do(error):
     """The fix, by its cause, for an OSError of reading or writing a file."""
+    if isinstance(error, OpenElsewhere):
+        return "close it there"
     if error.errno == errno.ENOSPC:
         return "free some disk space"
     if error.errno == getattr(errno, "ENOLCK", None):
@@ -117,18 +119,24 @@ def what_to_do(error):
     return "check the disk (it failed to read or write)"
 
 
-def _replace(temporary, path, waits=(0.1, 0.2, 0.5, 1, 2)):
-    """os.replace; on Windows, which refuses while another program (a spreadsheet, a viewer) holds `path` open,
-    try again for a few seconds, then say what to do."""
+class OpenElsewhere(PermissionError):
+    """Windows refused to replace a file, or to move a folder, that another program holds open (a file in it)."""
+
+
+def replace_when_free(source, target, waits=(0.1, 0.2, 0.5, 1, 2)):
+    """os.replace. Windows refuses while another program (a spreadsheet, a viewer) holds the file `target` open,
+    or for a folder `source`, any file in it: there try again for a few seconds, then raise OpenElsewhere."""
+    folder = os.path.isdir(source)
     for wait in (*waits, None):
         try:
-            return os.replace(temporary, path)
+            return os.replace(source, target)
         except PermissionError as error:
-            if os.name != "nt" or not os.path.isfile(path):
+            if os.name != "nt" or not (folder or os.path.isfile(target)):
                 raise
             if wait is None:
-                raise PermissionError(error.errno, f"{error.strerror} (is it open in another program? close it "
-                                                   f"there)", path) from None
+                held = "a file in it" if folder else "it"
+                raise OpenElsewhere(error.errno, f"{error.strerror} (is {held} open in another program?)",
+                                    source if folder else target) from None
             time.sleep(wait)
 
 

@@ -95,7 +95,7 @@ class RunLog:
         number = 1
         while os.path.lexists(f"{self.folder}.{number}"):  # a link to nothing is in the way too
             number += 1
-        os.replace(self.folder, f"{self.folder}.{number}")
+        files.replace_when_free(self.folder, f"{self.folder}.{number}")  # Windows: a metrics.csv open in a sheet
         return f"{self.folder}.{number}"
 
     def _check_not_nested(self):

@@ -196,6 +196,29 @@ class TargetOpenElsewhere(unittest.TestCase):
         self.assertEqual(self.read(), "old\n")
         self.assertEqual(os.listdir(os.path.dirname(self.path)), ["metrics.csv"])  # no temp file left
 
+    def test_the_error_line_says_to_close_the_file(self, _):
+        calls, replace = self.refusing(100)
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), self.assertRaises(OSError) as caught:
+            self.write("new\n")
+        self.assertEqual(files.os_error_line(caught.exception), f"{self.path}: Access is denied (is it open in "
+                                                                f"another program?); close it there, then run again")
+
+    def test_a_folder_with_a_file_open_elsewhere_is_moved_once_it_is_closed_or_said_so(self, _):
+        # a fresh run moves runs/NAME aside: Windows refuses while its metrics.csv is open in a spreadsheet
+        folder = os.path.dirname(self.path)
+        run, aside = os.path.join(folder, "run"), os.path.join(folder, "run.1")
+        os.makedirs(run)
+        calls, replace = self.refusing(3)
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace):
+            files.replace_when_free(run, aside)
+        self.assertEqual((len(calls), os.path.isdir(aside), os.path.exists(run)), (4, True, False))
+        calls, replace = self.refusing(100)
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), self.assertRaises(OSError) as caught:
+            files.replace_when_free(aside, run)
+        self.assertEqual(files.os_error_line(caught.exception), f"{aside}: Access is denied (is a file in it open in "
+                                                                f"another program?); close it there, then run again")
+        self.assertTrue(os.path.isdir(aside))
+
     def test_elsewhere_a_refusal_is_a_permission_problem_at_once(self, _):
         calls, replace = self.refusing(1)
         with mock.patch("os.name", "posix"), mock.patch("os.replace", replace), self.assertRaises(PermissionError):

@@ -365,6 +365,20 @@ class RunFolders(Scratch):
         for folder in folders:
             self.assertEqual(epochs_in(self.run, folder), [1])
 
+    def test_on_windows_the_earlier_run_waits_for_a_file_of_it_open_elsewhere(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        real_replace, calls = os.replace, []
+
+        def replace(source, target):  # Windows while metrics.csv is open in a spreadsheet, for three tries
+            calls.append(target)
+            if os.path.isdir(source) and len(calls) <= 3:
+                raise PermissionError(errno.EACCES, "Access is denied", source)
+            return real_replace(source, target)
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep"):
+            aside = runlog.RunLog(self.run.path("runs", "tiny"), CLASS_NAMES).set_aside()
+        self.assertEqual(aside, self.run.path("runs", "tiny.1"))
+        self.assertEqual((len(calls), epochs_in(self.run, "tiny.1")), (4, [1]))
+
     def test_a_link_to_nothing_in_a_numbers_place_is_passed_over_and_left_alone(self):
         self.assertEqual(self.run.main("--epochs", "1")[0], 0)
         try:
