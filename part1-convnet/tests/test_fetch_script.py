@@ -27,6 +27,8 @@ OTHER_PART = os.path.join(os.path.dirname(PART), "part2-pytorch" if PART.endswit
 SHARED_FILES = ["data/fetch_cifar10.py", "data/get_data.sh", "data/get_data.bat", "data/cifar_batches.py",
                 "tests/test_fetch_script.py"]
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+# the wrappers' python3 is the one running the tests, not whatever comes first on PATH (Git Bash on Windows)
+WITH_THIS_PYTHON = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 
 def setUpModule():
@@ -97,7 +99,7 @@ class FetchScript(unittest.TestCase):
 
     def command(self, archive, md5, cwd=None, prefix=()):
         environment = {k: v for k, v in os.environ.items() if not k.startswith("CIFAR10_")}
-        environment.update(CIFAR10_ARCHIVE=archive, CIFAR10_MD5=md5)
+        environment.update(CIFAR10_ARCHIVE=archive, CIFAR10_MD5=md5, PATH=WITH_THIS_PYTHON)
         return dict(args=[*prefix, os.path.join(self.data, "fetch_cifar10.py")], cwd=cwd or self.temporary.name,
                     env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -237,7 +239,8 @@ class FetchScript(unittest.TestCase):
             commands.append(["sh", os.path.join(self.data, "get_data.sh")])
         for command in commands:
             with self.subTest(command=command[0]):
-                result = subprocess.run(command + [self.good], capture_output=True, text=True, timeout=120)
+                result = subprocess.run(command + [self.good], capture_output=True, text=True, timeout=120,
+                                        env=dict(os.environ, PATH=WITH_THIS_PYTHON))
                 self.assertEqual((result.returncode, result.stdout), (2, ""))
                 self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
                 self.assertIn("takes no arguments", result.stderr)

@@ -12,6 +12,9 @@ from unittest import mock
 
 from tests.helpers import PART2
 
+# the wrapper's python3 is the one running the tests, not whatever comes first on PATH (Git Bash on Windows)
+WITH_THIS_PYTHON = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
 
 def local_imports(path, seen=None):
     """The part-2 modules and packages that the file at `path` imports, followed recursively."""
@@ -90,7 +93,7 @@ class CollectSubmission(unittest.TestCase):
             target = os.path.join(folder, "submission.zip")
             script = os.path.join(PART2, "collect_submission.sh")
             command = ["sh", script] if shutil.which("sh") else [sys.executable, script.replace(".sh", ".py")]
-            subprocess.run([*command, target], check=True, capture_output=True)
+            subprocess.run([*command, target], check=True, capture_output=True, env=WITH_THIS_PYTHON)
             with zipfile.ZipFile(target) as archive:
                 names = archive.namelist()
                 archive.extractall(os.path.join(folder, "unpacked"))
@@ -171,7 +174,7 @@ class CollectSubmission(unittest.TestCase):
                 "cifar-10-batches-py", "runs", "results", "__pycache__", ".*", "*.zip"))
             try:  # Linux takes any bytes; macOS and Windows refuse such a name, and the case cannot arise there
                 open(os.path.join(os.fsencode(copy), b"configs", b"caf\xe9.yaml"), "w").close()
-            except OSError:
+            except (OSError, UnicodeError):  # macOS: EILSEQ; Windows decodes a bytes path as UTF-8 (PEP 529)
                 self.skipTest("this file system takes only UTF-8 names")
             target = os.path.join(folder, "part2.zip")
             result = subprocess.run([sys.executable, os.path.join(copy, "collect_submission.py"), target],
@@ -200,7 +203,8 @@ class CollectSubmission(unittest.TestCase):
                 commands.insert(0, ["sh", os.path.join(PART2, "collect_submission.sh")])
             for command in commands:
                 with self.subTest(command=command[0]):
-                    result = subprocess.run([*command, "mine.zip"], cwd=folder, capture_output=True, text=True)
+                    result = subprocess.run([*command, "mine.zip"], cwd=folder, capture_output=True, text=True,
+                                            env=WITH_THIS_PYTHON)
                     self.assertEqual(result.returncode, 0, result.stderr)
                     self.assertIn("wrote mine.zip", result.stdout)
                     self.assertFalse(os.path.exists(os.path.join(PART2, "mine.zip")))
