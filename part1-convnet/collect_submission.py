@@ -72,10 +72,25 @@ def write_zip(target, paths):
             for path in paths:
                 zf.write(path)
         os.chmod(partial, 0o644)  # mkstemp makes it private; the zip is handed to others
-        os.replace(partial, target)
+        replace_when_free(partial, target)
     except BaseException:
         os.remove(partial)
         raise
+
+
+def replace_when_free(partial, path, waits=(0.1, 0.2, 0.5, 1, 2)):
+    """os.replace; Windows refuses while another program holds the old zip open, so there try again for a few
+    seconds, then say what to do."""
+    for wait in (*waits, None):
+        try:
+            return os.replace(partial, path)
+        except PermissionError as error:
+            if os.name != "nt" or not os.path.isfile(path):
+                raise
+            if wait is None:
+                raise PermissionError(error.errno, f"{error.strerror}; is it open in another program? close it "
+                                                   f"there", path) from None
+            time.sleep(wait)
 
 
 def usable_console():

@@ -106,10 +106,28 @@ def plot_pieces(pieces, path, net=PROBLEM_NET, x_range=(-3.0, 3.0)):
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # then renamed: never half a figure
     try:
         fig.savefig(temporary, dpi=120, format="png")
-        os.replace(temporary, path)
+        replace_when_free(temporary, path)
     finally:
         plt.close(fig)
         temporary.unlink(missing_ok=True)
+
+
+class OpenElsewhere(PermissionError):
+    """Windows refused to replace the figure: another program (an image viewer) holds it open."""
+
+
+def replace_when_free(temporary, path, waits=(0.1, 0.2, 0.5, 1, 2)):
+    """os.replace; on Windows, which refuses while a viewer holds the old figure open, try again for a few
+    seconds, then raise OpenElsewhere."""
+    for wait in (*waits, None):
+        try:
+            return os.replace(temporary, path)
+        except PermissionError as error:
+            if os.name != "nt" or not path.is_file():
+                raise
+            if wait is None:
+                raise OpenElsewhere(error.errno, error.strerror, str(path)) from None
+            time.sleep(wait)
 
 
 FIGURE = Path(__file__).with_name("relu_pieces.png")
@@ -126,6 +144,7 @@ def main():
         plot_pieces(pieces, FIGURE)
     except OSError as error:  # a folder where the figure goes, a read-only folder
         problem = (f"{FIGURE} is a folder; move it out of the way" if FIGURE.is_dir() else
+                   f"{FIGURE} is open in another program; close it there" if isinstance(error, OpenElsewhere) else
                    f"cannot write {FIGURE}: {error.strerror or error}; fix the permissions of {FIGURE.parent}")
         print(f"relu_pieces.py: error: {problem}", file=sys.stderr)
         return 2

@@ -235,6 +235,36 @@ class CollectSubmission(unittest.TestCase):
         self.assertIn("interrupted", err.getvalue())
         self.assert_kept(earlier)  # no .submission-* temporary file either
 
+    def test_on_windows_a_zip_open_elsewhere_is_waited_for_then_named(self):
+        earlier = self.collect_earlier_zip()
+        spec = importlib.util.spec_from_file_location("kit_collect_submission",
+                                                      os.path.join(self.part, "collect_submission.py"))
+        kit = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(kit)
+        self.addCleanup(os.chdir, os.getcwd())  # main changes to the kit's folder
+        real_replace = os.replace
+        for refusals, status in ((3, 0), (100, 2)):  # held a moment (a virus scan), or until the user acts
+            with self.subTest(refusals=refusals):
+                calls = []
+
+                def replace(source, target):
+                    calls.append(target)
+                    if len(calls) <= refusals:
+                        raise PermissionError(errno.EACCES, "Access is denied", target)
+                    return real_replace(source, target)
+                err = io.StringIO()
+                with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep"), \
+                        contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                    self.assertEqual(kit.main([]), status)
+                if status:
+                    self.assertEqual(len(calls), 6)
+                    self.assertIn("is it open in another program? close it there", err.getvalue())
+                    self.assert_kept(earlier)
+                else:
+                    self.assertEqual(len(calls), 4)
+                    with zipfile.ZipFile(self.zip) as archive:
+                        self.assertEqual(sorted(archive.namelist()), graded_files())
+
     @unittest.skipIf(os.name == "nt", "os.kill(pid, SIGTERM) ends a Windows process outright")
     def test_kill_while_writing_ends_as_ctrl_c_and_leaves_the_earlier_zip(self):
         earlier = self.collect_earlier_zip()

@@ -118,6 +118,34 @@ class Figure(unittest.TestCase):
             self.assertTrue(folder.is_dir())
             self.assertEqual(sorted(os.listdir(tmp)), ["folder.png", "relu_pieces.png"])  # no temp file left
 
+    def test_on_windows_a_figure_open_in_a_viewer_is_waited_for_then_named(self):
+        real_replace = os.replace
+        with tempfile.TemporaryDirectory() as tmp:
+            figure, new = Path(tmp, "relu_pieces.png"), Path(tmp, "relu_pieces.png.1.tmp")
+            for refusals in (3, 100):  # held a moment, or until the user closes it
+                figure.write_bytes(b"the earlier figure")
+                new.write_bytes(b"\x89PNG the new figure")
+                calls = []
+
+                def replace(source, target):
+                    calls.append(target)
+                    if len(calls) <= refusals:
+                        raise PermissionError(errno.EACCES, "Access is denied", str(target))
+                    return real_replace(source, target)
+                with self.subTest(refusals=refusals), mock.patch("os.name", "nt"), \
+                        mock.patch("os.replace", replace), mock.patch("time.sleep"):
+                    if refusals == 3:
+                        relu_pieces.replace_when_free(new, figure)
+                        self.assertEqual((len(calls), figure.read_bytes()), (4, b"\x89PNG the new figure"))
+                    else:
+                        with self.assertRaises(relu_pieces.OpenElsewhere):
+                            relu_pieces.replace_when_free(new, figure)
+                        self.assertEqual((len(calls), figure.read_bytes()), (6, b"the earlier figure"))
+            held = relu_pieces.OpenElsewhere(errno.EACCES, "Access is denied", str(figure))
+            with mock.patch.object(relu_pieces, "plot_pieces", side_effect=held):
+                self.assertEqual(self.run_main(figure), (2, f"relu_pieces.py: error: {figure} is open in another "
+                                                            f"program; close it there\n"))
+
     def test_a_killed_runs_temporary_figure_is_cleared_and_a_live_ones_kept(self):
         with tempfile.TemporaryDirectory() as tmp:
             killed, live, other = (Path(tmp, name) for name in
