@@ -99,6 +99,15 @@ class CollectSubmission(unittest.TestCase):
     def assert_one_line_error(self, result, *fragments):
         assert_one_line_error(self, result, "collect_submission.py", *fragments)
 
+    def copy_imported(self):
+        """The copy's collect_submission.py as a module, to call its main() in this process."""
+        spec = importlib.util.spec_from_file_location("kit_collect_submission",
+                                                      os.path.join(self.part, "collect_submission.py"))
+        kit = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(kit)
+        self.addCleanup(os.chdir, os.getcwd())  # main changes to the kit's folder
+        return kit
+
     def assert_kept(self, earlier):
         with open(self.zip, "rb") as f:
             self.assertEqual((f.read(), sorted(os.listdir(self.part))), earlier)  # no temporary zip either
@@ -222,11 +231,7 @@ class CollectSubmission(unittest.TestCase):
 
     def test_ctrl_c_while_writing_returns_130_and_leaves_the_earlier_zip(self):
         earlier = self.collect_earlier_zip()
-        spec = importlib.util.spec_from_file_location("kit_collect_submission",
-                                                      os.path.join(self.part, "collect_submission.py"))
-        kit = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(kit)
-        self.addCleanup(os.chdir, os.getcwd())  # main changes to the kit's folder
+        kit = self.copy_imported()
         err = io.StringIO()
         with mock.patch.object(zipfile.ZipFile, "write", side_effect=KeyboardInterrupt), \
                 contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
@@ -237,11 +242,7 @@ class CollectSubmission(unittest.TestCase):
 
     def test_on_windows_a_zip_open_elsewhere_is_waited_for_then_named(self):
         earlier = self.collect_earlier_zip()
-        spec = importlib.util.spec_from_file_location("kit_collect_submission",
-                                                      os.path.join(self.part, "collect_submission.py"))
-        kit = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(kit)
-        self.addCleanup(os.chdir, os.getcwd())  # main changes to the kit's folder
+        kit = self.copy_imported()
         real_replace = os.replace
         for refusals, status in ((3, 0), (100, 2)):  # held a moment (a virus scan), or until the user acts
             with self.subTest(refusals=refusals):
