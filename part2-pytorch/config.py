@@ -31,11 +31,11 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Integer:
     minimum: int
-    maximum: float = math.inf
+    maximum: int = 10**9  # past any count of images, epochs or steps; a 400-digit warmup overflowed a float
 
     @property
     def allowed(self):
-        return f"an integer >= {self.minimum}" + (f" and <= {self.maximum}" if self.maximum < math.inf else "")
+        return f"an integer >= {self.minimum} and <= {self.maximum:,}"
 
     def parse(self, value):
         if isinstance(value, bool) or not isinstance(value, int) or not self.minimum <= value <= self.maximum:
@@ -247,7 +247,11 @@ _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel = 60, 60, 3
 
 def shown(value):
     """repr(value) cut short: a config value can be huge (an alias bomb) and goes into one-line messages."""
-    text = _SHORT.repr(value)
+    try:
+        text = _SHORT.repr(value)
+    except ValueError:  # an integer past Python's 4,300 digits of text (YAML reads 0x... of any length)
+        text = (f"<an integer of {value.bit_length():,} bits>" if isinstance(value, int) else
+                f"<a {type(value).__name__} holding a huge integer>")
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -264,7 +268,7 @@ def _check(key, value, source):
 
 
 def _unknown_key(key, source):
-    close = difflib.get_close_matches(str(key), list(SETTINGS), n=1)
+    close = difflib.get_close_matches(key if isinstance(key, str) else shown(key), list(SETTINGS), n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
     return ConfigError(f"{source}: unknown key {shown(key)}{hint} (keys: {', '.join(SETTINGS)})")
 
@@ -275,6 +279,8 @@ def _read_yaml(path):
             text = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as error:
         raise ConfigError(f"cannot read config {path}: {error.strerror or error}") from None
+    except ValueError:  # a NUL in the path, or a character no file name can hold
+        raise ConfigError(f"cannot read config {shown(path)}: no file can have that name") from None
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a few dozen lines of "
                           f"the sections {', '.join(SECTIONS)}")
@@ -290,7 +296,9 @@ def _read_yaml(path):
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {shown(problem)[1:-1]}") from None
-    except (ValueError, OverflowError) as error:  # a scalar YAML's own types refuse: 2024-13-45, !!int abc, 5000 digits
+    # a scalar YAML's own types refuse (2024-13-45, !!int abc, 5000 digits), or where PyYAML's constructors themselves
+    # fail on a tagged value (!!bool maybe: KeyError; !!int '': IndexError; !!timestamp abc: AttributeError)
+    except (ValueError, OverflowError, KeyError, IndexError, AttributeError, TypeError) as error:
         raise ConfigError(f"{path}: a value YAML cannot read ({shown(str(error))[1:-1]}); quote it if it is "
                           f"text, or write the number plainly") from None
     if not isinstance(document, dict):
@@ -330,8 +338,8 @@ def parse_value(text, key=None):
         return text
     try:
         return yaml.safe_load(text) if text.strip() else text
-    except (yaml.YAMLError, RecursionError, ValueError, OverflowError):
-        return text  # not YAML (or a date or number YAML refuses): left as text for the setting to judge
+    except (yaml.YAMLError, RecursionError, ValueError, OverflowError, KeyError, IndexError, AttributeError, TypeError):
+        return text  # not YAML (or a value YAML refuses, or fails on: see _read_yaml): text, for the setting to judge
 
 
 def parse_override(text):
@@ -349,7 +357,7 @@ def _settings_in(path):
     values, places = {}, {}
     for section, entries in _read_yaml(path).items():
         if section not in SECTIONS:
-            close = difflib.get_close_matches(str(section), SECTIONS, n=1)
+            close = difflib.get_close_matches(section if isinstance(section, str) else shown(section), SECTIONS, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise ConfigError(f"{path}: unknown section {shown(section)}{hint} (sections: {', '.join(SECTIONS)})")
         if entries is None:

@@ -338,6 +338,7 @@ class BadConfigs(unittest.TestCase):
     def test_unreadable_or_malformed_files(self):
         self.assert_error(os.path.join(self.folder.name, "absent.yaml"), "cannot read config", "absent.yaml")
         self.assert_error(self.folder.name, "cannot read config")  # a folder
+        self.assert_error("a\x00b.yaml", "cannot read config 'a\\x00b.yaml': no file can have that name")
         self.assert_error(self.write("Train: {batch_size: 128\n  epochs: [\n"), "not valid YAML", "line")
         self.assert_error(self.write("- Train\n- network\n"), "expected a mapping")
         self.assert_error(self.write(""), "expected a mapping")
@@ -360,6 +361,26 @@ class BadConfigs(unittest.TestCase):
         for key, text in (("learning_rate", "1" + "0" * 309), ("learning_rate", "1" * 5000), ("epochs", "2024-13-45")):
             with self.subTest(key=key, text=text[:40]), self.assertRaises(ConfigError):
                 load_config(self.with_change("warmup: 0", "warmup: 0"), [(key, config.parse_value(text, key))])
+
+    def test_tagged_values_pyyaml_itself_fails_on_are_one_line(self):
+        # PyYAML's constructors raise KeyError (!!bool maybe), IndexError (!!int '') or AttributeError (!!timestamp)
+        for tagged in ("!!bool maybe", "!!int ''", "!!float ''", "!!timestamp abc"):
+            with self.subTest(tagged=tagged):
+                self.assert_error(self.with_change("warmup: 0", f"warmup: {tagged}"), "a value YAML cannot read")
+                with self.assertRaisesRegex(ConfigError, "Train.warmup = .* is not allowed"):  # --set: as text
+                    load_config(self.write(VALID), [config.parse_override(f"warmup={tagged}")])
+
+    def test_integers_past_a_billion_or_past_printing_are_refused_in_one_line(self):
+        huge = "0x" + "f" * 5000  # YAML reads hex of any length; Python will not print it in decimal
+        self.assert_error(self.with_change("warmup: 0", "warmup: 1" + "0" * 400), "Train.warmup", "<= 1,000,000,000")
+        self.assert_error(self.with_change("warmup: 0", f"warmup: {huge}"), "<an integer of 20,000 bits>")
+        self.assert_error(self.with_change("learning_rate: 0.1", f"learning_rate: {huge}"), "a number > 0")
+        self.assert_error(self.with_change("steps: [6, 8]", f"steps: [1, {huge}]"), "Train.steps")
+        self.assert_error(self.write(f"Train:\n  ? {huge}\n  : 1\n"), "unknown key <an integer of")  # a long key: ?
+        self.assert_error(self.write(f"? {huge}\n: {{epochs: 1}}\n"), "unknown section <an integer of")
+        for key in ("reweight_from", "epochs", "batch_size"):
+            with self.subTest(key=key), self.assertRaisesRegex(ConfigError, "<= 1,000,000,000"):
+                load_config(self.write(VALID), [config.parse_override(f"{key}={huge}")])
 
 
 class Overrides(unittest.TestCase):
