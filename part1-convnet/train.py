@@ -59,7 +59,7 @@ def wrong_folder():
 
 def shell_quoted(path):
     """path as a shell takes it in a command to paste: quoted where it holds a space or a character the shell reads
-    (POSIX sh's rules; on Windows double quotes, which cmd and PowerShell both take)."""
+    (POSIX sh's rules; on Windows double quotes, which cmd takes, and PowerShell too unless the path holds a $)."""
     if os.name == "nt":
         return f'"{path}"' if re.search(r"[\s&()^;,'`$@{}]", path) else path
     return shlex.quote(path)
@@ -81,8 +81,10 @@ def figure_problem(path):
 
 
 def remove_killed_partials(folder, prefix, suffix, age=LEFTOVER_AGE_S):
-    """Delete the temporary files that runs killed outright (SIGKILL, a power cut) left in folder: those older
-    than age seconds, since a live run's file is as new as its last write. Best effort: it never fails."""
+    """Delete the temporary files that runs killed outright (SIGKILL, a power cut) left in folder: mkstemp's names
+    (prefix, 8 random characters, suffix) older than age seconds, since a live run's file is as new as its last
+    write. Best effort: it never fails."""
+    ours = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}" + re.escape(suffix))
     try:
         names = os.listdir(folder)
     except OSError:
@@ -90,7 +92,7 @@ def remove_killed_partials(folder, prefix, suffix, age=LEFTOVER_AGE_S):
     for name in names:
         path = os.path.join(folder, name)
         with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
-            if name.startswith(prefix) and name.endswith(suffix) and time.time() - os.path.getmtime(path) > age:
+            if ours.fullmatch(name) and time.time() - os.path.getmtime(path) > age:
                 os.remove(path)
 
 
@@ -195,11 +197,16 @@ class CheckedStdout:
     def __init__(self, stream):
         self._stream = stream
 
-    def __getattr__(self, name):
+    def __getattr__(self, name):  # the rest of the stream (isatty, fileno, encoding, buffer) as it is
+        if name == "_stream":  # a copy made without __init__ has none: no endless lookup
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
     def write(self, text):
         return self._checked(self._stream.write, text)
+
+    def writelines(self, lines):
+        return self._checked(self._stream.writelines, lines)
 
     def flush(self):
         return self._checked(self._stream.flush)

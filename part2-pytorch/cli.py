@@ -139,7 +139,7 @@ def wrong_folder(script, paths=(), home=None):
 
 def shell_quoted(path):
     """path as a shell takes it in a command to paste: quoted where it holds a space or a character the shell reads
-    (POSIX sh's rules; on Windows double quotes, which cmd and PowerShell both take)."""
+    (POSIX sh's rules; on Windows double quotes, which cmd takes, and PowerShell too unless the path holds a $)."""
     if os.name == "nt":
         return f'"{path}"' if re.search(r"[\s&()^;,'`$@{}]", path) else path
     return shlex.quote(path)
@@ -169,11 +169,16 @@ class _CheckedStdout:
     def __init__(self, stream):
         self._stream = stream
 
-    def __getattr__(self, name):
+    def __getattr__(self, name):  # the rest of the stream (isatty, fileno, encoding, buffer) as it is
+        if name == "_stream":  # a copy made without __init__ has none: no endless lookup
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
     def write(self, text):
         return self._checked(self._stream.write, text)
+
+    def writelines(self, lines):
+        return self._checked(self._stream.writelines, lines)
 
     def flush(self):
         return self._checked(self._stream.flush)
@@ -235,5 +240,7 @@ def quiet_when_the_pipe_closes(main):
             raise
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout at exit
         if isinstance(error, ConsoleError):  # a reader gone needs no word: it asked for no more
-            print(error_line(os.path.basename(sys.argv[0]), files.os_error_line(error)), file=sys.stderr)
+            print(error_line(os.path.basename(sys.argv[0]), f"standard output: {error.strerror}; send it to a disk "
+                                                            f"with free space or to a terminal, then run again"),
+                  file=sys.stderr)
         return 1

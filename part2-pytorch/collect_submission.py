@@ -111,9 +111,16 @@ def main():
         message = f"cannot {verb} {failed}: {error.strerror or error}; {shown} is unchanged"
         print(cli.error_line("collect_submission.py", message), file=sys.stderr)
         return 2
-    print(f"wrote {shown} ({len(paths)} files)")
-    if not any(path.startswith("checkpoints" + os.sep) and path.endswith(".pth") for path in paths):
-        print("note: checkpoints/ holds no .pth file: the zip has no trained weights to grade")
+    try:
+        print(f"wrote {shown} ({len(paths)} files)")
+        if not any(path.startswith("checkpoints" + os.sep) and path.endswith(".pth") for path in paths):
+            print("note: checkpoints/ holds no .pth file: the zip has no trained weights to grade")
+        sys.stdout.flush()
+    except cli.ConsoleError as error:  # a full disk under `> log`: the zip is whole, only this line is lost
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+        print(cli.error_line("collect_submission.py", f"{shown} is written, but standard output is not "
+                                                      f"({error.strerror})"), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -35,11 +35,16 @@ class CheckedStdout:
     def __init__(self, stream):
         self._stream = stream
 
-    def __getattr__(self, name):
+    def __getattr__(self, name):  # the rest of the stream (isatty, fileno, encoding, buffer) as it is
+        if name == "_stream":  # a copy made without __init__ has none: no endless lookup
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
     def write(self, text):
         return self._checked(self._stream.write, text)
+
+    def writelines(self, lines):
+        return self._checked(self._stream.writelines, lines)
 
     def flush(self):
         return self._checked(self._stream.flush)

@@ -368,14 +368,16 @@ class ClosedPipe(unittest.TestCase):
     def test_output_on_a_full_disk_is_one_line_naming_standard_output(self):
         scratch = ScratchRun()
         self.addCleanup(scratch.close)
-        full = ("standard output: No space left on device; free some disk space, then run again\n"
-                .replace("No space left on device", os.strerror(errno.ENOSPC)))
+        full = (f"standard output: {os.strerror(errno.ENOSPC)}; send it to a disk with free space or to a terminal, "
+                f"then run again\n")
         result = run_on_a_full_disk("main.py", ["--config", scratch.config, "--device", "cpu"], cwd=scratch.folder)
         self.assertEqual((result.returncode, result.stderr), (1, "main.py: error: " + full))
         # it stopped at its first line, before any epoch: the run's settings and an empty log, no weights
         self.assertEqual(sorted(os.listdir(scratch.path("runs", "tiny"))), ["config.yaml", "metrics.csv"])
         result = run_on_a_full_disk("collect_submission.py", [scratch.path("hand-in.zip")])
-        self.assertEqual((result.returncode, result.stderr), (1, "collect_submission.py: error: " + full))
+        self.assertEqual((result.returncode, result.stderr),
+                         (1, f"collect_submission.py: error: {scratch.path('hand-in.zip')} is written, but standard "
+                             f"output is not ({os.strerror(errno.ENOSPC)})\n"))
         with zipfile.ZipFile(scratch.path("hand-in.zip")) as archive:  # written whole before "wrote ..." failed
             self.assertIsNone(archive.testzip())
         result = run_on_a_full_disk("experiments.py", ["--grid", "cpu", "--list"])
