@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import errno
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -49,8 +50,10 @@ def is_special(path):
 
 
 def remove_killed_partials(folder, prefix, suffix, age=LEFTOVER_AGE_S):
-    """Delete the temporary files that runs killed outright (SIGKILL, a power cut) left in folder: those older
-    than age seconds, since a live run's file is as new as its last write. Best effort: it never fails."""
+    """Delete the temporary files that runs killed outright (SIGKILL, a power cut) left in folder: mkstemp's names
+    (prefix, 8 random characters, suffix) older than age seconds, since a live run's file is as new as its last
+    write. Best effort: it never fails."""
+    ours = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}" + re.escape(suffix))
     try:
         names = os.listdir(folder)
     except OSError:
@@ -58,7 +61,7 @@ def remove_killed_partials(folder, prefix, suffix, age=LEFTOVER_AGE_S):
     for name in names:
         path = os.path.join(folder, name)
         with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
-            if name.startswith(prefix) and name.endswith(suffix) and time.time() - os.path.getmtime(path) > age:
+            if ours.fullmatch(name) and time.time() - os.path.getmtime(path) > age:
                 os.remove(path)
 
 

@@ -279,17 +279,17 @@ class CollectSubmission(unittest.TestCase):
         self.assert_kept(earlier)  # no .submission-* temporary file either
 
     def test_a_killed_runs_temporary_zip_is_cleared_and_a_live_ones_kept(self):
-        for name in (".submission-killed.zip.tmp", ".submission-live.zip.tmp", ".notes.zip.tmp"):
+        names = (".submission-k1lled_x.zip.tmp", ".submission-live0000.zip.tmp", ".submission-mine.zip.tmp",
+                 ".notes.zip.tmp")  # mkstemp's: the prefix and 8 random characters; the last two are not
+        for name in names:
             with open(os.path.join(self.part, name), "wb") as f:
                 f.write(b"PK half a zip")
-        for name in (".submission-killed.zip.tmp", ".notes.zip.tmp"):  # left by a SIGKILL an hour and more ago
+        for name in (names[0], *names[2:]):  # left an hour and more ago
             old = os.path.getmtime(os.path.join(self.part, name)) - 3660
             os.utime(os.path.join(self.part, name), (old, old))
         self.assertEqual(self.collect().returncode, 0)
-        names = os.listdir(self.part)
-        self.assertEqual([name for name in (".submission-killed.zip.tmp", ".submission-live.zip.tmp",
-                                            ".notes.zip.tmp", ZIP) if name in names],
-                         [".submission-live.zip.tmp", ".notes.zip.tmp", ZIP])
+        left = os.listdir(self.part)
+        self.assertEqual([name for name in (*names, ZIP) if name in left], [*names[1:], ZIP])
 
     def test_unknown_arguments_are_one_line(self):
         result = subprocess.run(

@@ -87,15 +87,17 @@ class TestTrainScript(unittest.TestCase):
     def test_a_killed_runs_temporary_figure_is_cleared_and_a_live_ones_kept(self):
         with tempfile.TemporaryDirectory() as tmp:
             write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
-            for name in (".train-killed.png", ".train-live.png", ".notes.png"):
+            # mkstemp's names: .train- and 8 random characters; .train-old.png is the user's own
+            for name in (".train-k1lled_x.png", ".train-live0000.png", ".train-old.png", ".notes.png"):
                 with open(os.path.join(tmp, name), "wb") as f:
                     f.write(b"\x89PNG half a figure")
-            for name in (".train-killed.png", ".notes.png"):  # left by a SIGKILL an hour and more ago
+            for name in (".train-k1lled_x.png", ".train-old.png", ".notes.png"):  # an hour and more ago
                 old = os.path.getmtime(os.path.join(tmp, name)) - 3660
                 os.utime(os.path.join(tmp, name), (old, old))
             result = run_train(tmp)
             self.assertEqual(result.returncode, 0, result.stderr)
-            self.assertEqual(files_in(tmp), [".notes.png", ".train-live.png", "data", "train.png"])
+            self.assertEqual(files_in(tmp), [".notes.png", ".train-live0000.png", ".train-old.png", "data",
+                                             "train.png"])
 
     def test_the_graded_files_train_beside_the_kits_own_data_package(self):
         """Graders put the zip's modules/ optimizer/ trainer.py train.py into their kit, whose data/ exports the
