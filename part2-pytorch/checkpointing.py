@@ -26,12 +26,13 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be read or does not fit the model; the message is one line."""
 
 
-def _disk_error(error):
+def _disk_error(error, reading=False):
     """The OSError of the disk behind an error of torch.save or torch.load (which reports a failed read or write
     as a RuntimeError of its own), or None when the file, not the disk, is the problem."""
     cause = error if isinstance(error, OSError) else error.__context__
-    # EINVAL: a seek before the start, as torch's zip reader makes in a file cut short under 64 KB: the file's fault
-    return cause if isinstance(cause, OSError) and cause.errno and cause.errno != errno.EINVAL else None
+    # reading, EINVAL is a seek before the start, as torch's zip reader makes in a file cut short under 64 KB
+    cut_short = reading and isinstance(cause, OSError) and cause.errno == errno.EINVAL
+    return cause if isinstance(cause, OSError) and cause.errno and not cut_short else None
 
 
 def save_atomically(obj, path):
@@ -74,7 +75,7 @@ def _read(path):
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except Exception as error:  # torch.load raises many kinds: unpickling, zip, weights-only refusals
-        cause = _disk_error(error)
+        cause = _disk_error(error, reading=True)
         if cause is not None:  # the disk failed, not the file: it may well be whole
             raise OSError(cause.errno, cause.strerror, path) from None
         raise CheckpointError(f"cannot read checkpoint {path}: {_why_unreadable(error)}") from None

@@ -273,6 +273,11 @@ def _unknown_key(key, source):
     return ConfigError(f"{source}: unknown key {shown(key)}{hint} (keys: {', '.join(SETTINGS)})")
 
 
+# What yaml.safe_load raises for a scalar its own types refuse (2024-13-45, !!int abc, 5000 digits), and where
+# PyYAML's constructors themselves fail on a tagged value (!!bool maybe: KeyError; !!int '': IndexError)
+YAML_VALUE_FAILURES = (ValueError, OverflowError, KeyError, IndexError, AttributeError, TypeError)
+
+
 def _read_yaml(path):
     try:
         with open(path, "rb") as f:
@@ -296,9 +301,7 @@ def _read_yaml(path):
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {shown(problem)[1:-1]}") from None
-    # a scalar YAML's own types refuse (2024-13-45, !!int abc, 5000 digits), or where PyYAML's constructors themselves
-    # fail on a tagged value (!!bool maybe: KeyError; !!int '': IndexError; !!timestamp abc: AttributeError)
-    except (ValueError, OverflowError, KeyError, IndexError, AttributeError, TypeError) as error:
+    except YAML_VALUE_FAILURES as error:
         raise ConfigError(f"{path}: a value YAML cannot read ({shown(str(error))[1:-1]}); quote it if it is "
                           f"text, or write the number plainly") from None
     if not isinstance(document, dict):
@@ -338,8 +341,8 @@ def parse_value(text, key=None):
         return text
     try:
         return yaml.safe_load(text) if text.strip() else text
-    except (yaml.YAMLError, RecursionError, ValueError, OverflowError, KeyError, IndexError, AttributeError, TypeError):
-        return text  # not YAML (or a value YAML refuses, or fails on: see _read_yaml): text, for the setting to judge
+    except (yaml.YAMLError, RecursionError, *YAML_VALUE_FAILURES):
+        return text  # not YAML, or a value YAML refuses or fails on: left as text for the setting to judge
 
 
 def parse_override(text):

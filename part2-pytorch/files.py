@@ -103,8 +103,8 @@ def os_error_line(error):
 
 def what_to_do(error):
     """The fix, by its cause, for an OSError of reading or writing a file."""
-    if isinstance(error, OpenElsewhere):
-        return "close it there"
+    if isinstance(error, OpenElsewhere):  # or, refused as long as it is tried, no right to replace it
+        return "close it there (if nothing holds it, fix the permissions)"
     if error.errno == errno.ENOSPC:
         return "free some disk space"
     if error.errno == getattr(errno, "ENOLCK", None):

@@ -79,37 +79,8 @@ def check_piece(piece, net=PROBLEM_NET, tol=1e-6):
         raise AssertionError(f"W = {piece.W} but the finite-difference slope at {piece.x0} is {slope}")
 
 
-def plot_pieces(pieces, path, net=PROBLEM_NET, x_range=(-3.0, 3.0)):
-    """h over x_range with the affine line of every piece, saved to `path`."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    xs = np.linspace(*x_range, 601)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(xs, h(xs, net), color="silver", linewidth=6, label="h(x)")
-    for piece, style in zip(pieces, ["--", ":", "-."]):
-        ax.plot(xs, piece.W * xs + piece.b, style, linewidth=1.5,
-                label=f"x0={piece.x0:g}: {piece.W:g} x + {piece.b:g}")
-        ax.plot(piece.x0, h(piece.x0, net), "o", color="black")
-    ax.set_ylim(-3, 22)
-    ax.set_xlabel("x")
-    ax.set_ylabel("h(x)")
-    ax.set_title("ReLU network h and its local affine pieces")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    for leftover in path.parent.glob(f"{path.name}.*.tmp"):  # of runs killed outright (SIGKILL, a power cut)
-        with contextlib.suppress(OSError):
-            if time.time() - leftover.stat().st_mtime > LEFTOVER_AGE_S:
-                leftover.unlink()
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # then renamed: never half a figure
-    try:
-        fig.savefig(temporary, dpi=120, format="png")
-        replace_when_free(temporary, path)
-    finally:
-        plt.close(fig)
-        temporary.unlink(missing_ok=True)
+FIGURE = Path(__file__).with_name("relu_pieces.png")
+LEFTOVER_AGE_S = 3600  # a figure takes a second: a temporary file an hour old is no live run's
 
 
 class OpenElsewhere(PermissionError):
@@ -130,8 +101,43 @@ def replace_when_free(temporary, path, waits=(0.1, 0.2, 0.5, 1, 2)):
             time.sleep(wait)
 
 
-FIGURE = Path(__file__).with_name("relu_pieces.png")
-LEFTOVER_AGE_S = 3600  # a figure takes a second: a temporary file an hour old is no live run's
+def remove_killed_writes(path, age=LEFTOVER_AGE_S):
+    """Delete the temporary figures of runs killed outright (SIGKILL, a power cut): <path>.<pid>.tmp older than
+    age seconds, since a live run's file is as new as its last write."""
+    for leftover in path.parent.glob(f"{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - leftover.stat().st_mtime > age:
+                leftover.unlink()
+
+
+def plot_pieces(pieces, path, net=PROBLEM_NET, x_range=(-3.0, 3.0)):
+    """h over x_range with the affine line of every piece, saved to `path`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xs = np.linspace(*x_range, 601)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(xs, h(xs, net), color="silver", linewidth=6, label="h(x)")
+    for piece, style in zip(pieces, ["--", ":", "-."]):
+        ax.plot(xs, piece.W * xs + piece.b, style, linewidth=1.5,
+                label=f"x0={piece.x0:g}: {piece.W:g} x + {piece.b:g}")
+        ax.plot(piece.x0, h(piece.x0, net), "o", color="black")
+    ax.set_ylim(-3, 22)
+    ax.set_xlabel("x")
+    ax.set_ylabel("h(x)")
+    ax.set_title("ReLU network h and its local affine pieces")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    remove_killed_writes(path)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # then renamed: never half a figure
+    try:
+        fig.savefig(temporary, dpi=120, format="png")
+        replace_when_free(temporary, path)
+    finally:
+        plt.close(fig)
+        temporary.unlink(missing_ok=True)
 
 
 def main():

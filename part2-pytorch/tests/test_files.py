@@ -200,8 +200,9 @@ class TargetOpenElsewhere(unittest.TestCase):
         calls, replace = self.refusing(100)
         with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), self.assertRaises(OSError) as caught:
             self.write("new\n")
-        self.assertEqual(files.os_error_line(caught.exception), f"{self.path}: Access is denied (is it open in "
-                                                                f"another program?); close it there, then run again")
+        self.assertEqual(files.os_error_line(caught.exception),
+                         f"{self.path}: Access is denied (is it open in another program?); close it there (if nothing "
+                         f"holds it, fix the permissions), then run again")
 
     def test_a_folder_with_a_file_open_elsewhere_is_moved_once_it_is_closed_or_said_so(self, _):
         # a fresh run moves runs/NAME aside: Windows refuses while its metrics.csv is open in a spreadsheet
@@ -215,8 +216,9 @@ class TargetOpenElsewhere(unittest.TestCase):
         calls, replace = self.refusing(100)
         with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), self.assertRaises(OSError) as caught:
             files.replace_when_free(aside, run)
-        self.assertEqual(files.os_error_line(caught.exception), f"{aside}: Access is denied (is a file in it open in "
-                                                                f"another program?); close it there, then run again")
+        self.assertEqual(files.os_error_line(caught.exception),
+                         f"{aside}: Access is denied (is a file in it open in another program?); close it there (if "
+                         f"nothing holds it, fix the permissions), then run again")
         self.assertTrue(os.path.isdir(aside))
 
     def test_elsewhere_a_refusal_is_a_permission_problem_at_once(self, _):

@@ -223,7 +223,8 @@ class MainRuns(unittest.TestCase):
                 changed = {name: change(tensor) for name, tensor in weights.items()}
             torch.save(changed, self.scratch.path(f"{kind}.pth"))
         not_saved = "not a file written by torch.save, or a damaged one"
-        for path, message in (("text.pth", not_saved), ("empty.pth", not_saved), ("truncated.pth", not_saved), ("cut_short.pth", not_saved),
+        for path, message in (("text.pth", not_saved), ("empty.pth", not_saved), ("truncated.pth", not_saved),
+                              ("cut_short.pth", not_saved),
                               ("object.pth", f"it holds a {__name__}.Noted object"),
                               ("whole.pth", "does not fit model TwoLayerNet; it fits none of TwoLayerNet, "),
                               ("meta.pth", "holds fc1.weight as a torch.strided, meta torch.float32 tensor"),
