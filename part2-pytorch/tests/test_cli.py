@@ -3,6 +3,7 @@
 Each case is a separate process (a fresh Python and torch), all started together to share the wait.
 """
 import argparse
+import copy
 import errno
 import io
 import os
@@ -382,6 +383,21 @@ class ClosedPipe(unittest.TestCase):
             self.assertIsNone(archive.testzip())
         result = run_on_a_full_disk("experiments.py", ["--grid", "cpu", "--list"])
         self.assertEqual((result.returncode, result.stderr), (1, "experiments.py: error: " + full))
+
+    def test_every_write_of_the_checked_stdout_names_standard_output(self):
+        class Full(io.StringIO):
+            def write(self, text):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            def writelines(self, lines):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        checked = cli._CheckedStdout(Full())
+        for write in (lambda: checked.write("x"), lambda: checked.writelines(["x"]), lambda: print("x", file=checked)):
+            with self.assertRaises(cli.ConsoleError) as caught:
+                write()
+            self.assertEqual(caught.exception.filename, "standard output")
+        self.assertIsInstance(copy.copy(checked), cli._CheckedStdout)  # no endless __getattr__ on a bare copy
+        self.assertFalse(checked.isatty())  # the rest is the stream's own
 
     def test_on_windows_a_closed_pipe_is_einval_and_is_told_from_a_bad_file_name(self):
         # Windows reports a write to a pipe whose reader is gone as EINVAL naming no file (CPython issue 79935);
