@@ -37,8 +37,11 @@ def submission_files():
         if not os.path.isdir(graded):
             paths.append(graded)  # a missing file is reported when it is read
             continue
-        for parent, folders, names in os.walk(graded):
-            folders[:] = sorted(name for name in folders if wanted(name))
+        seen = set()  # folders walked: a link back to one of them is not walked again
+        for parent, folders, names in os.walk(graded, followlinks=True):  # a linked folder's files go in too
+            seen.add(os.path.realpath(parent))
+            folders[:] = sorted(name for name in folders
+                                if wanted(name) and os.path.realpath(os.path.join(parent, name)) not in seen)
             paths += [os.path.join(parent, name) for name in sorted(names)
                       if wanted(name) and not is_special(os.path.join(parent, name))]
     return paths

@@ -43,8 +43,11 @@ def submission_files(root="."):
     """Paths relative to `root` of every file the zip holds."""
     paths = list(FILES)
     for folder in FOLDERS:
-        for parent, subfolders, names in os.walk(os.path.join(root, folder)):
-            subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_FOLDERS and _wanted(name))
+        seen = set()  # folders walked: a link back to one of them is not walked again
+        for parent, subfolders, names in os.walk(os.path.join(root, folder), followlinks=True):  # links' files too
+            seen.add(os.path.realpath(parent))
+            subfolders[:] = sorted(name for name in subfolders if name not in SKIPPED_FOLDERS and _wanted(name)
+                                   and os.path.realpath(os.path.join(parent, name)) not in seen)
             relative = os.path.relpath(parent, root)
             paths += [os.path.join(relative, name) for name in sorted(names)
                       if _wanted(name) and name.endswith(CODE_ONLY.get(folder, ""))

@@ -203,6 +203,23 @@ class CollectSubmission(unittest.TestCase):
         os.remove(os.path.join(os.fsencode(self.part), b"modules", b"caf\xe9.py"))
         self.assert_kept(earlier)  # byte for byte, and no temporary zip
 
+    def test_a_linked_folder_goes_in_and_a_link_back_is_walked_once(self):
+        shared = os.path.join(self.elsewhere, "shared_layers")  # the student's own code, linked into modules/
+        os.mkdir(shared)
+        with open(os.path.join(shared, "extra.py"), "w") as f:
+            f.write("x = 1\n")
+        try:
+            os.symlink(shared, os.path.join(self.part, "modules", "shared"), target_is_directory=True)
+            os.symlink(os.path.join(self.part, "modules"), os.path.join(shared, "back"), target_is_directory=True)
+        except OSError:  # Windows without the right to make links
+            self.skipTest("cannot make a symbolic link here")
+        self.assertEqual(self.collect().returncode, 0)
+        with zipfile.ZipFile(self.zip) as archive:
+            names = archive.namelist()
+        self.assertIn("modules/shared/extra.py", names)
+        self.assertFalse([name for name in names if "/back/" in name])  # modules/ again, through the loop
+        self.assertEqual(len(names), len(set(names)))
+
     def test_files_go_in_in_name_order_in_each_folder(self):
         # os.walk gives a folder's names in the file system's order: made here in neither name order nor its reverse
         extra = os.path.join(self.part, "modules", "extra")

@@ -53,6 +53,19 @@ class WhatGoesIn(unittest.TestCase):
         self.assertEqual([path.replace(os.sep, "/") for path in paths],
                          ["configs/a.yaml", "losses/l.py", "checkpoints/x.pth", "models/m.py", "data/dataset.py"])
 
+    def test_a_linked_folder_goes_in_and_a_link_back_is_walked_once(self):
+        import collect_submission
+        with tempfile.TemporaryDirectory() as root, tempfile.TemporaryDirectory() as outside:
+            os.makedirs(os.path.join(root, "models"))
+            open(os.path.join(outside, "block.py"), "w").close()
+            try:
+                os.symlink(outside, os.path.join(root, "models", "mine"), target_is_directory=True)
+                os.symlink(os.path.join(root, "models"), os.path.join(outside, "back"), target_is_directory=True)
+            except OSError:  # Windows without the right to make links
+                self.skipTest("cannot make a symbolic link here")
+            paths = [path.replace(os.sep, "/") for path in collect_submission.submission_files(root)]
+        self.assertEqual(paths[len(collect_submission.FILES):], ["models/mine/block.py"])
+
     def test_only_an_earlier_submission_is_replaced(self):
         import collect_submission
         with tempfile.TemporaryDirectory() as folder:
