@@ -26,6 +26,14 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (it takes no arguments; see --help)\n")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler ending the job), which stops as Ctrl-C does: no partial zip left."""
+
+
+def stop_on_sigterm(number, frame):
+    raise Terminated
+
+
 def wanted(name):
     return not name.startswith(".") and name != "__pycache__" and not name.endswith(".pyc")
 
@@ -134,9 +142,10 @@ def main(argv=None):
         print(f"collect_submission.py: error: {ZIP} not written ({error.strerror or error}{where}); any earlier "
               f"{ZIP} is kept", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"collect_submission.py: interrupted; {ZIP} not written, any earlier one is kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        how, status = ("stopped by SIGTERM", 143) if isinstance(stop, Terminated) else ("interrupted", 130)
+        print(f"collect_submission.py: {how}; {ZIP} not written, any earlier one is kept", file=sys.stderr)
+        return status
     try:
         print(f"wrote {target} ({len(paths)} files)", flush=True)
     except OSError as error:  # the zip is whole; what failed is the line saying so
@@ -150,5 +159,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` ends it as Ctrl-C does: no partial zip left
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     sys.exit(main())

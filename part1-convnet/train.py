@@ -38,6 +38,19 @@ class FigureNotWritten(Exception):
     """The figure could not be saved after training (the message says why and what to do)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler ending the job), which stops training as Ctrl-C does: no partial figure left."""
+
+
+def stop_on_sigterm(number, frame):
+    raise Terminated
+
+
+def how_stopped(stop):
+    """The KeyboardInterrupt `stop` in words, and the exit status a shell gives its signal (128 + its number)."""
+    return ("stopped by SIGTERM", 143) if isinstance(stop, Terminated) else ("interrupted", 130)
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (train.py takes no arguments; see --help)\n")
@@ -173,9 +186,10 @@ def main(argv=None):
             raise  # stdout's reader went away: see quiet_when_the_pipe_closes
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"train.py: interrupted; {FIGURE} was not written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        how, status = how_stopped(stop)
+        print(f"train.py: {how}; {FIGURE} was not written", file=sys.stderr)
+        return status
     return 0
 
 
@@ -237,16 +251,17 @@ def usable_console():
 
 def quiet_when_the_pipe_closes(main):
     """main() on a usable console, where `python train.py | head -1` ends without a traceback when head exits
-    (status 1, as cat). Ctrl-C that main() leaves alone ends with one line and status 130, as a shell reports it."""
+    (status 1, as cat). Ctrl-C or SIGTERM that main() leaves alone ends with one line and the status a shell
+    reports (130, 143)."""
     usable_console()
     if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # set while the libraries loaded
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        status = 130
+    except KeyboardInterrupt as stop:
+        how, status = how_stopped(stop)
+        print(f"\n{how}", file=sys.stderr)
     except OSError as error:
         if not (reader_went_away(error) or isinstance(error, ConsoleError)):
             raise
@@ -259,5 +274,5 @@ def quiet_when_the_pipe_closes(main):
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` ends it as Ctrl-C does: no partial figure left
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     sys.exit(quiet_when_the_pipe_closes(main))

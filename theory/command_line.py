@@ -23,6 +23,14 @@ def reader_went_away(error):
         sys.platform == "win32" and error.errno == errno.EINVAL and error.filename is None)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`), which stops a script as Ctrl-C does, so that no partial figure is left."""
+
+
+def stop_on_sigterm(number, frame):
+    raise Terminated
+
+
 class ConsoleError(OSError):
     """A write to standard output that failed for a reason other than a reader gone: a full disk under `> log`, a
     terminal that has died."""
@@ -82,18 +90,18 @@ def quiet_while_loading():
 
 def run(main):
     """sys.exit(main()) on a usable console; when the reader of our output has gone away, end quietly with status
-    1, as `cat` does. Ctrl-C, and `kill` (SIGTERM) taken as Ctrl-C so that no partial figure is left, end with one
-    line and status 130."""
+    1, as `cat` does. Ctrl-C and `kill` (SIGTERM, taken as Ctrl-C so that no partial figure is left) end with one
+    line and the status a shell reports: 130 and 143."""
     usable_console()
     if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:  # set by quiet_while_loading
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here rather than at exit
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        status = 130
+    except KeyboardInterrupt as stop:
+        how, status = ("stopped by SIGTERM", 143) if isinstance(stop, Terminated) else ("interrupted", 130)
+        print(f"\n{how}", file=sys.stderr)
     except OSError as error:
         if not (reader_went_away(error) or isinstance(error, ConsoleError)):
             raise

@@ -5,8 +5,8 @@ Called by get_data.sh / get_data.bat, or run directly from any folder. Environme
                         you run the command in)
   CIFAR10_MD5=sum       the md5 that archive must have (default: the canonical one)
 Exit status 0 on success or when checked data is already there, 2 for a wrong argument or setting, 1 on any
-other failure, 130 when interrupted (Ctrl-C or SIGTERM); a failure is one line on stderr and leaves nothing behind
-(no temporary folder, no partial cifar-10-batches-py).
+other failure, 130 on Ctrl-C and 143 on SIGTERM (128 + the signal, as a shell reports it); a failure or a stop is
+one line on stderr and leaves nothing behind (no temporary folder, no partial cifar-10-batches-py).
 
 Only the standard library is needed: the batches are checked with an unpickler that builds placeholders for
 numpy's arrays (and nothing else), so a bare python3 without numpy can fetch the data safely.
@@ -47,6 +47,14 @@ class FetchError(Exception):
 
 class SettingError(FetchError):
     """A CIFAR10_* setting that cannot work: the user's input, so exit status 2 as for a wrong argument."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler ending the job), which cleans up as Ctrl-C does: no work folder left."""
+
+
+def stop_on_sigterm(number, frame):
+    raise Terminated
 
 
 def md5_of(path):
@@ -393,13 +401,14 @@ def main():
         return 2 if isinstance(error, SettingError) else 1
     except OSError as error:  # anything not foreseen above, still as one line
         print(f"get_data: error: {one_line(error)}", file=sys.stderr)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         remove_own_work_folders(here)  # Ctrl-C may land while the folder is made, before fetch() would remove it
-        print("get_data: interrupted; nothing was kept", file=sys.stderr)
-        return 130
+        how, status = ("stopped by SIGTERM", 143) if isinstance(stop, Terminated) else ("interrupted", 130)
+        print(f"get_data: {how}; nothing was kept", file=sys.stderr)
+        return status
     return 1
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` cleans up as Ctrl-C does: no work folder left
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     sys.exit(main())

@@ -18,7 +18,7 @@ import torch
 import bench
 from modules._parallel import set_thread_count, thread_count
 from tests.script_checks import python_handles_ctrl_c
-from train import quiet_when_the_pipe_closes
+from train import quiet_when_the_pipe_closes, stop_on_sigterm
 
 PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -185,6 +185,14 @@ class CtrlC(unittest.TestCase):
         with mock.patch("sys.stderr", new_callable=io.StringIO) as err:
             self.assertEqual(quiet_when_the_pipe_closes(main), 130)
         self.assertEqual(err.getvalue(), "\ninterrupted\n")
+
+    def test_sigterm_that_a_script_leaves_alone_is_one_line_and_status_143(self):
+        def main():
+            stop_on_sigterm(signal.SIGTERM, None)  # what `kill` does, with the handler train.py sets
+
+        with mock.patch("sys.stderr", new_callable=io.StringIO) as err:
+            self.assertEqual(quiet_when_the_pipe_closes(main), 128 + signal.SIGTERM)
+        self.assertEqual(err.getvalue(), "\nstopped by SIGTERM\n")
 
 
 if __name__ == "__main__":

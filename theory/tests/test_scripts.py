@@ -202,7 +202,7 @@ class CtrlC(unittest.TestCase):
                         "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
             result = subprocess.run([sys.executable, "-c", launcher, os.path.join(folder, "relu_pieces.py")],
                                     cwd=folder, capture_output=True, text=True, timeout=120)
-            self.assertEqual((result.returncode, result.stderr), (130, "\ninterrupted\n"))
+            self.assertEqual((result.returncode, result.stderr), (143, "\nstopped by SIGTERM\n"))
             self.assertEqual(sorted(os.listdir(folder)), ["command_line.py", "relu_pieces.png", "relu_pieces.py"])
             with open(figure, "rb") as f:
                 self.assertEqual(f.read(), b"the earlier figure")
