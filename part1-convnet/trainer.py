@@ -17,8 +17,10 @@ class ClassifierTrainer:
         if n == 0 or len(y) != n:
             raise ValueError(f"ClassifierTrainer.train needs as many labels as images, at least one: got {n} images "
                              f"and {len(y)} labels")
-        for name, value in (("batch_size", batch_size if sample_batches else 1),  # unused on full batches
-                            ("acc_frequency", 1 if acc_frequency is None else acc_frequency)):  # 0: ZeroDivisionError
+        checked = {"batch_size": batch_size} if sample_batches else {}  # full batches use no batch_size
+        if acc_frequency is not None:  # None: no periodic accuracy; 0 would divide by zero
+            checked["acc_frequency"] = acc_frequency
+        for name, value in checked.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"ClassifierTrainer.train: {name} must be an integer >= 1, got {value!r}")
         iterations_per_epoch = max(n // batch_size, 1) if sample_batches else 1

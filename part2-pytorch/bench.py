@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from config import COMPILE_MODES
 from data import DeviceBatches
 from data.augment import normalise
-from device import choose_device, compiled, memory_format
+from device import choose_device, compiled, memory_format, synchronise
 from models import MODEL_BUILDERS
 from training import autocast, sgd, train
 
@@ -85,13 +85,6 @@ def parse_setting(text):
 def describe(setting):
     precision = "bf16" if setting["amp"] else "fp32"
     return f"{setting['batch_size']} {precision}{' cl' if setting['channels_last'] else ''}"
-
-
-def synchronise(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def new_model(model_name, device, setting, compile_mode):

@@ -1,9 +1,9 @@
 """Checkpoint files, always written atomically (files.py), so a crash never leaves half a file.
 
 checkpoints/<model>.pth holds the best weights as a plain CPU state_dict, the file graders load. A run's
-last.pth holds what --resume needs: the settings, epoch, model, optimiser, the rows so far, the best result and
-the random-number states. last.pth is the run's resume point: its model, optimiser and rows
-belong to the same epoch. Everything is read with weights_only=True: a checkpoint cannot run code.
+last.pth is its resume point: the settings, epoch, model, optimiser, the rows so far, the best result and the
+random-number states, all of the same epoch. Everything is read with weights_only=True: a checkpoint cannot run
+code.
 """
 import errno
 import math

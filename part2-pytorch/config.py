@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from data.dataset_cifar import IMBALANCECIFAR10
 from data.device_batches import FLIP_MODES
 from losses import LOSS_BUILDERS
 from models import MODEL_BUILDERS
@@ -21,7 +22,7 @@ from models import MODEL_BUILDERS
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 REQUIRED = object()  # the default of the settings every config must give
 MAX_CONFIG_BYTES = 64 * 1024
-IMAGES_PER_CLASS = 5000  # in CIFAR-10's training set: IMBALANCECIFAR10.img_max, the long tail's head
+IMAGES_PER_CLASS = IMBALANCECIFAR10.img_max  # in CIFAR-10's training set: the long tail's head
 
 
 class ConfigError(ValueError):

@@ -37,6 +37,14 @@ def memory_format(channels_last):
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
+def synchronise(device):
+    """Wait for the work queued on `device` (CUDA and MPS run it asynchronously), so that a timer sees it done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def compiled(model, mode):
     """torch.compile(model) in one of config.COMPILE_MODES ("default" is torch's default mode; "none": as is)."""
     if mode == "none":

@@ -214,7 +214,7 @@ def with_bar(progress, batches, description, device, run_pass):
             bar.close()
 
 
-def test_confusion(model, batches, args, device, progress=False):
+def confusion_on_test_set(model, batches, args, device, progress=False):
     """The confusion matrix of `model` on the test `batches`."""
     return with_bar(progress, batches, "test", device,
                     lambda bar: validate(model, batches, len(CLASS_NAMES), args.amp, on_batch=bar))
@@ -236,7 +236,7 @@ def evaluate(args, device):
                                  train=False, memory_format=layout)
     model = MODEL_BUILDERS[model_name]()
     checkpointing.load_into(model, state, model_name, args.evaluate)
-    confusion = test_confusion(model.to(device, memory_format=layout), test_batches, args, device, progress=True)
+    confusion = confusion_on_test_set(model.to(device, memory_format=layout), test_batches, args, device, progress=True)
     autocast_note = " in bf16 autocast" if args.amp else ""
     print(f"{args.evaluate} ({model_name}) on {len(test_batches.labels)} test images{autocast_note}: "
           f"Prec@1 {accuracy(confusion):.4f}")
@@ -257,7 +257,8 @@ class Training:
     model: torch.nn.Module  # the weights that are saved
     train_model: torch.nn.Module  # what training calls: the model, or its DDP and compiled forms
     test_model: torch.nn.Module  # what testing calls: the model, or its compiled form
-    criteria: dict  # {epoch >= reweight_from: loss}: the unweighted loss for the epochs before reweight_from
+    criterion: torch.nn.Module  # the configured loss, class-weighted from epoch reweight_from when it reweights
+    unweighted_criterion: torch.nn.Module  # the same loss without class weights, for the epochs before
     optimizer: torch.optim.Optimizer
     averaging: Lookahead | None
     layout: torch.memory_format
@@ -278,13 +279,13 @@ def build_training(args, device):
     model = build_model(args, device)
     if getattr(model, "whitened_stem", False):  # MyModel-GPU: the stem's filters come from the data
         model.fit_stem(stem_images(train_set, device, layout))
-    criteria = {True: build_criterion(args, cls_num_list).to(device),
-                False: build_criterion(args, cls_num_list, weighted=False).to(device)}
+    criterion = build_criterion(args, cls_num_list).to(device)
+    unweighted_criterion = build_criterion(args, cls_num_list, weighted=False).to(device)
     train_model, test_model, model = distributed_and_compiled(model, args, device)
     optimizer = sgd(model.parameters(), args.learning_rate, args.momentum, args.reg, args.nesterov)
     averaging = Lookahead(optimizer, len(train_batches), args.epochs) if args.lookahead else None
     return Training(train_set, test_set, train_batches, test_batches, generator, cls_num_list, model, train_model,
-                    test_model, criteria, optimizer, averaging, layout)
+                    test_model, criterion, unweighted_criterion, optimizer, averaging, layout)
 
 
 def restore_resumed(args, training, run, echo):
@@ -312,7 +313,7 @@ def open_graded_checkpoint(args, training, run, device, echo):
         scored = MODEL_BUILDERS[args.model]()
         scored.load_state_dict(state_dict)
         scored = scored.to(device, memory_format=training.layout)
-        return accuracy(test_confusion(scored, training.test_batches, args, device))
+        return accuracy(confusion_on_test_set(scored, training.test_batches, args, device))
     return graded_checkpoint(args, score, echo, run, training.test_set.targets)
 
 
@@ -355,15 +356,17 @@ def train_epoch(epoch, args, training, run, device, progress):
     set_learning_rate(training.optimizer, rate)
     training.train_batches.set_epoch(epoch)
     averaging = training.averaging
+    criterion = training.criterion if epoch >= args.reweight_from else training.unweighted_criterion
     train_loss, train_accuracy = with_bar(
         progress, training.train_batches, f"epoch {epoch}", device,
-        lambda bar: train(training.train_model, training.train_batches, training.criteria[epoch >= args.reweight_from],
-                          training.optimizer, rate_at_batch, args.amp, bar, averaging and averaging.after_step(epoch)))
+        lambda bar: train(training.train_model, training.train_batches, criterion, training.optimizer, rate_at_batch,
+                          args.amp, bar, averaging and averaging.after_step(epoch)))
     if averaging and epoch == args.epochs:
         averaging.finish()
     check_finite(train_loss, checkpointing.all_finite(training.model.state_dict()), run, epoch, args)
     test_due = epoch % args.test_every == 0 or epoch == args.epochs
-    confusion = test_confusion(training.test_model, training.test_batches, args, device, progress) if test_due else None
+    confusion = (confusion_on_test_set(training.test_model, training.test_batches, args, device, progress)
+                 if test_due else None)
     row = dict(epoch=epoch, lr=rate, train_loss=train_loss, train_acc=train_accuracy,
                test_acc=accuracy(confusion) if test_due else math.nan, seconds=time.perf_counter() - started)
     return row, confusion

@@ -33,9 +33,9 @@ class Planes:
     (the module's docstring draws it); scatter/gather move pixels in and out, im2col/col2im columns."""
 
     def __init__(self, x_shape, kernel_size, stride, padding):
-        n, c, h, w = x_shape
+        _, c, h, w = x_shape
         k, s, p = kernel_size, stride, padding
-        self.x_shape, self.kernel_size, self.stride, self.padding = x_shape, k, s, p
+        self.x_shape, self.stride, self.padding = x_shape, s, p
         self.key = (x_shape[1:], k, s, p)  # what decides where a sample's planes hold data (modules/_scratch.py)
         self.out_shape = (output_size(h + 2 * p, k, s, "Conv2D"), output_size(w + 2 * p, k, s, "Conv2D"))
         reach = (k - 1) // s  # phase pixels a kernel spans beyond its first, per axis

@@ -19,7 +19,7 @@ def build_layer(spec):
         raise TypeError(f"ConvNet: each layer is a dict such as dict(type='ReLU'), got a {type(spec).__name__}: "
                         f"{spec!r:.80}")
     if spec.get("type") not in LAYERS:
-        raise ValueError(f"unknown layer type {spec.get('type')!r}; expected one of {sorted(LAYERS)}")
+        raise ValueError(f"ConvNet: unknown layer type {spec.get('type')!r}; expected one of {sorted(LAYERS)}")
     parameters = inspect.signature(LAYERS[spec["type"]]).parameters
     unnamed = [name for name in parameters if name not in spec]
     for key in spec:  # a misspelt argument would otherwise be ignored and its default used in silence
@@ -46,7 +46,8 @@ class ConvNet:
                             f"{type(criterion).__name__}: {criterion!r:.80}")
         self.modules = [build_layer(spec) for spec in modules]
         if criterion.get("type") != "SoftmaxCrossEntropy":
-            raise ValueError(f"unknown criterion type {criterion.get('type')!r}; expected 'SoftmaxCrossEntropy'")
+            raise ValueError(f"ConvNet: unknown criterion type {criterion.get('type')!r}; "
+                             "expected 'SoftmaxCrossEntropy'")
         self.criterion = SoftmaxCrossEntropy()
 
     def forward(self, x, y):

@@ -28,10 +28,9 @@ class DeviceBatches:
     probability 1/2 in every pass; "alternate" mirrors each image in every other pass, starting from a random
     choice per image fixed by the generator's seed (short runs see both views of every image within two passes
     instead of by chance; from the CIFAR-10 speed records); set_epoch(e) says which pass comes next, as on
-    resuming. A training batch is (images, labels,
-    loss_scale): this rank's share of the global batch times the number of ranks. A local mean loss multiplied
-    by it and averaged over ranks (as DDP averages gradients) is the global mean even when the last batch does
-    not split evenly; it is 1 in a single process.
+    resuming. A training batch is (images, labels, loss_scale), loss_scale being this rank's share of the global
+    batch times the number of ranks: a local mean loss multiplied by it and averaged over ranks (as DDP averages
+    gradients) is the global mean even when the last batch does not split evenly; it is 1 in a single process.
     """
 
     def __init__(self, dataset, batch_size, device, train, generator=None, crop_padding=CROP_PADDING,

@@ -8,8 +8,9 @@ MODEL_BUILDERS = {
     "TwoLayerNet": lambda: TwoLayerNet(3072, 256, 10),
     "VanillaCNN": VanillaCNN,
     "MyModel": MyModel,
-    "MyModel-GPU": lambda: MyModel(widths=(24, 64, 256, 256), shifted_views=True, whitened_stem=True),  # its config:
-    # configs/config_mymodel_gpu.yaml; -wide: 2.6x the work, for the GPU to measure (REPORT.md, "MyModel on a GPU")
+    # configs/config_mymodel_gpu.yaml's recipe; -wide has 2.6x the work, for the GPU to measure (REPORT.md, "MyModel
+    # on a GPU")
+    "MyModel-GPU": lambda: MyModel(widths=(24, 64, 256, 256), shifted_views=True, whitened_stem=True),
     "MyModel-GPU-wide": lambda: MyModel(widths=(24, 128, 384, 384), shifted_views=True, whitened_stem=True),
     "ResNet-20": resnet20,
     "ResNet-32": resnet32,

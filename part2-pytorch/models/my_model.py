@@ -20,7 +20,7 @@ WIDTHS = (24, 48, 96, 192)
 LOGIT_SCALE = 1 / 8  # keeps the initial logits small, like a temperature; lets the head train at the body's rate
 
 
-def conv_bn(in_channels, out_channels):
+def conv_bn_relu(in_channels, out_channels):
     return [nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
 
@@ -57,9 +57,9 @@ class Stage(nn.Module):
 
     def __init__(self, in_channels, out_channels):
         super().__init__()
-        conv, bn, relu = conv_bn(in_channels, out_channels)
+        conv, bn, relu = conv_bn_relu(in_channels, out_channels)
         self.widen = nn.Sequential(conv, nn.MaxPool2d(2), bn, relu)  # pooling before BN: BN sees 4x fewer pixels
-        self.refine = nn.Sequential(*conv_bn(out_channels, out_channels))
+        self.refine = nn.Sequential(*conv_bn_relu(out_channels, out_channels))
 
     def forward(self, x):
         x = self.widen(x)
@@ -75,14 +75,14 @@ class MyModel(nn.Module):
         super().__init__()
         if len(widths) < 2 or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"widths must be two or more positive integers (stem, stages...), got {widths!r}")
-        self.stem = WhitenedStem(widths[0]) if whitened_stem else nn.Sequential(*conv_bn(3, widths[0]))
+        self.stem = WhitenedStem(widths[0]) if whitened_stem else nn.Sequential(*conv_bn_relu(3, widths[0]))
         self.stages = nn.Sequential(*(Stage(a, b) for a, b in zip(widths, widths[1:])))
         self.head = nn.Linear(widths[-1], 10, bias=False)
         self.shifted_views, self.whitened_stem = shifted_views, whitened_stem
 
     def fit_stem(self, images):
         """Fit a whitened stem to `images` (normalised training images; main.py passes the first 5,000)."""
-        if isinstance(self.stem, WhitenedStem):
+        if self.whitened_stem:
             self.stem.fit_stem(images)
 
     def logits(self, x):

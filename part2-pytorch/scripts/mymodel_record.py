@@ -28,7 +28,7 @@ import cli  # noqa: E402
 import config  # noqa: E402
 import files  # noqa: E402
 from data import CLASS_NAMES, Cifar, DataError, DeviceBatches  # noqa: E402
-from device import bf16_is_faster, choose_device, compile_failure, memory_format  # noqa: E402
+from device import bf16_is_faster, choose_device, compile_failure, memory_format, synchronise  # noqa: E402
 from main import (TEST_BATCH, build_criterion, build_model, distributed_and_compiled, epoch_schedule,  # noqa: E402
                   stem_images)
 from metrics import accuracy  # noqa: E402
@@ -39,11 +39,6 @@ from training import Lookahead, set_learning_rate, sgd, train, validate  # noqa:
 RECORDS = [("airbench94", 0.908, 2.4), ("airbench95", 0.921, 4.9), ("airbench96", 0.933, 19.9)]
 FLOOR = (0.908, 10.0)  # the least the GPU recipe must reach: airbench94's accuracy in under 10 s
 COLUMNS = ["epochs", "seed", "train_seconds", "test_acc", "train_loss"]
-
-
-def synchronize(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def verdict(mean_accuracy, mean_seconds):
@@ -72,7 +67,7 @@ class Recorder:
         model = build_model(args, device)
         whitened = getattr(model, "whitened_stem", False)  # its stem is fitted to images, as main.py fits it
         self.stem_images = stem_images(train_set, device, layout) if whitened else None
-        synchronize(device)
+        synchronise(device)
         self.data_seconds = time.perf_counter() - started
         counts = torch.bincount(self.train_batches.labels.cpu(), minlength=len(CLASS_NAMES)).tolist()
         self.criterion = build_criterion(args, counts).to(device)
@@ -91,7 +86,7 @@ class Recorder:
         schedule = argparse.Namespace(**{**vars(args), "epochs": schedule_epochs or epochs})
         optimizer = sgd(self.model.parameters(), args.learning_rate, args.momentum, args.reg, args.nesterov)
         averaging = Lookahead(optimizer, len(self.train_batches), schedule.epochs) if args.lookahead else None
-        synchronize(self.device)
+        synchronise(self.device)
         started = time.perf_counter()
         if self.stem_images is not None:  # part of training, as in main.py
             self.model.fit_stem(self.stem_images)
@@ -103,7 +98,7 @@ class Recorder:
                             after_step=averaging and averaging.after_step(epoch))
         if averaging and epochs == schedule.epochs:
             averaging.finish()
-        synchronize(self.device)
+        synchronise(self.device)
         seconds = time.perf_counter() - started
         confusion = validate(self.test_model, self.test_batches, len(CLASS_NAMES), args.amp)
         return seconds, accuracy(confusion), loss

@@ -307,10 +307,10 @@ class BestEpoch(Scratch):
             return eye * right + torch.roll(eye, 1, dims=1) * (10 - right)
         accuracies, weights_tested = iter([0.5, 0.3, 0.5]), []  # a tie is no improvement, as in the kit
 
-        def test_confusion(model, batches, args, device, progress=False):
+        def confusion_on_test_set(model, batches, args, device, progress=False):
             weights_tested.append({name: tensor.clone() for name, tensor in model.state_dict().items()})
             return confusion_of(next(accuracies))
-        with mock.patch.object(main, "test_confusion", test_confusion):
+        with mock.patch.object(main, "confusion_on_test_set", confusion_on_test_set):
             status, out, err = self.run.main("--epochs", "3")
         self.assertEqual(status, 0, err)
         self.assertEqual(len(weights_tested), 3)  # one test an epoch; no file in checkpoints/ to score first
@@ -348,8 +348,8 @@ class RunFolders(Scratch):
 
         def eio(*args, **kwargs):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
-        for failure, expected in ((mock.patch.object(main, "test_confusion", side_effect=KeyboardInterrupt), 130),
-                                  (mock.patch("checkpointing.torch.load", eio), 2)):
+        stopped = mock.patch.object(main, "confusion_on_test_set", side_effect=KeyboardInterrupt)
+        for failure, expected in ((stopped, 130), (mock.patch("checkpointing.torch.load", eio), 2)):
             with self.subTest(expected=expected), failure:
                 status, _, err = self.run.main("--epochs", "1")
                 self.assertEqual(status, expected)
