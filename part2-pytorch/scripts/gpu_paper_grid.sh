@@ -9,7 +9,8 @@
 # PACKED holds cifar_pack.py and the files `cifar_pack.py pack --longtail 0.01` wrote (unpacked into data/ here):
 # the maintainers' upload format (their tool, not part of the kit); give - when CIFAR-10 is already
 # in data/cifar-10-batches-py (sh data/get_data.sh).
-# Rehearse on a CPU with a short schedule: ... 300 2 --set epochs=1 --set compile=none
+# Rehearse on a CPU with a short schedule: ... 300 2 --set epochs=1 --set compile=none (the rows and the weights
+# come back; the tables and plots only show runs of the grid's own schedule, so a rehearsal has none)
 set -uo pipefail
 python=${PYTHON:-python3}  # another: PYTHON=/absolute/path/to/python bash ...
 packed=$1 out=$2 seconds=$3 workers=$4
@@ -29,15 +30,18 @@ started=$(date +%s)
 timeout --signal=INT "$seconds" "$python" experiments.py --grid paper-resnet32 --workers "$workers" \
     --results "$out/longtail_paper.csv" --set compile=reduce-overhead "$@"
 echo "grid: exit status $?, $(( $(date +%s) - started )) s"
-"$python" experiments.py --plot --results "$out/longtail_paper.csv" || echo "no finished run to plot"
-"$python" - "$out" "$@" <<'EOF'
+"$python" experiments.py --plot --results "$out/longtail_paper.csv" || echo "no tables or plots (see the line above)"
+"$python" - "$out" "$started" <<'EOF'
 import glob, os, sys
 import checkpointing
-folders = glob.glob("runs/longtail/paper-resnet32_0.01_Focal_rwTrue_b0.9999_g1.0_s0_*")
-finished = [folder for folder in folders if os.path.exists(os.path.join(folder, "learning_curves.png"))]
-if finished:  # drawn after the last epoch: the run finished
-    weights = checkpointing.read_weights(os.path.join(finished[0], "last.pth"))
-    checkpointing.save_atomically(weights, os.path.join(sys.argv[1], "resnet-32-paper.pth"))
-    print(f"weights of {finished[0]} -> {sys.argv[1]}/resnet-32-paper.pth")
+out, started = sys.argv[1], int(sys.argv[2])
+drawn = [os.path.join(folder, "learning_curves.png")  # drawn after a run's last epoch: the run finished
+         for folder in glob.glob("runs/longtail/paper-resnet32_0.01_Focal_rwTrue_b0.9999_g1.0_s0_*")]
+finished = sorted((os.path.getmtime(png), os.path.dirname(png)) for png in drawn if os.path.exists(png))
+if finished and finished[-1][0] >= started:  # this job's run, not a rehearsal's or an earlier job's
+    folder = finished[-1][1]
+    checkpointing.save_atomically(checkpointing.read_weights(os.path.join(folder, "last.pth")),
+                                  os.path.join(out, "resnet-32-paper.pth"))
+    print(f"weights of {folder} -> {out}/resnet-32-paper.pth")
 EOF
 cat "$out"/longtail_*tables.md 2>/dev/null || true
