@@ -4,6 +4,9 @@ beside this script, from any folder: python collect_submission.py (or collect_su
 Hidden files (.DS_Store), __pycache__ and byte code stay out. The zip is written to a temporary file in the same
 folder and renamed over the old one only once complete, so a file that cannot be read, a full disk or Ctrl-C
 leaves the earlier zip as it was. Python's zipfile: no `zip` program needed.
+
+Only the standard library, so that any python3 can hand in: the few console and file helpers it shares with
+train.py are small copies here (train.py is handed in whole and imports numpy and matplotlib).
 """
 import argparse
 import contextlib
