@@ -21,6 +21,7 @@ PART1 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GRAD_CASES = [
     (2, 3, 5, 5, 2, 3, 1, 0), (2, 2, 7, 6, 3, 3, 2, 1), (1, 3, 6, 9, 2, 5, 1, 2),
     (3, 1, 8, 5, 2, 2, 3, 3), (2, 2, 5, 7, 1, 1, 2, 0), (1, 2, 9, 9, 2, 4, 3, 1),
+    (2, 2, 3, 4, 2, 5, 2, 2),  # a kernel larger than the unpadded input
 ]
 
 
@@ -76,10 +77,12 @@ class TestConv2D(unittest.TestCase):
 
     def test_matches_pytorch_on_random_shapes(self):
         rng = np.random.default_rng(1)
+        kernel_beyond_input = 0
         for _ in range(25):
             k, s, p = rng.integers(1, 6), rng.integers(1, 4), rng.integers(0, 4)
-            h, w = rng.integers(k, 12, size=2) + rng.integers(0, 3, size=2)
+            h, w = rng.integers(max(1, k - 2 * p), 14, size=2)  # from the smallest input the padding lets through
             n, c, f = rng.integers(1, 4), rng.integers(1, 5), rng.integers(1, 5)
+            kernel_beyond_input += k > min(h, w)
             with self.subTest(n=n, c=c, h=h, w=w, f=f, k=k, s=s, p=p):
                 conv = make_conv(c, f, k, s, p, rng)
                 x = rng.standard_normal((n, c, h, w))
@@ -88,6 +91,7 @@ class TestConv2D(unittest.TestCase):
                 conv.backward(dout)
                 for ours, theirs in zip((out, conv.dx, conv.dw, conv.db), pytorch_conv(conv, x, dout)):
                     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+        self.assertGreater(kernel_beyond_input, 1)  # the draws do reach that case
 
     def test_inf_and_nan_inputs_give_what_pytorch_gives(self):
         # The fast layout multiplies unused columns past each output row, which read real pixels: an inf there
@@ -224,7 +228,7 @@ class TestConv2D(unittest.TestCase):
             np.testing.assert_allclose(conv.forward(x), expected, rtol=1e-12, atol=1e-12)
         self.assertEqual(len(forward_keys()), 1)
         self.assertIn(_autotune.winners()[forward_keys()[0]], plans(4))
-        np.testing.assert_array_equal(conv.forward(x), conv.forward(x))
+        np.testing.assert_allclose(conv.forward(x), expected, rtol=1e-12, atol=1e-12)  # with the plan kept
 
     def test_new_thread_count_is_timed_again(self):
         # a plan chosen for two threads may use both; after set_thread_count(1) it must be chosen again

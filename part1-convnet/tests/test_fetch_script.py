@@ -250,7 +250,9 @@ class FetchScript(unittest.TestCase):
         self.assert_refused(self.fetch(self.good, "not-a-sum"), "CIFAR10_MD5=not-a-sum is not an md5 sum", status=2)
         self.assert_refused(self.fetch(self.good, "abc\n\x1b[2Jrm"), "CIFAR10_MD5=abc\\n\\x1b[2jrm is not", status=2)
         self.assert_refused(self.fetch(self.good, ""), "expected c58f30108f718f92721af3b95e74349a")
-        self.assertEqual(self.fetch(self.good, f" {self.good_md5.upper()} ").returncode, 0)
+        result = self.fetch(self.good, f" {self.good_md5.upper()} ")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(sorted(os.listdir(self.folder)), sorted(["batches.meta"] + BATCHES))
 
     def test_stale_work_folder_of_a_dead_run_is_removed_and_a_live_one_kept(self):
         fetch = load_fetch_module()

@@ -369,12 +369,15 @@ class MicroGrid(unittest.TestCase):
     def test_a_bad_setting_stops_before_any_run(self):
         for setting, message in (("compile=fastest", "network.compile = 'fastest' is not allowed"),
                                  ("gamma=2", "--set gamma is not allowed: the grid sets gamma for each run")):
-            err = io.StringIO()
-            with contextlib.redirect_stderr(err):
-                status, out = self.run_cli("--grid", "micro", "--set", setting)
-            self.assertEqual(status, 2)
-            self.assertIn(message, err.getvalue())
-            self.assertNotIn("runs to do", out)
+            with self.subTest(setting=setting), tempfile.TemporaryDirectory() as tmp:
+                results = os.path.join(tmp, "results", "longtail.csv")
+                err = io.StringIO()
+                with contextlib.redirect_stderr(err):
+                    status, out = self.run_cli("--grid", "micro", "--set", setting, "--results", results)
+                self.assertEqual(status, 2)
+                self.assertIn(message, err.getvalue())
+                self.assertNotIn("runs to do", out)
+                self.assertEqual(os.listdir(tmp), [])  # no results folder, no CSV
 
 
 class Plots(unittest.TestCase):

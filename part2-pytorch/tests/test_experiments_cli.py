@@ -10,6 +10,8 @@ import tempfile
 import time
 import unittest
 
+import torch
+
 import results_csv
 import grids
 from tests.helpers import PART2, python_handles_ctrl_c, write_cifar_folder
@@ -197,6 +199,11 @@ class KilledRunner(unittest.TestCase):
             while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
                 time.sleep(0.1)
             self.assertEqual([pid for pid in workers if alive(pid)], [], "workers outlived the interrupt")
+            # on disk: no row (no run finished), each run's last epoch whole, no temporary file left
+            self.assertEqual(results_csv.read_rows(results) if os.path.exists(results) else [], [])
+            for path in glob.glob(os.path.join(tmp, "runs", "longtail", "*", "last.pth")):
+                self.assertGreaterEqual(torch.load(path, weights_only=True)["epoch"], 1, path)
+            self.assertEqual(glob.glob(os.path.join(tmp, "**", "*.tmp"), recursive=True), [])
 
 
 if __name__ == "__main__":

@@ -252,7 +252,9 @@ class PlotOutputs(InScratchFolder):
         self.assert_one_line(status, err, os.path.join(self.folder, "longtail_resnet32-cpu_losses.png: "))
         self.assertNotIn(".tmp", err)
         written = {name: data for name, data in contents(self.tmp).items() if name not in before}
-        self.assertTrue(all(name.endswith(".png") for name in written), written)  # those before it, whole
+        for name, data in written.items():  # the figures drawn before it, each whole
+            self.assertTrue(name.endswith(".png") and data.startswith(b"\x89PNG") and data.endswith(b"IEND\xaeB`\x82"),
+                            name)
         self.assertEqual({name: data for name, data in contents(self.tmp).items() if name in before}, before)
 
     def test_a_folder_that_takes_no_new_file(self):

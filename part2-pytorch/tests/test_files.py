@@ -46,7 +46,8 @@ class InterruptsHeld(unittest.TestCase):
 
     def test_no_signal_no_interrupt(self):
         with files.interrupts_held():
-            pass
+            self.assertIsNot(signal.getsignal(signal.SIGINT), signal.default_int_handler)  # held meanwhile
+        self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)  # and nothing raised after
 
 
 class SigtermAsInterrupt(unittest.TestCase):

@@ -227,11 +227,13 @@ class Architectures(unittest.TestCase):
         torch.manual_seed(0)
         stage = MyModel(widths=(8, 16)).stages[0].eval()
         with torch.no_grad():
-            stage.refine[0].weight.zero_()  # the refinement is then zero: only the skip remains
+            stage.refine[1].bias.uniform_(0.5, 1)  # so that much of the refinement passes its ReLU
             x = torch.randn(2, 8, 8, 8)
             widened = stage.widen(x)
-            self.assertGreater(widened.abs().sum().item(), 0)
-            torch.testing.assert_close(stage(x), widened)
+            refined = stage.refine(widened)
+            self.assertGreater((refined > 0).float().mean().item(), 0.5)
+            self.assertEqual(stage(x).shape, (2, 16, 4, 4))  # widened and halved
+            torch.testing.assert_close(stage(x), widened + refined)
 
     def test_my_model_logits_are_the_max_pooled_features_through_the_head_over_8(self):
         torch.manual_seed(0)

@@ -57,8 +57,10 @@ class Options(unittest.TestCase):
         self.addCleanup(straight.close)
         self.addCleanup(compiled.close)
         self.assertEqual(straight.main("--epochs", "1")[0], 0)
-        status, _, err = compiled.main("--epochs", "1", "--compile", "default")
+        with mock.patch.object(torch, "compile", wraps=torch.compile) as compile_:
+            status, _, err = compiled.main("--epochs", "1", "--compile", "default")
         self.assertEqual(status, 0, err)
+        self.assertTrue(compile_.called)  # the run did go through the compiler
         first = load_state(straight.path("runs", "tiny", "last.pth"))["model"]
         second = load_state(compiled.path("runs", "tiny", "last.pth"))["model"]
         for name in first:
