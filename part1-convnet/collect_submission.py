@@ -106,7 +106,7 @@ def replace_when_free(partial, path, waits=(0.1, 0.2, 0.5, 1, 2)):
                 raise
             if wait is None:
                 raise PermissionError(error.errno, f"{error.strerror}; is it open in another program? close it "
-                                                   f"there", path) from None
+                                                   f"there") from None  # the message names the zip already
             time.sleep(wait)
 
 

@@ -276,7 +276,8 @@ class CollectSubmission(unittest.TestCase):
                     self.assertEqual(kit.main([]), status)
                 if status:
                     self.assertEqual(len(calls), 6)
-                    self.assertIn("is it open in another program? close it there", err.getvalue())
+                    self.assertTrue(err.getvalue().endswith("is it open in another program? close it there); any "
+                                                            f"earlier {ZIP} is kept\n"), err.getvalue())
                     self.assert_kept(earlier)
                 else:
                     self.assertEqual(len(calls), 4)
