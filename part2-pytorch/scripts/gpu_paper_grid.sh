@@ -16,6 +16,10 @@ python=${PYTHON:-python3}  # another: PYTHON=/absolute/path/to/python bash ...
 packed=$1 out=$2 seconds=$3 workers=$4
 shift 4
 cd "$(dirname "$0")/.." || exit 2
+timeout=$(command -v timeout || command -v gtimeout) || {  # GNU coreutils': macOS has it as gtimeout (brew)
+    echo "gpu_paper_grid.sh: error: needs GNU timeout (macOS: brew install coreutils)" >&2
+    exit 2
+}
 mkdir -p "$out"
 if [ "$packed" != - ]; then
     "$python" "$packed/cifar_pack.py" unpack "$packed" data || exit 2
@@ -27,7 +31,7 @@ print(f"python {platform.python_version()}, torch {torch.__version__}, {gpu}", f
 EOF
 started=$(date +%s)
 # SIGINT at the limit: experiments.py ends its workers and keeps every finished row
-timeout --signal=INT "$seconds" "$python" experiments.py --grid paper-resnet32 --workers "$workers" \
+"$timeout" --signal=INT "$seconds" "$python" experiments.py --grid paper-resnet32 --workers "$workers" \
     --results "$out/longtail_paper.csv" --set compile=reduce-overhead "$@"
 echo "grid: exit status $?, $(( $(date +%s) - started )) s"
 "$python" experiments.py --plot --results "$out/longtail_paper.csv" || echo "no tables or plots (see the line above)"
