@@ -78,6 +78,14 @@ class Devices(unittest.TestCase):
                                                     "cpu, cuda, cuda:0"):
                 device.choose_device("cuda:9")
 
+    def test_synchronise_waits_for_the_device_it_is_given(self):
+        with mock.patch("torch.cuda.synchronize") as cuda, mock.patch("torch.mps.synchronize") as mps:
+            device.synchronise(torch.device("cuda:1"))
+            device.synchronise(torch.device("mps"))
+            device.synchronise(torch.device("cpu"))  # nothing queued: nothing to wait for
+        cuda.assert_called_once_with(torch.device("cuda:1"))
+        mps.assert_called_once_with()
+
     def test_memory_format_and_compile_modes(self):
         self.assertIs(device.memory_format(True), torch.channels_last)
         self.assertIs(device.memory_format(False), torch.contiguous_format)
