@@ -7,6 +7,7 @@ the CPU, the BLAS libraries, the choices modules/_autotune.py made, and the time
     python bench.py [--repeats 20] [--threads N]
 """
 import argparse
+import importlib.util
 import os
 import platform
 import signal
@@ -14,8 +15,15 @@ import subprocess
 import sys
 import time
 
-if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while torch loads ends the process, not in a traceback
+if __name__ == "__main__":
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while torch loads ends the process, not in a traceback
+    missing = [package for package in ("numpy", "torch", "matplotlib") if importlib.util.find_spec(package) is None]
+    if missing:  # one line, not a traceback from the imports below
+        print(f"bench.py: error: {', '.join(missing)} missing from {sys.executable}; run it with the kit's .venv "
+              f"Python (`make demo` creates it), or pip install -r requirements.txt into this one", file=sys.stderr)
+        sys.exit(2)
+    os.environ["MPLBACKEND"] = "Agg"  # a notebook's inline backend, inherited by `!python bench.py`, stops the import
 
 import numpy as np
 import torch

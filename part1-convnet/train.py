@@ -4,6 +4,7 @@ Run it from its own folder (part1-convnet), after fetching the data with `sh dat
 import argparse
 import contextlib
 import errno
+import importlib.util
 import os
 import re
 import shlex
@@ -12,8 +13,15 @@ import sys
 import tempfile
 import time
 
-if __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while numpy loads ends the process, not in a traceback
+if __name__ == "__main__":
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while numpy loads ends the process, not in a traceback
+    missing = [package for package in ("numpy", "matplotlib") if importlib.util.find_spec(package) is None]
+    if missing:  # one line, not a traceback from the imports below
+        print(f"train.py: error: {', '.join(missing)} missing from {sys.executable}; run it with the kit's .venv "
+              f"Python (`make demo` creates it), or pip install -r requirements.txt into this one", file=sys.stderr)
+        sys.exit(2)
+    os.environ["MPLBACKEND"] = "Agg"  # a notebook's inline backend, inherited by `!python train.py`, stops the import
 
 import matplotlib
 matplotlib.use("Agg")  # files only; no display needed

@@ -4,6 +4,7 @@ from its own folder, a quiet end when the reader of the output leaves, and one l
 import argparse
 import difflib
 import errno
+import importlib.util
 import math
 import os
 import re
@@ -13,6 +14,7 @@ import sys
 
 import files
 
+PACKAGES = {"numpy": "numpy", "torch": "torch", "yaml": "PyYAML", "matplotlib": "matplotlib", "tqdm": "tqdm"}
 RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=-]*(/[A-Za-z0-9_][A-Za-z0-9_.=-]*)*")
 WINDOWS_REFUSES = re.compile(r'[<>:"\\|?*\x00-\x1f]')  # in a file name
 WINDOWS_DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)  # not folders there
@@ -218,6 +220,20 @@ def quiet_while_loading():
     Ctrl-C back to Python. Where Ctrl-C is ignored (a job started with & by a script), it stays ignored."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def before_loading(script):
+    """Called by a script before it imports its libraries (torch, numpy, ...): Ctrl-C stays quiet meanwhile; a
+    missing package is one line naming it and the fix, not a traceback from deep in an import; and matplotlib
+    draws to files whatever MPLBACKEND says (a notebook's inline backend, inherited by `!python ...` where it is
+    not installed, stops matplotlib's import)."""
+    quiet_while_loading()
+    missing = [package for module, package in PACKAGES.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        print(f"{script}: error: {', '.join(missing)} missing from {sys.executable}; run it with the kit's .venv "
+              f"Python (`make demo` creates it), or pip install -r requirements.txt into this one", file=sys.stderr)
+        sys.exit(2)
+    os.environ["MPLBACKEND"] = "Agg"  # the scripts write figures to files; Agg needs no display
 
 
 def quiet_when_the_pipe_closes(main):

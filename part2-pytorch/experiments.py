@@ -37,7 +37,7 @@ import time
 import cli
 
 if __name__ == "__main__":
-    cli.quiet_while_loading()  # before torch: Ctrl-C while it loads ends without a traceback
+    cli.before_loading("experiments.py")  # before torch: Ctrl-C quiet while it loads, a missing package one line
 
 import checkpointing
 import config

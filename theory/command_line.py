@@ -2,6 +2,7 @@
 a reader that stops early (`| head -1`) ends a script quietly."""
 import argparse
 import errno
+import importlib.util
 import os
 import signal
 import sys
@@ -86,6 +87,19 @@ def quiet_while_loading():
     program, not with a traceback from inside them; run() hands Ctrl-C back to Python. Ignored Ctrl-C stays so."""
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def before_loading(script, packages):
+    """Called by a script before it imports `packages` ({module: the name pip installs it by}): Ctrl-C stays quiet
+    while they load, a missing one is one line naming it and the fix (not a traceback from an import), and
+    matplotlib draws to files whatever MPLBACKEND says (a notebook's inline backend would stop its import)."""
+    quiet_while_loading()
+    missing = [package for module, package in packages.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        print(f"{script}: error: {', '.join(missing)} missing from {sys.executable}; run it with the kit's .venv "
+              f"Python (`make demo` creates it), or pip install -r requirements.txt into this one", file=sys.stderr)
+        sys.exit(2)
+    os.environ["MPLBACKEND"] = "Agg"  # figures go to files; Agg needs no display
 
 
 def run(main):

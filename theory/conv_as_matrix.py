@@ -7,10 +7,10 @@ with numbers or with symbolic names.
 import sys
 from pathlib import Path
 
-from command_line import no_arguments, quiet_while_loading, run
+from command_line import before_loading, no_arguments, run
 
 if __name__ == "__main__":
-    quiet_while_loading()  # before numpy: Ctrl-C while it loads ends without a traceback
+    before_loading("conv_as_matrix.py", {"numpy": "numpy"})
 
 import numpy as np
 

@@ -39,6 +39,35 @@ class HelpOnly(unittest.TestCase):
         self.assertEqual(snapshot(), before)
 
 
+def run_hiding(script, *arguments, hide=(), **environment):
+    """`python script arguments` from part 1, the modules in `hide` not installed as far as it can tell
+    (sys.modules[name] = None: importlib.util.find_spec says None, an import fails)."""
+    launcher = (f"import runpy, sys; sys.path.insert(0, {PART1!r}); sys.modules.update(dict.fromkeys({list(hide)!r})); "
+                "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", launcher, script, *arguments], cwd=PART1, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, **environment))
+
+
+class LoadingLibraries(unittest.TestCase):
+    def test_a_missing_package_is_one_line_naming_it_and_the_fix(self):
+        for script, hidden, named in (("train.py", ["matplotlib"], "matplotlib"),
+                                      ("bench.py", ["numpy", "torch"], "numpy, torch")):
+            with self.subTest(script=script):
+                result = run_hiding(script, "--help", hide=hidden)
+                self.assertEqual((result.returncode, result.stdout), (2, ""))
+                self.assertEqual(result.stderr, f"{script}: error: {named} missing from {sys.executable}; run it with "
+                                                "the kit's .venv Python (`make demo` creates it), or pip install -r "
+                                                "requirements.txt into this one\n")
+
+    def test_a_backend_matplotlib_cannot_load_does_not_stop_a_script(self):
+        # a notebook's `!python train.py` inherits MPLBACKEND=module://matplotlib_inline...; the scripts draw to files
+        for script in ("train.py", "bench.py"):
+            with self.subTest(script=script):
+                result = run_hiding(script, "--help", MPLBACKEND="module://matplotlib_inline.backend_inline")
+                self.assertEqual((result.returncode, result.stderr), (0, ""))
+                self.assertTrue(result.stdout.startswith(f"usage: {script}"), result.stdout)
+
+
 class ClosedPipe(unittest.TestCase):
     def test_bench_with_its_reader_gone_ends_quietly(self):
         process = subprocess.Popen([sys.executable, os.path.join(PART1, "bench.py"), "--repeats", "1"], cwd=PART1,

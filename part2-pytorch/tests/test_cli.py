@@ -481,5 +481,37 @@ class CtrlC(unittest.TestCase):
         self.assertIs(signal.getsignal(signal.SIGINT), signal.SIG_DFL)
 
 
+SCRIPTS = ("main.py", "experiments.py", "bench.py")
+
+
+def run_script(script, *arguments, hide=(), **environment):
+    """(status, stdout, stderr) of `python script arguments` run from part 2, the modules in `hide` not installed
+    as far as it can tell (sys.modules[name] = None: importlib.util.find_spec says None, import fails)."""
+    launcher = (f"import runpy, sys; sys.modules.update(dict.fromkeys({list(hide)!r})); "
+                "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", launcher, script, *arguments], cwd=PART2, capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, **environment))
+    return result.returncode, result.stdout, result.stderr
+
+
+class LoadingLibraries(unittest.TestCase):
+    def test_a_missing_package_is_one_line_naming_it_and_the_fix(self):
+        for script in SCRIPTS:
+            with self.subTest(script=script):
+                status, out, err = run_script(script, "--help", hide=("yaml", "tqdm"))
+                self.assertEqual((status, out), (2, ""), err)
+                self.assertEqual(err, f"{script}: error: PyYAML, tqdm missing from {sys.executable}; run it with the "
+                                      "kit's .venv Python (`make demo` creates it), or pip install -r requirements.txt "
+                                      "into this one\n")
+
+    def test_a_backend_matplotlib_cannot_load_does_not_stop_a_script(self):
+        # a notebook's `!python main.py` inherits MPLBACKEND=module://matplotlib_inline...; the scripts draw to files
+        for script in SCRIPTS:
+            with self.subTest(script=script):
+                status, out, err = run_script(script, "--help", MPLBACKEND="module://matplotlib_inline.backend_inline")
+                self.assertEqual(status, 0, err)
+                self.assertTrue(out.startswith(f"usage: {script}"), out)
+
+
 if __name__ == "__main__":
     unittest.main()

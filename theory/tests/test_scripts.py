@@ -41,6 +41,35 @@ class HelpOnly(unittest.TestCase):
                                                 f"takes no arguments; see --help)\n")
 
 
+def run_hiding(script, hide=(), cwd=THEORY, **environment):
+    """`python script` with the modules in `hide` not installed as far as it can tell (sys.modules[name] = None)."""
+    launcher = (f"import runpy, sys; sys.path.insert(0, {cwd!r}); sys.modules.update(dict.fromkeys({list(hide)!r})); "
+                "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", launcher, os.path.join(cwd, script)], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, **environment))
+
+
+class LoadingLibraries(unittest.TestCase):
+    def test_a_missing_package_is_one_line_naming_it_and_the_fix(self):
+        for script, hidden in (("conv_as_matrix.py", "numpy"), ("relu_pieces.py", "matplotlib")):
+            with self.subTest(script=script):
+                result = run_hiding(script, hide=[hidden])
+                self.assertEqual((result.returncode, result.stdout), (2, ""))
+                self.assertEqual(result.stderr, f"{script}: error: {hidden} missing from {sys.executable}; run it "
+                                                "with the kit's .venv Python (`make demo` creates it), or pip install "
+                                                "-r requirements.txt into this one\n")
+
+    def test_a_backend_matplotlib_cannot_load_does_not_stop_the_figure(self):
+        # a notebook's `!python relu_pieces.py` inherits MPLBACKEND=module://matplotlib_inline...
+        with tempfile.TemporaryDirectory() as folder:
+            for name in ("relu_pieces.py", "command_line.py"):
+                shutil.copy(os.path.join(THEORY, name), folder)
+            result = run_hiding("relu_pieces.py", cwd=folder, MPLBACKEND="module://matplotlib_inline.backend_inline")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            with open(os.path.join(folder, "relu_pieces.png"), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+
 class ClosedPipe(unittest.TestCase):
     def test_a_reader_that_is_gone_gets_no_traceback(self):
         for script in ("conv_as_matrix.py", "relu_pieces.py"):
