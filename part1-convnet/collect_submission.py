@@ -5,8 +5,8 @@ Hidden files (.DS_Store), __pycache__ and byte code stay out. The zip is written
 folder and renamed over the old one only once complete, so a file that cannot be read, a full disk or Ctrl-C
 leaves the earlier zip as it was. Python's zipfile: no `zip` program needed.
 
-Only the standard library, so that any python3 can hand in: the few console and file helpers it shares with
-train.py are small copies here (train.py is handed in whole and imports numpy and matplotlib).
+Only the standard library, so that any Python 3.8 or newer can hand in: the few console and file helpers it
+shares with train.py are small copies here (train.py is handed in whole and imports numpy and matplotlib).
 """
 import argparse
 import contextlib

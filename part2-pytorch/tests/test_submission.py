@@ -328,7 +328,18 @@ class ShellWrappers(unittest.TestCase):
                 with self.subTest(wrapper=wrapper, pythons=sorted(pythons)):
                     self.assertEqual((status, out), (2, ""))
                     self.assertEqual(len(err.splitlines()), 1, err)
-                    self.assertIn("neither python3 nor python runs here", err)
+                    self.assertIn("neither python3 nor python here runs as Python 3.8 or newer", err)
+
+    def test_a_python_older_than_3_8_is_passed_over(self):
+        # as an old system's python (Python 2) or python3 (3.6: zipfile lacks strict_timestamps) answers
+        old = (f"#!/bin/sh\nexec '{sys.executable}' -c \"import sys; sys.version_info = (3, 7, 17); "
+               "exec(sys.argv[1])\" \"$2\"\n")
+        python = f"#!/bin/sh\nexec '{sys.executable}' \"$@\"\n"
+        for pythons, expected in ((dict(python3=old, python=python), 0), (dict(python3=old, python=old), 2)):
+            for wrapper, (status, out, err) in self.wrappers_with(pythons).items():
+                with self.subTest(wrapper=wrapper, python=pythons["python"] is python):
+                    self.assertEqual(status, expected, err)
+                    self.assertTrue(out.startswith("usage: ") if expected == 0 else out == "", out)
 
 
 if __name__ == "__main__":
