@@ -168,7 +168,7 @@ def thread_count_argument(text):
 
 
 def main():
-    parser = OneLineErrors(prog="bench.py", description=__doc__.splitlines()[0])
+    parser = OneLineErrors(prog="bench.py", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--repeats", type=count, default=20, help="timed turns of each; medians are printed")
     parser.add_argument("--threads", type=thread_count_argument, default=torch.get_num_threads(),
                         help="threads of PyTorch and of our Conv2D and max-pooling (modules/_parallel.py)")

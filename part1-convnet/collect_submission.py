@@ -123,7 +123,7 @@ def usable_console():
 
 def main(argv=None):
     usable_console()
-    OneLineErrorParser(prog="collect_submission.py", description=__doc__.split("\n\n")[0]).parse_args(argv)
+    OneLineErrorParser(prog="collect_submission.py", description=(__doc__ or "").partition("\n\n")[0]).parse_args(argv)
     here = os.path.dirname(os.path.abspath(__file__))
     target = os.path.join(here, ZIP)
     if os.path.isdir(target):

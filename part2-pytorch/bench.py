@@ -189,7 +189,7 @@ def measure(model_name, device, setting, seconds, compile_mode, image_count=CIFA
 
 
 def argument_parser():
-    parser = cli.CommandLineParser(prog="bench.py", description=__doc__.split("\n\n")[0],
+    parser = cli.CommandLineParser(prog="bench.py", description=(__doc__ or "").partition("\n\n")[0],
                                    formatter_class=cli.HelpFormatter)
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=tuple(MODEL_BUILDERS),
                         metavar="MODEL", help=f"models to time, of {', '.join(MODEL_BUILDERS)} "

@@ -284,7 +284,7 @@ def results_argument(text):
 
 
 def build_parser():
-    parser = cli.CommandLineParser(prog="experiments.py", description=__doc__.split("\n\n")[0],
+    parser = cli.CommandLineParser(prog="experiments.py", description=(__doc__ or "").partition("\n\n")[0],
                                    allow_abbrev=False, formatter_class=cli.HelpFormatter)
     parser.add_argument("--grid", choices=sorted(available_grids()), help="the grid to run (none given: --plot alone)")
     parser.add_argument("--workers", type=cli.number_at_least(0), default=0,
@@ -301,7 +301,8 @@ def build_parser():
                         help=f"the CSV of finished runs (default: {RESULTS}, or its shard's file with --shard); "
                              f"--list, skipping and --plot read it and its shards' files")
     parser.add_argument("--list", action="store_true", help="list the grid's runs and whether each is done")
-    parser.add_argument("--plot", action="store_true", help="draw the plots and tables beside the results CSV (results/) from the CSVs")
+    parser.add_argument("--plot", action="store_true",
+                        help="draw the plots and tables beside the results CSV (results/) from the CSVs")
     return parser
 
 

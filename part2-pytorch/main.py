@@ -77,7 +77,7 @@ def default_run_name(config_path):
 
 
 def parse_arguments(argv=None):
-    parser = cli.CommandLineParser(prog="main.py", description=__doc__.split("\n\n")[0], allow_abbrev=False,
+    parser = cli.CommandLineParser(prog="main.py", description=(__doc__ or "").partition("\n\n")[0], allow_abbrev=False,
                                formatter_class=cli.HelpFormatter)
     parser.add_argument("--config", type=cli.path_argument("the YAML config, e.g. configs/config_twolayer.yaml"),
                         help="YAML config with sections Train, network, data, loss (required to train)")

@@ -15,7 +15,7 @@ class _NoArguments(argparse.ArgumentParser):
 
 def no_arguments(doc):
     """Answer --help with the first paragraph of `doc`; refuse any argument in one line."""
-    _NoArguments(description=doc.split("\n\n")[0]).parse_args()
+    _NoArguments(description=(doc or "").partition("\n\n")[0]).parse_args()  # python -OO: no docstrings
 
 
 def reader_went_away(error):

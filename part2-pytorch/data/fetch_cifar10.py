@@ -391,7 +391,7 @@ def one_line(message):
 
 def main():
     usable_console()
-    NoArguments(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+    NoArguments(description=(__doc__ or "").partition("\n\n")[0], epilog=(__doc__ or "").partition("\n\n")[2],
                 formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()  # --help only
     here = os.path.dirname(os.path.abspath(__file__))
     try:

@@ -109,7 +109,8 @@ def spread(values):
 
 
 def summary_table(rows, recorder, device_name):
-    lines = [f"{recorder.args.model} on {device_name}, torch {torch.__version__}. Data to the device {recorder.data_seconds:.1f} s; "
+    lines = [f"{recorder.args.model} on {device_name}, torch {torch.__version__}. Data to the device "
+             f"{recorder.data_seconds:.1f} s; "
              f"warm-up (compilation, graphs, one epoch and a test pass) {recorder.warmup_seconds:.1f} s, not "
              f"counted below.", "",
              "| epochs | runs | test accuracy (mean ± sd) | training seconds (mean ± sd) | against the record |",
@@ -135,7 +136,7 @@ def write_results(out, rows, table):
 
 
 def parse_arguments(argv):
-    parser = cli.CommandLineParser(prog="mymodel_record.py", description=__doc__.splitlines()[0],
+    parser = cli.CommandLineParser(prog="mymodel_record.py", description=(__doc__ or "").partition("\n")[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/config_mymodel_gpu.yaml", help="the recipe (default: %(default)s)")
     parser.add_argument("--seeds", type=cli.number_at_least(1), default=5,

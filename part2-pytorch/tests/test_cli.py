@@ -504,6 +504,14 @@ class LoadingLibraries(unittest.TestCase):
                                       "kit's .venv Python (`make demo` creates it), or pip install -r requirements.txt "
                                       "into this one\n")
 
+    def test_help_without_docstrings(self):  # python -OO strips them; --help still answers
+        for script in SCRIPTS + ("collect_submission.py", os.path.join("data", "fetch_cifar10.py")):
+            with self.subTest(script=script):
+                result = subprocess.run([sys.executable, "-OO", script, "--help"], cwd=PART2, capture_output=True,
+                                        text=True, timeout=120)
+                self.assertEqual((result.returncode, result.stderr), (0, ""))
+                self.assertTrue(result.stdout.startswith("usage: "), result.stdout)
+
     def test_a_backend_matplotlib_cannot_load_does_not_stop_a_script(self):
         # a notebook's `!python main.py` inherits MPLBACKEND=module://matplotlib_inline...; the scripts draw to files
         for script in SCRIPTS:

@@ -59,6 +59,14 @@ class LoadingLibraries(unittest.TestCase):
                                                 "with the kit's .venv Python (`make demo` creates it), or pip install "
                                                 "-r requirements.txt into this one\n")
 
+    def test_help_without_docstrings(self):  # python -OO strips them; --help still answers
+        for script in ("conv_as_matrix.py", "relu_pieces.py"):
+            with self.subTest(script=script):
+                result = subprocess.run([sys.executable, "-OO", script, "--help"], cwd=THEORY, capture_output=True,
+                                        text=True, timeout=120)
+                self.assertEqual((result.returncode, result.stderr), (0, ""))
+                self.assertTrue(result.stdout.startswith("usage: "), result.stdout)
+
     def test_a_backend_matplotlib_cannot_load_does_not_stop_the_figure(self):
         # a notebook's `!python relu_pieces.py` inherits MPLBACKEND=module://matplotlib_inline...
         with tempfile.TemporaryDirectory() as folder:
