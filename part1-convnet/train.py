@@ -96,8 +96,9 @@ def figure_problem(path):
         fd, probe = tempfile.mkstemp(prefix=".train-", suffix=".png", dir=folder)
         os.close(fd)
         os.remove(probe)
-    except OSError as error:
-        return f"cannot write {path} in {folder} ({error.strerror or error}); make that folder writable and run again"
+    except OSError as error:  # on a read-only mount permissions cannot help
+        fix = "copy the kit to a disk you can write to" if error.errno == errno.EROFS else "make that folder writable"
+        return f"cannot write {path} in {folder} ({error.strerror or error}); {fix} and run again"
     return None
 
 

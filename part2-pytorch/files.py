@@ -114,7 +114,9 @@ def what_to_do(error):
                          and os.path.isdir(error.filename))
     if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR) or folder_in_the_way:
         return "a file or folder of that name is in the way: move it"
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if error.errno == errno.EROFS:  # a read-only mount: permissions cannot help
+        return "copy the kit to a disk you can write to"
+    if error.errno in (errno.EACCES, errno.EPERM):
         return "fix the permissions"
     return "check the disk (it failed to read or write)"
 

@@ -4,6 +4,7 @@ h(x) = W3 relu(W2 relu(W1 x + b1) + b2) + b3. Near x0 each ReLU acts as a fixed 
 W = W3 D2 W2 D1 W1 and b = W3 D2 (W2 D1 b1 + b2) + b3.
 """
 import contextlib
+import errno
 import os
 import sys
 import time
@@ -151,6 +152,8 @@ def main():
     except OSError as error:  # a folder where the figure goes, a read-only folder
         problem = (f"{FIGURE} is a folder; move it out of the way" if FIGURE.is_dir() else
                    f"{FIGURE} is open in another program; close it there" if isinstance(error, OpenElsewhere) else
+                   f"cannot write {FIGURE}: {error.strerror or error}; copy the kit to a disk you can write to"
+                   if error.errno == errno.EROFS else  # a read-only mount: permissions cannot help
                    f"cannot write {FIGURE}: {error.strerror or error}; fix the permissions of {FIGURE.parent}")
         print(f"relu_pieces.py: error: {problem}", file=sys.stderr)
         return 2

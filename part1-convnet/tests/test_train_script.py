@@ -212,11 +212,11 @@ class TestTrainScript(unittest.TestCase):
         self.assert_one_line_error(result, "cannot write train.png in", "make that folder writable")
         self.assertNotIn("epoch", result.stdout)
 
-    def run_in_process_refusing(self, tmp, module, name):
+    def run_in_process_refusing(self, tmp, module, name, refused=None):
         """train.main() run here in tmp with module.name refusing as a read-only folder does (a refusal that root,
         who runs some test machines, never sees); returns it as a CompletedProcess."""
         import train
-        refused = PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        refused = refused or PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         out, err = io.StringIO(), io.StringIO()
         with contextlib.chdir(tmp), mock.patch.object(module, name, side_effect=refused), \
                 contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -230,6 +230,15 @@ class TestTrainScript(unittest.TestCase):
             self.assertEqual(files_in(tmp), ["data"])
         self.assert_one_line_error(result, f"cannot write train.png in {os.path.realpath(tmp)}",
                                    os.strerror(errno.EACCES), "make that folder writable")
+        self.assertNotIn("epoch", result.stdout)
+
+    def test_a_read_only_disk_is_reported_before_training_with_its_own_fix(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+            read_only = OSError(errno.EROFS, os.strerror(errno.EROFS))
+            result = self.run_in_process_refusing(tmp, tempfile, "mkstemp", read_only)
+        self.assert_one_line_error(result, os.strerror(errno.EROFS), "copy the kit to a disk you can write to")
+        self.assertNotIn("make that folder writable", result.stderr)  # permissions cannot help a read-only mount
         self.assertNotIn("epoch", result.stdout)
 
     def test_a_figure_not_written_after_training_is_one_line_and_the_old_one_stays(self):

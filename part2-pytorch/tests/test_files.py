@@ -149,7 +149,8 @@ class FailedWrites(unittest.TestCase):
             self.assertEqual(files.what_to_do(caught.exception), "free some disk space")
             refused = PermissionError(errno.EACCES, "Permission denied")
             self.assertEqual(files.what_to_do(refused), "fix the permissions")
-            self.assertEqual(files.what_to_do(OSError(errno.EROFS, "Read-only file system")), "fix the permissions")
+            self.assertEqual(files.what_to_do(OSError(errno.EROFS, "Read-only file system")),
+                             "copy the kit to a disk you can write to")  # permissions cannot help a read-only mount
             self.assertIn("check the disk", files.what_to_do(OSError(errno.EIO, "Input/output error")))
             self.assertEqual(sorted(os.listdir(folder)), ["metrics.csv"])  # no temporary file left
 

@@ -183,6 +183,17 @@ class Figure(unittest.TestCase):
                 self.assertEqual(self.run_main(figure), (2, f"relu_pieces.py: error: {figure} is open in another "
                                                             f"program; close it there\n"))
 
+    def test_a_read_only_disk_is_named_with_its_fix(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            figure = Path(tmp, "relu_pieces.png")
+            read_only = OSError(errno.EROFS, "Read-only file system")
+            for error, fix in ((read_only, "copy the kit to a disk you can write to"),
+                               (PermissionError(errno.EACCES, "Permission denied"), f"fix the permissions of {tmp}")):
+                with self.subTest(error=error.strerror), \
+                        mock.patch.object(relu_pieces, "plot_pieces", side_effect=error):
+                    self.assertEqual(self.run_main(figure), (2, f"relu_pieces.py: error: cannot write {figure}: "
+                                                                f"{error.strerror}; {fix}\n"))
+
     def test_a_killed_runs_temporary_figure_is_cleared_and_a_live_ones_kept(self):
         with tempfile.TemporaryDirectory() as tmp:
             killed, live, other = (Path(tmp, name) for name in
