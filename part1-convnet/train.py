@@ -127,11 +127,18 @@ def save_figure(path):
     try:
         with os.fdopen(fd, "wb") as f:
             plt.savefig(f, format="png", dpi=120, bbox_inches="tight")
-        os.chmod(partial, 0o644)  # mkstemp makes it private; a figure is for everyone to read
+        set_usual_permissions(partial)
         replace_when_free(partial, path)
     except BaseException:
         os.remove(partial)
         raise
+
+
+def set_usual_permissions(path):
+    """Give a mkstemp file (private, 0o600) the permissions open() would have given it: 0o666 less the umask."""
+    umask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def replace_when_free(partial, path, waits=(0.1, 0.2, 0.5, 1, 2)):

@@ -85,10 +85,14 @@ class CollectSubmission(unittest.TestCase):
         self.assertIn("donn\\xe9es", result.stdout)
         self.assertTrue(zipfile.is_zipfile(os.path.join(moved, ZIP)))
 
-    @unittest.skipIf(os.name == "nt", "Windows has no read permission bits for others")
-    def test_the_zip_is_readable_by_others(self):
-        self.assertEqual(self.collect().returncode, 0)
-        self.assertEqual(os.stat(self.zip).st_mode & 0o777, 0o644)  # not mkstemp's private 0o600
+    @unittest.skipIf(os.name == "nt", "Windows has no permission bits for the group and others")
+    def test_the_zip_has_the_permissions_the_umask_gives(self):
+        self.addCleanup(os.umask, os.umask(0o022))  # the test processes inherit it
+        for umask, mode in ((0o022, 0o644), (0o002, 0o664), (0o077, 0o600)):  # not mkstemp's private 0o600 always
+            with self.subTest(umask=oct(umask)):
+                os.umask(umask)
+                self.assertEqual(self.collect().returncode, 0)
+                self.assertEqual(os.stat(self.zip).st_mode & 0o777, mode)
 
     def collect_earlier_zip(self):
         """A good zip made first; returns (its bytes, the folder's listing) to compare with after a failure."""

@@ -377,6 +377,16 @@ class TestFigureHeldOpen(unittest.TestCase):
         with open(self.path, "rb") as f:
             return f.read() == b"an earlier figure" and files_in(self.folder) == ["train.png"]
 
+    @unittest.skipIf(os.name == "nt", "Windows has no permission bits for the group and others")
+    def test_the_figure_has_the_permissions_the_umask_gives(self):
+        self.addCleanup(os.umask, os.umask(0o022))
+        for umask, mode in ((0o022, 0o644), (0o002, 0o664), (0o077, 0o600)):  # not mkstemp's private 0o600 always
+            with self.subTest(umask=oct(umask)):
+                os.umask(umask)
+                self.save_figure(self.path)
+                self.assertEqual(os.stat(self.path).st_mode & 0o777, mode)
+                self.assertEqual(os.umask(umask), umask)  # left as it was
+
     def test_on_windows_the_figure_waits_for_the_other_program(self):
         calls, replace = self.refusing(3)
         with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep") as sleep:
