@@ -142,6 +142,8 @@ def wrong_folder(script, paths=(), home=None):
 def shell_quoted(path):
     """path as a shell takes it in a command to paste: quoted where it holds a space or a character the shell reads
     (POSIX sh's rules; on Windows double quotes, which cmd takes, and PowerShell too unless the path holds a $)."""
+    if path.startswith("-"):  # a relative path that cd (or PowerShell's Set-Location) would read as an option
+        path = os.path.join(os.curdir, path)
     if os.name == "nt":
         return f'"{path}"' if re.search(r"[\s&()^;,'`$@{}]", path) else path
     return shlex.quote(path)

@@ -208,6 +208,18 @@ class WrongFolder(unittest.TestCase):
                 landed = subprocess.run(["sh", "-c", f"{command} && pwd -P"], capture_output=True, text=True)
                 self.assertEqual(landed.stdout.strip(), os.path.realpath(kit), landed.stderr)
 
+    @unittest.skipUnless(os.name == "posix", "cd in sh")
+    def test_the_cd_pastes_whole_where_the_path_starts_with_a_dash(self):
+        self.addCleanup(os.chdir, os.getcwd())
+        with tempfile.TemporaryDirectory() as tmp:
+            kit = os.path.join(tmp, "-kit", "part2-pytorch")
+            os.makedirs(os.path.join(kit, "configs"))
+            os.chdir(tmp)
+            command = cli.wrong_folder(os.path.join(kit, "main.py"), ["configs"]).split(": ", 1)[1].split(" (")[0]
+            self.assertEqual(command, "cd ./-kit/part2-pytorch")  # `cd -kit/...` is an option to cd
+            landed = subprocess.run(["sh", "-c", f"{command} && pwd -P"], capture_output=True, text=True)
+            self.assertEqual(landed.stdout.strip(), os.path.realpath(kit), landed.stderr)
+
     def test_on_windows_a_path_is_double_quoted_where_a_shell_would_split_it(self):
         with mock.patch.object(os, "name", "nt"):
             self.assertEqual(cli.shell_quoted(r"C:\Users\ann\kit\part2-pytorch"), r"C:\Users\ann\kit\part2-pytorch")
