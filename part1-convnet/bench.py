@@ -18,10 +18,12 @@ import time
 if __name__ == "__main__":
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while torch loads ends the process, not in a traceback
+    # train.py's check, with torch: train.py is handed in alone, so the two cannot share a helper
     missing = [package for package in ("numpy", "torch", "matplotlib") if importlib.util.find_spec(package) is None]
     if missing:  # one line, not a traceback from the imports below
-        print(f"bench.py: error: {', '.join(missing)} missing from {sys.executable}; run it with the kit's .venv "
-              f"Python (`make demo` creates it), or pip install -r requirements.txt into this one", file=sys.stderr)
+        print(f"bench.py: error: {', '.join(missing)} missing from {sys.executable}; use the kit's .venv "
+              f"Python (README, Quick start), or install them: pip install -r requirements.txt, from the kit's top "
+              f"folder", file=sys.stderr)
         sys.exit(2)
     os.environ["MPLBACKEND"] = "Agg"  # a notebook's inline backend, inherited by `!python bench.py`, stops the import
 

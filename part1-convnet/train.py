@@ -18,8 +18,9 @@ if __name__ == "__main__":
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C while numpy loads ends the process, not in a traceback
     missing = [package for package in ("numpy", "matplotlib") if importlib.util.find_spec(package) is None]
     if missing:  # one line, not a traceback from the imports below
-        print(f"train.py: error: {', '.join(missing)} missing from {sys.executable}; run it with the kit's .venv "
-              f"Python (`make demo` creates it), or pip install -r requirements.txt into this one", file=sys.stderr)
+        print(f"train.py: error: {', '.join(missing)} missing from {sys.executable}; use the kit's .venv "
+              f"Python (README, Quick start), or install them: pip install -r requirements.txt, from the kit's top "
+              f"folder", file=sys.stderr)
         sys.exit(2)
     os.environ["MPLBACKEND"] = "Agg"  # a notebook's inline backend, inherited by `!python train.py`, stops the import
 

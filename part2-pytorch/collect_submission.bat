@@ -7,5 +7,10 @@ set PY="%~dp0..\.venv\Scripts\python.exe"
 if not exist %PY% (
   where py >nul 2>nul && (set PY=py -3) || (set PY=python)
 )
+rem Python 3.8 or newer: an older one (py -3 may find 3.6) fails the hand-in halfway
+%PY% -c "import sys; sys.exit(sys.version_info < (3, 8))" >nul 2>nul || (
+  echo %~nx0: error: no Python 3.8 or newer found, tried %PY%; install one from python.org 1>&2
+  exit /b 2
+)
 %PY% "%~dp0collect_submission.py" %*
 exit /b %ERRORLEVEL%

@@ -8,8 +8,8 @@ for PY in python3 python; do
     PY=
 done
 if [ -z "$PY" ]; then
-    echo "$(basename "$0"): error: neither python3 nor python here runs as Python 3.8 or newer; install Python 3" \
-        "or activate the repository's .venv" >&2
+    echo "$(basename "$0"): error: neither python3 nor python here runs as Python 3.8 or newer; install Python" \
+        "3.8 or newer, or activate the repository's .venv" >&2
     exit 2
 fi
 exec "$PY" "$(dirname "$0")/collect_submission.py" "$@"

@@ -1,6 +1,7 @@
 """How a run starts and ends without losing what was saved: resuming only the same run, the graded checkpoint,
 and the one line a run prints when it diverges or is interrupted."""
 import contextlib
+import errno
 import hashlib
 import math
 import os
@@ -115,9 +116,10 @@ def check_writable(path):
         os.makedirs(folder, exist_ok=True)
         with open(probe, "wb"):
             pass
-    except OSError as error:
-        raise config.ConfigError(f"cannot write in {folder}/ ({error.strerror or error}); {files.what_to_do(error)}, "
-                                 f"or train with --save-best false") from None
+    except OSError as error:  # --save-best false cannot help a read-only disk: the run folder is on it too
+        other_way = "" if error.errno == errno.EROFS else ", or train with --save-best false"
+        raise config.ConfigError(f"cannot write in {folder}/ ({error.strerror or error}); {files.what_to_do(error)}"
+                                 f"{other_way}") from None
     finally:
         with contextlib.suppress(OSError):  # Ctrl-C, or a disk that fails to delete it: not our question here
             os.remove(probe)

@@ -96,8 +96,9 @@ def before_loading(script, packages):
     quiet_while_loading()
     missing = [package for module, package in packages.items() if importlib.util.find_spec(module) is None]
     if missing:
-        print(f"{script}: error: {', '.join(missing)} missing from {sys.executable}; run it with the kit's .venv "
-              f"Python (`make demo` creates it), or pip install -r requirements.txt into this one", file=sys.stderr)
+        print(f"{script}: error: {', '.join(missing)} missing from {sys.executable}; use the kit's .venv "
+              f"Python (README, Quick start), or install them: pip install -r requirements.txt, from the kit's top "
+              f"folder", file=sys.stderr)
         sys.exit(2)
     os.environ["MPLBACKEND"] = "Agg"  # figures go to files; Agg needs no display
 

@@ -39,6 +39,10 @@ class HelpOnly(unittest.TestCase):
         self.assertEqual(snapshot(), before)
 
 
+FIX = ("use the kit's .venv Python (README, Quick start), or install them: pip install -r requirements.txt, from the "
+       "kit's top folder")  # what a missing package's line says to do
+
+
 def run_hiding(script, *arguments, hide=(), **environment):
     """`python script arguments` from part 1, the modules in `hide` not installed as far as it can tell
     (sys.modules[name] = None: importlib.util.find_spec says None, an import fails)."""
@@ -55,9 +59,7 @@ class LoadingLibraries(unittest.TestCase):
             with self.subTest(script=script):
                 result = run_hiding(script, "--help", hide=hidden)
                 self.assertEqual((result.returncode, result.stdout), (2, ""))
-                self.assertEqual(result.stderr, f"{script}: error: {named} missing from {sys.executable}; run it with "
-                                                "the kit's .venv Python (`make demo` creates it), or pip install -r "
-                                                "requirements.txt into this one\n")
+                self.assertEqual(result.stderr, f"{script}: error: {named} missing from {sys.executable}; {FIX}\n")
 
     def test_help_without_docstrings(self):  # python -OO strips them; --help still answers
         for script in ("train.py", "bench.py", "collect_submission.py", os.path.join("data", "fetch_cifar10.py")):

@@ -41,6 +41,18 @@ class BatchFiles(unittest.TestCase):
                 self.assertIn(run_line, lines)
                 self.assertNotRegex(commands, r"(?m)^python ", "a bare python call")
 
+    def test_a_python_older_than_3_8_is_one_line_and_status_2_before_the_script_runs(self):
+        probe = '%PY% -c "import sys; sys.exit(sys.version_info < (3, 8))" >nul 2>nul || ('
+        for script, run_line in RUN_LINES.items():
+            with self.subTest(script=script):
+                lines = read(script).decode("ascii").splitlines()
+                start = lines.index(probe)  # after the last `set PY=`, before the script runs
+                self.assertLess(max(i for i, line in enumerate(lines) if "set PY=" in line), start)
+                self.assertEqual(lines[start + 1:start + 4],
+                                 ["  echo %~nx0: error: no Python 3.8 or newer found, tried %PY%; install one from "
+                                  "python.org 1>&2", "  exit /b 2", ")"])
+                self.assertLess(start, lines.index(run_line))
+
 
 if __name__ == "__main__":
     unittest.main()

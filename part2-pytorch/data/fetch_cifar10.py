@@ -13,6 +13,7 @@ numpy's arrays (and nothing else), so a bare python3 without numpy can fetch the
 """
 import argparse
 import codecs
+import errno
 import glob
 import hashlib
 import http.client
@@ -224,9 +225,10 @@ def make_work_folder(here):
     try:
         work = tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-", dir=here)
         lock = open(os.path.join(work, OWNER_LOCK), "w+b")
-    except OSError as error:
-        raise FetchError(f"cannot create a temporary folder in {here} ({error.strerror or error}); "
-                         "make that folder writable (or copy the kit somewhere writable)") from None
+    except OSError as error:  # on a read-only disk permissions cannot help
+        fix = ("copy the kit to a disk you can write to" if error.errno == errno.EROFS else
+               "make that folder writable (or copy the kit somewhere writable)")
+        raise FetchError(f"cannot create a temporary folder in {here} ({error.strerror or error}); {fix}") from None
     lock.write(b"\0")
     lock.flush()
     _try_lock(lock)

@@ -5,7 +5,8 @@ from torch import nn
 from .focal_loss import FocalLoss, SigmoidFocalLoss, init_prior_bias, reweight
 
 LOSS_BUILDERS = {
-    "CE": lambda weight, gamma, label_smoothing=0.0: nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing),
+    "CE": lambda weight, gamma, label_smoothing=0.0: nn.CrossEntropyLoss(weight=weight,
+                                                                         label_smoothing=label_smoothing),
     "Focal": FocalLoss,
     "SigmoidFocal": SigmoidFocalLoss,
 }

@@ -81,7 +81,8 @@ def torchrun_check(out, device, seconds):
         if os.path.exists(metrics):
             with open(metrics, newline="") as f:
                 row = list(csv.DictReader(f))[-1]
-            final = " ".join(f"{key} {value}" for key, value in row.items() if key in ("epoch", "train_loss", "test_acc"))
+            final = " ".join(f"{key} {value}" for key, value in row.items()
+                             if key in ("epoch", "train_loss", "test_acc"))
         results[name] = (status, wall, files, final)
     return results
 

@@ -22,9 +22,13 @@ import time
 PART2 = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PART2)
 
+import cli  # noqa: E402
+
+if __name__ == "__main__":
+    cli.before_loading("mymodel_record.py")  # before torch: Ctrl-C quiet while it loads, a missing package one line
+
 import torch  # noqa: E402
 
-import cli  # noqa: E402
 import config  # noqa: E402
 import files  # noqa: E402
 from data import CLASS_NAMES, Cifar, DataError, DeviceBatches  # noqa: E402

@@ -222,7 +222,8 @@ class ImbalancedCounts(unittest.TestCase):
 
 class ImbalancedSelection(SyntheticFolder):
     def expected_indices(self, counts, rand_number):
-        """The kit's rule written out: shuffle each class's indices with numpy seeded by rand_number, keep the first n."""
+        """The kit's rule written out: shuffle each class's indices with numpy seeded by rand_number, keep the first
+        n."""
         np.random.seed(rand_number)
         kept = []
         for label, count in enumerate(counts):

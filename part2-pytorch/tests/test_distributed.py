@@ -119,7 +119,8 @@ class StartingAndWrapping(unittest.TestCase):
             self.assertEqual(distributed.start(torch.device("cuda")), torch.device("cuda", 1))
         set_device.assert_called_once_with(torch.device("cuda", 1))
         join.assert_called_once()
-        with mock.patch.dict(os.environ, environment), mock.patch.object(distributed, "initialized", return_value=True), \
+        with mock.patch.dict(os.environ, environment), \
+                mock.patch.object(distributed, "initialized", return_value=True), \
                 mock.patch.object(torch.distributed, "init_process_group", create=True) as join:
             self.assertEqual(distributed.start(torch.device("cpu")), torch.device("cpu"))  # joined already
         join.assert_not_called()

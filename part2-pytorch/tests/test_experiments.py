@@ -372,7 +372,7 @@ class MicroGrid(unittest.TestCase):
             with self.subTest(setting=setting), tempfile.TemporaryDirectory() as tmp:
                 results = os.path.join(tmp, "results", "longtail.csv")
                 err = io.StringIO()
-                with contextlib.redirect_stderr(err):
+                with contextlib.redirect_stderr(err), contextlib.chdir(tmp):  # where a run folder would go
                     status, out = self.run_cli("--grid", "micro", "--set", setting, "--results", results)
                 self.assertEqual(status, 2)
                 self.assertIn(message, err.getvalue())

@@ -4,6 +4,7 @@ Each case asserts what is on disk afterwards: a complete cifar-10-batches-py, or
 The same file lies in both parts, like the script itself.
 """
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import io
@@ -307,6 +308,16 @@ class FetchScript(unittest.TestCase):
         result = self.fetch(self.good, self.good_md5)
         os.chmod(self.data, 0o755)
         self.assert_refused(result, "cannot create a temporary folder", self.data)
+
+    def test_a_read_only_disk_is_told_to_copy_the_kit(self):
+        fetch = load_fetch_module()
+        for error, fix in ((OSError(errno.EROFS, "Read-only file system"), "copy the kit to a disk you can write to"),
+                           (PermissionError(errno.EACCES, "Permission denied"), "make that folder writable")):
+            with self.subTest(error=error.strerror), mock.patch.object(fetch.tempfile, "mkdtemp", side_effect=error), \
+                    self.assertRaises(fetch.FetchError) as raised:
+                fetch.make_work_folder(self.data)
+            self.assertTrue(str(raised.exception).startswith(f"cannot create a temporary folder in {self.data} "
+                                                             f"({error.strerror}); {fix}"), raised.exception)
 
     @unittest.skipIf(os.name == "nt", "os.kill(pid, SIGINT or SIGTERM) ends a Windows process outright")
     def test_ctrl_c_or_kill_is_one_line_exit_128_plus_the_signal_and_nothing_left(self):

@@ -13,7 +13,8 @@ def skewed_batch(seed=0, n=40, classes=5, scale=3.0):
     """Logits and mostly-class-0 labels (a long tail, as the focal losses are meant for)."""
     generator = torch.Generator().manual_seed(seed)
     logits = torch.randn(n, classes, generator=generator, dtype=torch.float64) * scale
-    labels = torch.where(torch.rand(n, generator=generator) < 0.6, 0, torch.randint(1, classes, (n,), generator=generator))
+    first_class = torch.rand(n, generator=generator) < 0.6
+    labels = torch.where(first_class, 0, torch.randint(1, classes, (n,), generator=generator))
     return logits, labels
 
 
@@ -76,14 +77,16 @@ class SoftmaxFocalLoss(unittest.TestCase):
     def test_gamma_0_is_weighted_cross_entropy(self):
         logits, labels = skewed_batch(seed=1)
         for weights in (None, WEIGHTS):
-            torch.testing.assert_close(FocalLoss(weights)(logits, labels), F.cross_entropy(logits, labels, weight=weights))
+            torch.testing.assert_close(FocalLoss(weights)(logits, labels),
+                                       F.cross_entropy(logits, labels, weight=weights))
         torch.testing.assert_close(LOSS_BUILDERS["Focal"](WEIGHTS, 0.0)(logits, labels),
                                    LOSS_BUILDERS["CE"](WEIGHTS, 0.0)(logits, labels))
 
     def test_focusing_lowers_the_loss_of_easy_examples_most(self):
         logits = torch.tensor([[4.0, 0.0], [0.2, 0.0]])
         labels = torch.tensor([0, 0])
-        per_sample = [FocalLoss(gamma=2.0)(logits[i:i + 1], labels[i:i + 1]) / F.cross_entropy(logits[i:i + 1], labels[i:i + 1])
+        per_sample = [FocalLoss(gamma=2.0)(logits[i:i + 1], labels[i:i + 1])
+                      / F.cross_entropy(logits[i:i + 1], labels[i:i + 1])
                       for i in range(2)]
         self.assertLess(per_sample[0], 0.01)  # p = 0.98: (1 - p)^2 ~ 3e-4
         self.assertGreater(per_sample[1], 0.2)

@@ -22,7 +22,8 @@ class ConfusionMatrix(unittest.TestCase):
         confusion = confusion_matrix(LABELS, PREDICTIONS, 3)
         self.assertEqual(confusion.tolist(), EXPECTED)
         self.assertAlmostEqual(accuracy(confusion), 6 / 9)
-        torch.testing.assert_close(per_class_accuracy(confusion), torch.tensor([1 / 2, 2 / 3, 3 / 4], dtype=torch.float64))
+        torch.testing.assert_close(per_class_accuracy(confusion),
+                                   torch.tensor([1 / 2, 2 / 3, 3 / 4], dtype=torch.float64))
         torch.testing.assert_close(row_normalised(confusion), torch.tensor(
             [[1 / 2, 1 / 2, 0], [0, 2 / 3, 1 / 3], [1 / 4, 0, 3 / 4]], dtype=torch.float64))
 

@@ -182,6 +182,12 @@ class GradedCheckpoint(Scratch):
         one_line(self, err)
         self.assertIn("cannot write in checkpoints/ (Permission denied); fix the permissions, or train with "
                       "--save-best false", err)
+        with mock.patch("run_state.open", side_effect=OSError(errno.EROFS, "Read-only file system"), create=True):
+            status, out, err = self.run.main("--epochs", "1")  # runs/ is on that disk too: no --save-best way out
+        self.assertEqual(status, 2)
+        one_line(self, err)
+        self.assertTrue(err.rstrip().endswith("cannot write in checkpoints/ (Read-only file system); copy the kit to "
+                                              "a disk you can write to"), err)
         self.assertFalse(os.path.exists(self.run.path("runs", "tiny", "last.pth")))
         self.assertEqual(os.listdir(self.run.path("checkpoints")), [])
         os.rmdir(self.run.path("checkpoints"))

@@ -69,7 +69,8 @@ class Options(unittest.TestCase):
 
 class Devices(unittest.TestCase):
     def test_auto_picks_cuda_then_mps_then_cpu_and_a_missing_device_is_refused(self):
-        for available, chosen in ((["cpu", "mps", "cuda", "cuda:0"], "cuda"), (["cpu", "mps"], "mps"), (["cpu"], "cpu")):
+        for available, chosen in ((["cpu", "mps", "cuda", "cuda:0"], "cuda"), (["cpu", "mps"], "mps"),
+                                  (["cpu"], "cpu")):
             with self.subTest(available=available), mock.patch.object(device, "available_devices", lambda: available):
                 self.assertEqual(device.choose_device("auto"), torch.device(chosen))
         with mock.patch.object(device, "available_devices", lambda: ["cpu", "cuda", "cuda:0"]):

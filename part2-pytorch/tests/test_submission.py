@@ -22,7 +22,8 @@ def local_imports(path, seen=None):
     with open(path) as f:
         tree = ast.parse(f.read())
     names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
-    names += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and not node.level]
+    names += [node.module for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module and not node.level]
     for name in {name.split(".")[0] for name in names} - seen:
         module, package = os.path.join(PART2, name + ".py"), os.path.join(PART2, name, "__init__.py")
         if os.path.exists(module) or os.path.exists(package):
@@ -179,7 +180,8 @@ class CollectSubmission(unittest.TestCase):
             result = subprocess.run([sys.executable, os.path.join(PART2, "collect_submission.py"), target],
                                     capture_output=True, text=True, timeout=120)
             self.assertEqual((result.returncode, result.stderr), (0, ""))
-            self.assertEqual(sorted(os.listdir(folder)), ["notes.4244.tmp", "submission.zip", "submission.zip.4243.tmp"])
+            self.assertEqual(sorted(os.listdir(folder)),
+                             ["notes.4244.tmp", "submission.zip", "submission.zip.4243.tmp"])
 
     def test_a_file_name_that_is_not_utf8_is_one_line_and_writes_no_zip(self):
         with tempfile.TemporaryDirectory() as folder:

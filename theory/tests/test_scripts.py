@@ -41,6 +41,10 @@ class HelpOnly(unittest.TestCase):
                                                 f"takes no arguments; see --help)\n")
 
 
+FIX = ("use the kit's .venv Python (README, Quick start), or install them: pip install -r requirements.txt, from the "
+       "kit's top folder")  # what a missing package's line says to do
+
+
 def run_hiding(script, hide=(), cwd=THEORY, **environment):
     """`python script` with the modules in `hide` not installed as far as it can tell (sys.modules[name] = None)."""
     launcher = (f"import runpy, sys; sys.path.insert(0, {cwd!r}); sys.modules.update(dict.fromkeys({list(hide)!r})); "
@@ -51,13 +55,12 @@ def run_hiding(script, hide=(), cwd=THEORY, **environment):
 
 class LoadingLibraries(unittest.TestCase):
     def test_a_missing_package_is_one_line_naming_it_and_the_fix(self):
-        for script, hidden in (("conv_as_matrix.py", "numpy"), ("relu_pieces.py", "matplotlib")):
-            with self.subTest(script=script):
+        for script, hidden in (("conv_as_matrix.py", "numpy"), ("conv_as_matrix.py", "torch"),
+                               ("relu_pieces.py", "matplotlib")):
+            with self.subTest(script=script, hidden=hidden):
                 result = run_hiding(script, hide=[hidden])
                 self.assertEqual((result.returncode, result.stdout), (2, ""))
-                self.assertEqual(result.stderr, f"{script}: error: {hidden} missing from {sys.executable}; run it "
-                                                "with the kit's .venv Python (`make demo` creates it), or pip install "
-                                                "-r requirements.txt into this one\n")
+                self.assertEqual(result.stderr, f"{script}: error: {hidden} missing from {sys.executable}; {FIX}\n")
 
     def test_help_without_docstrings(self):  # python -OO strips them; --help still answers
         for script in ("conv_as_matrix.py", "relu_pieces.py"):
