@@ -237,6 +237,7 @@ class TestTrainScript(unittest.TestCase):
             write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
             read_only = OSError(errno.EROFS, os.strerror(errno.EROFS))
             result = self.run_in_process_refusing(tmp, tempfile, "mkstemp", read_only)
+            self.assertEqual(files_in(tmp), ["data"])  # no figure, no temporary file
         self.assert_one_line_error(result, os.strerror(errno.EROFS), "copy the kit to a disk you can write to")
         self.assertNotIn("make that folder writable", result.stderr)  # permissions cannot help a read-only mount
         self.assertNotIn("epoch", result.stdout)

@@ -196,6 +196,7 @@ class Figure(unittest.TestCase):
                         mock.patch.object(relu_pieces, "plot_pieces", side_effect=error):
                     self.assertEqual(self.run_main(figure), (2, f"relu_pieces.py: error: cannot write {figure}: "
                                                                 f"{error.strerror}; {fix}\n"))
+                    self.assertEqual(os.listdir(tmp), [])  # no figure, no temporary file
 
     def test_a_killed_runs_temporary_figure_is_cleared_and_a_live_ones_kept(self):
         with tempfile.TemporaryDirectory() as tmp:
