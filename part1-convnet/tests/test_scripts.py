@@ -39,6 +39,8 @@ class HelpOnly(unittest.TestCase):
         self.assertEqual(snapshot(), before)
 
 
+# the path a child Python gives as sys.executable: started as ../.venv/bin/python, this one keeps the ".."
+PYTHON = os.path.normpath(sys.executable)
 FIX = ("use the kit's .venv Python (README, Quick start), or install them: pip install -r requirements.txt, from the "
        "kit's top folder")  # what a missing package's line says to do
 
@@ -59,7 +61,7 @@ class LoadingLibraries(unittest.TestCase):
             with self.subTest(script=script):
                 result = run_hiding(script, "--help", hide=hidden)
                 self.assertEqual((result.returncode, result.stdout), (2, ""))
-                self.assertEqual(result.stderr, f"{script}: error: {named} missing from {sys.executable}; {FIX}\n")
+                self.assertEqual(result.stderr, f"{script}: error: {named} missing from {PYTHON}; {FIX}\n")
 
     def test_help_without_docstrings(self):  # python -OO strips them; --help still answers
         for script in ("train.py", "bench.py", "collect_submission.py", os.path.join("data", "fetch_cifar10.py")):

@@ -494,6 +494,8 @@ class CtrlC(unittest.TestCase):
 
 
 SCRIPTS = ("main.py", "experiments.py", "bench.py", os.path.join("scripts", "mymodel_record.py"))
+# the path a child Python gives as sys.executable: started as ../.venv/bin/python, this one keeps the ".."
+PYTHON = os.path.normpath(sys.executable)
 FIX = ("use the kit's .venv Python (README, Quick start), or install them: pip install -r requirements.txt, from the "
        "kit's top folder")  # what a missing package's line says to do
 
@@ -508,13 +510,14 @@ def run_script(script, *arguments, hide=(), **environment):
     return result.returncode, result.stdout, result.stderr
 
 
+
 class LoadingLibraries(unittest.TestCase):
     def test_a_missing_package_is_one_line_naming_it_and_the_fix(self):
         for script in SCRIPTS:
             with self.subTest(script=script):
                 status, out, err = run_script(script, "--help", hide=("yaml", "tqdm"))
                 self.assertEqual((status, out), (2, ""), err)
-                self.assertEqual(err, f"{os.path.basename(script)}: error: PyYAML, tqdm missing from {sys.executable}; "
+                self.assertEqual(err, f"{os.path.basename(script)}: error: PyYAML, tqdm missing from {PYTHON}; "
                                       f"{FIX}\n")
 
     def test_help_without_docstrings(self):  # python -OO strips them; --help still answers

@@ -41,6 +41,8 @@ class HelpOnly(unittest.TestCase):
                                                 f"takes no arguments; see --help)\n")
 
 
+# the path a child Python gives as sys.executable: started as ../.venv/bin/python, this one keeps the ".."
+PYTHON = os.path.normpath(sys.executable)
 FIX = ("use the kit's .venv Python (README, Quick start), or install them: pip install -r requirements.txt, from the "
        "kit's top folder")  # what a missing package's line says to do
 
@@ -60,7 +62,7 @@ class LoadingLibraries(unittest.TestCase):
             with self.subTest(script=script, hidden=hidden):
                 result = run_hiding(script, hide=[hidden])
                 self.assertEqual((result.returncode, result.stdout), (2, ""))
-                self.assertEqual(result.stderr, f"{script}: error: {hidden} missing from {sys.executable}; {FIX}\n")
+                self.assertEqual(result.stderr, f"{script}: error: {hidden} missing from {PYTHON}; {FIX}\n")
 
     def test_help_without_docstrings(self):  # python -OO strips them; --help still answers
         for script in ("conv_as_matrix.py", "relu_pieces.py"):
@@ -185,6 +187,31 @@ class Figure(unittest.TestCase):
             with mock.patch.object(relu_pieces, "plot_pieces", side_effect=held):
                 self.assertEqual(self.run_main(figure), (2, f"relu_pieces.py: error: {figure} is open in another "
                                                             f"program; close it there\n"))
+
+    def test_on_windows_a_first_figure_held_by_a_virus_scanner_is_waited_for_too(self):
+        real_replace = os.replace
+        with tempfile.TemporaryDirectory() as tmp:
+            figure, new = Path(tmp, "relu_pieces.png"), Path(tmp, "relu_pieces.png.1.tmp")
+            for refusals in (3, 100):  # a scan done in a moment; a new file held on: the plain permission error
+                new.write_bytes(b"\x89PNG the new figure")
+                calls = []
+
+                def replace(source, target):
+                    calls.append(target)
+                    if len(calls) <= refusals:
+                        raise PermissionError(errno.EACCES, "Access is denied", str(target))
+                    return real_replace(source, target)
+                with self.subTest(refusals=refusals), mock.patch("os.name", "nt"), \
+                        mock.patch("os.replace", replace), mock.patch("time.sleep"):
+                    if refusals == 3:
+                        relu_pieces.replace_when_free(new, figure)
+                        self.assertEqual((len(calls), figure.read_bytes()), (4, b"\x89PNG the new figure"))
+                        figure.unlink()
+                    else:
+                        with self.assertRaises(PermissionError) as raised:
+                            relu_pieces.replace_when_free(new, figure)
+                        self.assertNotIsInstance(raised.exception, relu_pieces.OpenElsewhere)
+                        self.assertEqual((len(calls), figure.exists()), (6, False))
 
     def test_a_read_only_disk_is_named_with_its_fix(self):
         with tempfile.TemporaryDirectory() as tmp:
