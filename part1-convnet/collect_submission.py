@@ -103,13 +103,13 @@ def set_usual_permissions(path):
 
 
 def replace_when_free(partial, path, waits=(0.1, 0.2, 0.5, 1, 2)):
-    """os.replace; Windows refuses while another program holds the old zip open, so there try again for a few
-    seconds, then say what to do."""
+    """os.replace; Windows refuses while another program holds the old zip open, or the new one (a virus
+    scanner), so there try again for a few seconds, then say what to do."""
     for wait in (*waits, None):
         try:
             return os.replace(partial, path)
         except PermissionError as error:
-            if os.name != "nt" or not os.path.isfile(path):
+            if os.name != "nt" or (wait is None and not os.path.isfile(path)):
                 raise
             if wait is None:
                 raise PermissionError(error.errno, f"{error.strerror}; is it open in another program? close it "

@@ -126,14 +126,15 @@ class OpenElsewhere(PermissionError):
 
 
 def replace_when_free(source, target, waits=(0.1, 0.2, 0.5, 1, 2)):
-    """os.replace. Windows refuses while another program (a spreadsheet, a viewer) holds the file `target` open,
-    or for a folder `source`, any file in it: there try again for a few seconds, then raise OpenElsewhere."""
+    """os.replace. Windows refuses while another program holds the file `target` open (a spreadsheet, a viewer),
+    for a folder `source` any file in it, or for a first write the new file (a virus scanner, a sync tool): there
+    try again for a few seconds, then raise OpenElsewhere where something held open is the likely cause."""
     folder = os.path.isdir(source)
     for wait in (*waits, None):
         try:
             return os.replace(source, target)
         except PermissionError as error:
-            if os.name != "nt" or not (folder or os.path.isfile(target)):
+            if os.name != "nt" or (wait is None and not (folder or os.path.isfile(target))):
                 raise
             if wait is None:
                 held = "a file in it" if folder else "it"

@@ -89,13 +89,13 @@ class OpenElsewhere(PermissionError):
 
 
 def replace_when_free(temporary, path, waits=(0.1, 0.2, 0.5, 1, 2)):
-    """os.replace; on Windows, which refuses while a viewer holds the old figure open, try again for a few
-    seconds, then raise OpenElsewhere."""
+    """os.replace; on Windows, which refuses while a viewer holds the old figure open or a virus scanner the new
+    one, try again for a few seconds, then raise OpenElsewhere."""
     for wait in (*waits, None):
         try:
             return os.replace(temporary, path)
         except PermissionError as error:
-            if os.name != "nt" or not path.is_file():
+            if os.name != "nt" or (wait is None and not path.is_file()):
                 raise
             if wait is None:
                 raise OpenElsewhere(error.errno, error.strerror, str(path)) from None

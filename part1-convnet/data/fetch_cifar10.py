@@ -358,13 +358,29 @@ def fetch(here):
         if problem:
             raise FetchError(f"{archive}: {problem}; {NOT_CIFAR}")
         if os.path.lexists(final):
-            os.replace(final, os.path.join(work, "previous"))  # the damaged copy goes with the work folder
-        os.replace(os.path.join(work, FOLDER), final)
+            replace_when_free(final, os.path.join(work, "previous"))  # the damaged copy goes with the work folder
+        replace_when_free(os.path.join(work, FOLDER), final)
     finally:
         _unlock(lock)
         shutil.rmtree(work, ignore_errors=True)  # the download, any partial extraction, any previous copy
     say(f"CIFAR-10 ready in {final}")
     return 0
+
+
+def replace_when_free(folder, target, waits=(0.1, 0.2, 0.5, 1, 2, 4)):
+    """os.replace of a folder. Windows refuses while any file in it is open (a virus scanner reading the new
+    batches, a terminal or Explorer inside the old copy): there try again for a few seconds, then say so."""
+    for wait in (*waits, None):
+        try:
+            return os.replace(folder, target)
+        except PermissionError as error:
+            if os.name != "nt":
+                raise
+            if wait is None:
+                raise FetchError(f"{folder} could not be moved ({error.strerror}); is a file in it open in another "
+                                 "program, or a terminal or Explorer window inside it? close it and run get_data "
+                                 "again") from None
+            time.sleep(wait)
 
 
 class NoArguments(argparse.ArgumentParser):

@@ -288,6 +288,28 @@ class CollectSubmission(unittest.TestCase):
                     with zipfile.ZipFile(self.zip) as archive:
                         self.assertEqual(sorted(archive.namelist()), graded_files())
 
+    def test_on_windows_a_first_zip_held_by_a_virus_scanner_is_waited_for_too(self):
+        kit = self.copy_imported()
+        real_replace = os.replace
+        for refusals, status in ((3, 0), (100, 2)):  # a scan done in a moment; a new zip held on
+            with self.subTest(refusals=refusals):
+                calls = []
+
+                def replace(source, target):
+                    calls.append(target)
+                    if len(calls) <= refusals:
+                        raise PermissionError(errno.EACCES, "Access is denied", target)
+                    return real_replace(source, target)
+                err = io.StringIO()
+                with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep"), \
+                        contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                    self.assertEqual(kit.main([]), status)
+                self.assertEqual((len(calls), os.path.exists(self.zip)), (6 if status else 4, not status))
+                if status:
+                    self.assertNotIn("another program", err.getvalue())
+                else:
+                    os.remove(self.zip)
+
     @unittest.skipIf(os.name == "nt", "os.kill(pid, SIGTERM) ends a Windows process outright")
     def test_kill_while_writing_ends_with_status_143_and_leaves_the_earlier_zip(self):
         earlier = self.collect_earlier_zip()

@@ -352,8 +352,10 @@ class TestFigureHeldOpen(unittest.TestCase):
     """Windows refuses to replace a file that another program (an image viewer) holds open."""
 
     def setUp(self):
+        import matplotlib
         import train
         self.save_figure = train.save_figure
+        matplotlib.__version__  # worked out (with pathlib) and kept on the first read: before os.name is patched
         folder = tempfile.TemporaryDirectory()
         self.addCleanup(folder.cleanup)
         self.folder, self.path = folder.name, os.path.join(folder.name, "train.png")
@@ -404,6 +406,22 @@ class TestFigureHeldOpen(unittest.TestCase):
             self.save_figure(self.path)
         self.assertEqual(len(calls), 6)
         self.assertTrue(self.earlier_figure_kept())
+
+    def test_on_windows_a_first_figure_held_by_a_virus_scanner_is_waited_for_too(self):
+        os.remove(self.path)
+        for refusals in (3, 100):  # a scan done in a moment; a new file held on: the plain permission error
+            calls, replace = self.refusing(refusals)
+            with self.subTest(refusals=refusals), mock.patch("os.name", "nt"), mock.patch("os.replace", replace), \
+                    mock.patch("time.sleep"), contextlib.ExitStack() as refused:
+                if refusals == 100:
+                    raised = refused.enter_context(self.assertRaises(PermissionError))
+                self.save_figure(self.path)
+            if refusals == 3:
+                self.assertEqual((len(calls), files_in(self.folder)), (4, ["train.png"]))
+                os.remove(self.path)
+            else:
+                self.assertEqual((len(calls), files_in(self.folder)), (6, []))
+                self.assertNotIn("another program", str(raised.exception))
 
     def test_elsewhere_a_refusal_is_a_permission_problem_at_once(self):
         calls, replace = self.refusing(1)

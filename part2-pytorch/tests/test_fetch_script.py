@@ -293,6 +293,37 @@ class FetchScript(unittest.TestCase):
         self.assertEqual((calls[4:], held), (["lock", "unlock"], {}))  # a whole fetch releases its lock too
         self.assertTrue(os.path.isdir(self.folder))
 
+    def test_on_windows_a_folder_held_open_is_tried_again_then_refused_in_one_line(self):
+        fetch, real_replace = load_fetch_module(), os.replace
+        msvcrt = types.SimpleNamespace(LK_NBLCK="lock", LK_UNLCK="unlock", locking=lambda fd, mode, size: None)
+        environment = dict(CIFAR10_ARCHIVE=self.good, CIFAR10_MD5=self.good_md5)
+        for refusals in (2, 99):  # a virus scanner done in a moment; a window that stays inside the folder
+            with self.subTest(refusals=refusals):
+                tries = []
+
+                def replace(source, target):
+                    tries.append(source)
+                    if len(tries) <= refusals:
+                        raise PermissionError(errno.EACCES, "Access is denied", source)
+                    real_replace(source, target)
+
+                with mock.patch.dict(sys.modules, msvcrt=msvcrt), mock.patch.object(fetch.os, "name", "nt"), \
+                        mock.patch.object(fetch.os, "replace", replace), mock.patch.object(fetch.time, "sleep"), \
+                        mock.patch.dict(os.environ, environment), contextlib.redirect_stdout(io.StringIO()):
+                    if refusals == 2:
+                        self.assertEqual(fetch.fetch(self.data), 0)
+                    else:
+                        with self.assertRaises(fetch.FetchError) as raised:
+                            fetch.fetch(self.data)
+                if refusals == 2:
+                    self.assertEqual(len(tries), 3)
+                    self.assertEqual(fetch.folder_problem(self.folder), None)
+                    shutil.rmtree(self.folder)
+                else:
+                    self.assertEqual(len(tries), 7)  # six waits, then the one line
+                    self.assertIn("is a file in it open in another program", str(raised.exception))
+                self.assertEqual(sorted(os.listdir(self.data)), ["fetch_cifar10.py", "get_data.sh"])
+
     def test_destination_that_cannot_be_created(self):
         with open(self.folder, "w") as f:  # a regular file where the folder must go
             f.write("keep me")

@@ -198,6 +198,19 @@ class TargetOpenElsewhere(unittest.TestCase):
         self.assertEqual(self.read(), "old\n")
         self.assertEqual(os.listdir(os.path.dirname(self.path)), ["metrics.csv"])  # no temp file left
 
+    def test_a_first_write_held_by_a_virus_scanner_is_waited_for_too(self, _):
+        os.remove(self.path)
+        calls, replace = self.refusing(3)
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace):
+            self.write("new\n")
+        self.assertEqual((len(calls), self.read()), (4, "new\n"))
+        os.remove(self.path)
+        calls, replace = self.refusing(100)  # held on: the plain error, not "open in another program"
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), self.assertRaises(OSError) as caught:
+            self.write("new\n")
+        self.assertEqual((len(calls), os.listdir(os.path.dirname(self.path))), (6, []))
+        self.assertNotIn("another program", files.os_error_line(caught.exception))
+
     def test_the_error_line_says_to_close_the_file(self, _):
         calls, replace = self.refusing(100)
         with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), self.assertRaises(OSError) as caught:
