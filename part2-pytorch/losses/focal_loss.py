@@ -30,6 +30,13 @@ def _check_gamma(gamma):
     return float(gamma)
 
 
+def _as_weight(weight):
+    """None, or the per-class weights as a tensor: reweight's, or a plain list or array of numbers."""
+    if weight is None or isinstance(weight, torch.Tensor):
+        return weight
+    return torch.as_tensor(weight, dtype=torch.get_default_dtype())
+
+
 def _weighted_mean(per_sample_loss, target, weight):
     if weight is None:
         return per_sample_loss.mean()
@@ -55,7 +62,7 @@ class FocalLoss(nn.Module):
     def __init__(self, weight=None, gamma=0.):
         super().__init__()
         self.gamma = _check_gamma(gamma)
-        self.register_buffer("weight", weight)  # a buffer, so .to(device) moves it with the module
+        self.register_buffer("weight", _as_weight(weight))  # a buffer, so .to(device) moves it with the module
 
     def forward(self, input, target):
         log_p = F.log_softmax(input, dim=1).gather(1, target[:, None]).squeeze(1)
@@ -77,7 +84,7 @@ class SigmoidFocalLoss(nn.Module):
     def __init__(self, weight=None, gamma=0.):
         super().__init__()
         self.gamma = _check_gamma(gamma)
-        self.register_buffer("weight", weight)
+        self.register_buffer("weight", _as_weight(weight))
 
     def forward(self, input, target):
         sign = F.one_hot(target, input.shape[1]).to(input.dtype) * 2 - 1

@@ -114,6 +114,14 @@ class SoftmaxFocalLoss(unittest.TestCase):
                 with self.subTest(gamma=gamma, loss=loss.__name__), self.assertRaises(ValueError):
                     loss(gamma=gamma)
 
+    def test_weights_may_be_a_plain_list_or_array(self):
+        logits, labels = skewed_batch(seed=2)
+        for loss in (FocalLoss, SigmoidFocalLoss):
+            expected = loss(WEIGHTS.float(), gamma=2.0)(logits, labels)
+            for weights in (WEIGHTS.tolist(), WEIGHTS.numpy()):
+                with self.subTest(loss=loss.__name__, given=type(weights).__name__):
+                    torch.testing.assert_close(loss(weights, gamma=2.0)(logits, labels), expected)
+
     def test_weights_follow_the_module_to_a_device(self):
         self.assertIn("weight", dict(FocalLoss(WEIGHTS).named_buffers()))
 
