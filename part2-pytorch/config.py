@@ -115,12 +115,14 @@ class Text:
 
 
 class FolderPath(Text):
-    allowed = "a folder's path (not empty, no NUL character, and only characters the file system can name)"
+    allowed = ("a folder's path: not empty, no control character (in double quotes YAML reads the \\n and \\t of "
+               "D:\\new\\tmp as a newline and a tab: write Windows paths with / or in single quotes), and only "
+               "characters the file system can name")
 
     @staticmethod
     def parse(value):
         try:  # YAML's "\0" or a lone surrogate "\ud800" would fail later, inside os.stat, as a traceback
-            if "\0" in Text.parse(value) or not os.fsencode(value):
+            if any(c < " " or c == "\x7f" for c in Text.parse(value)) or not os.fsencode(value):
                 raise ValueError
         except UnicodeEncodeError:
             raise ValueError from None

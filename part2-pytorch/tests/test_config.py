@@ -226,7 +226,9 @@ class BadConfigs(unittest.TestCase):
             ("model: TwoLayerNet", "model: TwoLayerNet, channels_last: 2", ["network.channels_last", "true or false"]),
             ("warmup: 0", "warmup: 0, amp: maybe", ["Train.amp", "'maybe'", "true, false or auto"]),
             ("warmup: 0", "warmup: 0, test_every: 0", ["Train.test_every", "0", "an integer >= 1"]),
-            ("save_best: true", 'save_best: true, data_dir: "a\\0b"', ["data.data_dir", "'a\\x00b'", "no NUL"]),
+            ("save_best: true", 'save_best: true, data_dir: "a\\0b"', ["data.data_dir", "'a\\x00b'", "no control"]),
+            ("save_best: true", 'save_best: true, data_dir: "D:\\new\\tmp"',  # a Windows path in double quotes
+             ["data.data_dir", "'D:\\new\\tmp'", "a newline and a tab", "in single quotes"]),
             *([("save_best: true", 'save_best: true, data_dir: "a\\ud800b"', ["data.data_dir", "the file system"])]
               if os.name == "posix" else []),  # Windows names may hold a lone surrogate (PEP 529): taken there
             ("save_best: true", "save_best: true, data_dir: ''", ["data.data_dir", "not empty"]),
