@@ -152,6 +152,15 @@ class FailedWrites(unittest.TestCase):
             self.assertEqual(files.what_to_do(OSError(errno.EROFS, "Read-only file system")),
                              "copy the kit to a disk you can write to")  # permissions cannot help a read-only mount
             self.assertIn("check the disk", files.what_to_do(OSError(errno.EIO, "Input/output error")))
+            long_name = os.path.join(folder, "x" * 300)  # past every file system's 255 for one name
+            with self.assertRaises(OSError) as caught:
+                files.write_atomically(long_name, lambda f: f.write(b"x"))
+            self.assertIn("the path is too long", files.what_to_do(caught.exception))
+            deep = os.path.join(folder, *["run"] * 70, "metrics.csv")  # Windows: past 260, only "not found"
+            not_found = FileNotFoundError(errno.ENOENT, "The system cannot find the path specified", deep)
+            self.assertIn("check the disk", files.what_to_do(not_found))
+            with mock.patch.object(os, "name", "nt"):
+                self.assertIn("move the kit to a folder with a shorter path", files.what_to_do(not_found))
             self.assertEqual(sorted(os.listdir(folder)), ["metrics.csv"])  # no temporary file left
 
 
