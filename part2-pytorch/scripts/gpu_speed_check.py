@@ -45,7 +45,7 @@ loss: {loss_type: CE}
 def run(command, log_path, seconds, cwd=PART2):
     """Run command with its output to log_path; (exit status or 'timeout', wall seconds)."""
     start = time.perf_counter()
-    with open(log_path, "w") as log:
+    with open(log_path, "wb") as log:
         try:
             status = subprocess.run(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=seconds).returncode
         except subprocess.TimeoutExpired:
@@ -53,9 +53,14 @@ def run(command, log_path, seconds, cwd=PART2):
     return status, time.perf_counter() - start
 
 
+def log_lines(path):
+    """A log's lines, whatever encoding the child wrote it in (undecodable bytes become U+FFFD)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read().splitlines()
+
+
 def last_line(path, containing=""):
-    with open(path, errors="replace") as f:
-        lines = [line.rstrip() for line in f if containing in line and line.strip()]
+    lines = [line.rstrip() for line in log_lines(path) if containing in line and line.strip()]
     return lines[-1] if lines else "(no output)"
 
 
@@ -65,7 +70,7 @@ def torchrun_check(out, device, seconds):
     folder = tempfile.mkdtemp(prefix="torchrun-check-")
     write_cifar_folder(folder, train_per_class=200, test_per_class=50)
     config = os.path.join(folder, "check.yaml")
-    with open(config, "w") as f:
+    with open(config, "w", encoding="utf-8") as f:
         f.write(TORCHRUN_CONFIG)
     main = os.path.join(PART2, "main.py")
     common = ["--config", config, "--device", device, "--seed", "0"]
@@ -79,7 +84,7 @@ def torchrun_check(out, device, seconds):
         metrics = os.path.join(run_folder, "metrics.csv")
         final = "(no metrics.csv)"
         if os.path.exists(metrics):
-            with open(metrics, newline="") as f:
+            with open(metrics, newline="", encoding="utf-8") as f:
                 row = list(csv.DictReader(f))[-1]
             final = " ".join(f"{key} {value}" for key, value in row.items()
                              if key in ("epoch", "train_loss", "test_acc"))
@@ -102,7 +107,7 @@ def bench_step(args, note, left):
             continue
         log = os.path.join(args.out, f"bench_{mode}.log")
         status, wall = run(bench + ["--compile", mode], log, left())
-        rows = [line for line in open(log).read().splitlines() if line.startswith("ResNet-32")]
+        rows = [line for line in log_lines(log) if line.startswith("ResNet-32")]
         note(f"bench, compile {mode}", status, wall, "; ".join(" ".join(row.split()) for row in rows) or last_line(log))
 
 
@@ -123,7 +128,7 @@ def record_step(args, note, left):
         if args.device == "cpu":  # a rehearsal: the compiler and CUDA graphs are the GPU's
             record += ["--set", "compile=none"]
         status, wall = run(record, log, budget + 60)
-        lines = open(log).read().splitlines()
+        lines = log_lines(log)
         cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| ")]
         runs = [f"{c[0]} epochs x {c[1]}: accuracy {c[2]}, {c[3]} s ({c[4]})" for c in cells if c[0].isdigit()]
         warmup = next((line.split(": ", 1)[-1] for line in lines if "warm-up" in line), "")
