@@ -379,8 +379,10 @@ def nothing_to_train(run, args, best, graded, writes, echo):
     if best is None:
         raise config.ConfigError(f"{run.folder} stopped after epoch {args.epochs}, before any test; "
                                  f"resume it with --epochs above {args.epochs}")
-    if writes and graded:
-        graded.offer(best["model"], best["accuracy"])
+    if graded:  # scored anew, on every rank (the test sums across them): --resume may name other test data
+        accuracy_now = graded.score(best["model"])
+        if writes:
+            graded.offer(best["model"], accuracy_now)
 
 
 def save_epoch(run, args, training, row, per_class, confusion, best, improved, graded):

@@ -6,6 +6,7 @@ import errno
 import hashlib
 import math
 import os
+import pickle
 import re
 import shutil
 import shlex
@@ -562,6 +563,26 @@ class Resume(Scratch):
         self.assertEqual((status, err), (0, ""))
         self.assertIn("nothing to train", out)
         self.assertNotIn("saved", out)
+        self.assertEqual(read_bytes(self.checkpoint), checkpoint)
+
+    def test_a_finished_run_resumed_on_other_test_data_is_scored_on_that_data(self):
+        # the same images with every test label moved on by one: the run's best scores 0 there, though last.pth
+        # says 1.0; the graded file (all-zero weights: class 0 always) scores 0.1 and must stay
+        write_cifar_folder(self.run.path("shifted"))
+        test_batch = self.run.path("shifted", "cifar-10-batches-py", "test_batch")
+        with open(test_batch, "rb") as f:
+            batch = pickle.load(f)
+        batch[b"labels"] = [(label + 1) % 10 for label in batch[b"labels"]]
+        with open(test_batch, "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+        best = load(self.run.path("runs", "tiny", "best.pth"))
+        torch.save({name: torch.zeros_like(tensor) for name, tensor in best.items()}, self.checkpoint)
+        checkpoint = read_bytes(self.checkpoint)
+        status, out, err = self.run.main("--resume", "--epochs", "1", "--set",
+                                         "data_dir=" + os.path.join("shifted", "cifar-10-batches-py"))
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn("nothing to train", out)
+        self.assertIn("kept checkpoints/twolayernet.pth, which scores 0.1000".replace("/", os.sep), out)
         self.assertEqual(read_bytes(self.checkpoint), checkpoint)
 
     def test_a_resume_with_nothing_to_train_writes_what_a_failed_end_left_out(self):
