@@ -161,8 +161,9 @@ def read_run_state(path):
         raise CheckpointError(f"{path} is not a run state written by this main.py (it lacks the settings, epoch, "
                               f"optimiser or random states); start the run afresh without --resume")
     if not _well_formed(state):
-        raise CheckpointError(f"{path} is damaged: its epoch, rows and best epoch do not agree, or hold other "
-                              f"than numbers; start the run afresh without --resume")
+        raise CheckpointError(f"{path} is damaged: its epoch, rows and best epoch do not agree, hold other than "
+                              f"numbers, or its best weights do not fit the run's model; start the run afresh "
+                              f"without --resume")
     return state
 
 
@@ -175,12 +176,25 @@ def _row_ok(row, epoch):
         _number(value) for value in row.values())
 
 
-def _best_ok(best, last_epoch):
-    """The best epoch so far (None before the first test), with its accuracy, confusion matrix and weights."""
+def _confusion_ok(confusion):
+    return (isinstance(confusion, torch.Tensor) and not _not_weights(confusion)
+            and tuple(confusion.shape) == (len(CLASS_NAMES), len(CLASS_NAMES)))
+
+
+def _weights_like(weights, model):
+    """Whether `weights` are finite tensors of the names and shapes of the run's `model` weights."""
+    return (isinstance(weights, dict) and isinstance(model, dict) and weights
+            and all(isinstance(t, torch.Tensor) and not _not_weights(t) for t in (*weights.values(), *model.values()))
+            and _shapes(weights) == _shapes(model) and all_finite(weights))
+
+
+def _best_ok(best, last_epoch, model):
+    """The best epoch so far (None before the first test), with its accuracy, confusion matrix and weights (which
+    go to checkpoints/: finite, and of the run's model)."""
     return best is None or (isinstance(best, dict) and {"accuracy", "epoch", "confusion", "model"} <= set(best)
                             and _number(best["accuracy"]) and type(best["epoch"]) is int
-                            and 1 <= best["epoch"] <= last_epoch and isinstance(best["confusion"], torch.Tensor)
-                            and isinstance(best["model"], dict))
+                            and 1 <= best["epoch"] <= last_epoch and _confusion_ok(best["confusion"])
+                            and _weights_like(best["model"], model))
 
 
 def _well_formed(state):
@@ -188,8 +202,9 @@ def _well_formed(state):
     confusion matrix, optimiser and random states of the kinds save_run_state writes."""
     epoch, rows = state["epoch"], state["rows"]
     return (type(epoch) is int and epoch >= 1 and isinstance(rows, list) and len(rows) == epoch
-            and all(_row_ok(row, number) for number, row in enumerate(rows, 1)) and _best_ok(state["best"], epoch)
-            and (state["confusion"] is None or isinstance(state["confusion"], torch.Tensor))
+            and all(_row_ok(row, number) for number, row in enumerate(rows, 1))
+            and _best_ok(state["best"], epoch, state["model"])
+            and (state["confusion"] is None or _confusion_ok(state["confusion"]))
             and isinstance(state["optimizer"], dict) and isinstance(state["rng"], dict))
 
 

@@ -648,6 +648,28 @@ class Resume(Scratch):
                 self.assertEqual(epochs_in(self.run), [1])
 
 
+    def test_best_weights_or_confusion_that_do_not_fit_are_one_line_and_checkpoints_stay(self):
+        # a finished run's resume offers its best weights to checkpoints/: they must be the run model's, finite
+        state = load(self.last)
+        weights = state["best"]["model"]
+        checkpoint = read_bytes(self.checkpoint)
+        for name, damage in (
+                ("no weights", dict(best=dict(state["best"], model={}))),
+                ("other names", dict(best=dict(state["best"], model={"x": torch.zeros(3)}))),
+                ("other shapes", dict(best=dict(state["best"], model={k: v[:1] for k, v in weights.items()}))),
+                ("not finite", dict(best=dict(state["best"], model={k: v * math.nan for k, v in weights.items()}))),
+                ("a list", dict(best=dict(state["best"], model={k: v.tolist() for k, v in weights.items()}))),
+                ("best confusion", dict(best=dict(state["best"], confusion=torch.zeros(3)))),
+                ("last confusion", dict(confusion=torch.zeros(10, 3, dtype=torch.int64)))):
+            with self.subTest(damage=name):
+                torch.save(dict(state, **damage), self.last)
+                before = read_bytes(self.last)
+                status, _, err = self.run.main("--resume", "--epochs", "1")
+                self.assertEqual(status, 2)
+                one_line(self, err)
+                self.assertIn("is damaged", err)
+                self.assertEqual((read_bytes(self.last), read_bytes(self.checkpoint)), (before, checkpoint))
+
     def test_a_damaged_momentum_is_one_line_and_kept(self):
         state = load(self.last)
         momentum = state["optimizer"]["state"]
