@@ -91,7 +91,8 @@ def write_zip(target, paths):
         set_usual_permissions(partial)
         replace_when_free(partial, target)
     except BaseException:
-        os.remove(partial)
+        with contextlib.suppress(OSError):  # gone already when a stop lands just after the rename
+            os.remove(partial)
         raise
 
 

@@ -131,7 +131,8 @@ def save_figure(path):
         set_usual_permissions(partial)
         replace_when_free(partial, path)
     except BaseException:
-        os.remove(partial)
+        with contextlib.suppress(OSError):  # gone already when a stop lands just after the rename
+            os.remove(partial)
         raise
 
 

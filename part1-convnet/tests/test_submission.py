@@ -288,6 +288,22 @@ class CollectSubmission(unittest.TestCase):
                     with zipfile.ZipFile(self.zip) as archive:
                         self.assertEqual(sorted(archive.namelist()), graded_files())
 
+    def test_ctrl_c_just_after_the_rename_is_exit_130_and_the_new_zip_stays(self):
+        kit = self.copy_imported()
+        real_replace = os.replace
+
+        def replace_then_stop(source, target):
+            real_replace(source, target)
+            raise KeyboardInterrupt
+        err = io.StringIO()
+        with mock.patch("os.replace", replace_then_stop), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(err):
+            self.assertEqual(kit.main([]), 130)
+        self.assertIn("interrupted", err.getvalue())
+        with zipfile.ZipFile(self.zip) as archive:
+            self.assertEqual(sorted(archive.namelist()), graded_files())
+        self.assertEqual([name for name in os.listdir(self.part) if name.startswith(".submission-")], [])
+
     def test_on_windows_a_first_zip_held_by_a_virus_scanner_is_waited_for_too(self):
         kit = self.copy_imported()
         real_replace = os.replace

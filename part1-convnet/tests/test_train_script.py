@@ -423,6 +423,16 @@ class TestFigureHeldOpen(unittest.TestCase):
                 self.assertEqual((len(calls), files_in(self.folder)), (6, []))
                 self.assertNotIn("another program", str(raised.exception))
 
+    def test_ctrl_c_just_after_the_rename_stays_a_ctrl_c_and_the_new_figure_stays(self):
+        def replace_then_stop(source, target):
+            self.real_replace(source, target)
+            raise KeyboardInterrupt
+        with mock.patch("os.replace", replace_then_stop), self.assertRaises(KeyboardInterrupt):
+            self.save_figure(self.path)
+        with open(self.path, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(files_in(self.folder), ["train.png"])
+
     def test_elsewhere_a_refusal_is_a_permission_problem_at_once(self):
         calls, replace = self.refusing(1)
         with mock.patch("os.name", "posix"), mock.patch("os.replace", replace), mock.patch("time.sleep") as sleep, \
