@@ -118,6 +118,15 @@ def replace_when_free(partial, path, waits=(0.1, 0.2, 0.5, 1, 2)):
             time.sleep(wait)
 
 
+def disk_fix(error):
+    """What to do about a failed write whose cause is the disk, not permissions: full, read-only, or failing."""
+    if error.errno == errno.ENOSPC:
+        return "free some disk space"
+    if error.errno == errno.EROFS:  # a read-only mount: permissions cannot help
+        return "copy the kit to a disk you can write to"
+    return "check the disk (it failed to write)"
+
+
 def usable_console():
     """Let print work on any console: a stream that is missing (closed with >&-, or under Windows' pythonw) writes
     to the null device, and a character the console's encoding lacks is written as an escape, not an error."""
@@ -150,8 +159,9 @@ def main(argv=None):
         write_zip(target, paths)
     except OSError as error:
         where = f": {error.filename}" if error.filename else ""
-        print(f"collect_submission.py: error: {ZIP} not written ({error.strerror or error}{where}); any earlier "
-              f"{ZIP} is kept", file=sys.stderr)
+        fix = "" if isinstance(error, PermissionError) else f"{disk_fix(error)}; "  # one held open says its fix
+        print(f"collect_submission.py: error: {ZIP} not written ({error.strerror or error}{where}); {fix}any "
+              f"earlier {ZIP} is kept", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
         how, status = ("stopped by SIGTERM", 143) if isinstance(stop, Terminated) else ("interrupted", 130)

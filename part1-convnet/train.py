@@ -97,10 +97,19 @@ def figure_problem(path):
         fd, probe = tempfile.mkstemp(prefix=".train-", suffix=".png", dir=folder)
         os.close(fd)
         os.remove(probe)
-    except OSError as error:  # on a read-only mount permissions cannot help
-        fix = "copy the kit to a disk you can write to" if error.errno == errno.EROFS else "make that folder writable"
+    except OSError as error:
+        fix = "make that folder writable" if isinstance(error, PermissionError) else disk_fix(error)
         return f"cannot write {path} in {folder} ({error.strerror or error}); {fix} and run again"
     return None
+
+
+def disk_fix(error):
+    """What to do about a failed write whose cause is the disk, not permissions: full, read-only, or failing."""
+    if error.errno == errno.ENOSPC:
+        return "free some disk space"
+    if error.errno == errno.EROFS:  # a read-only mount: permissions cannot help
+        return "copy the kit to a disk you can write to"
+    return "check the disk (it failed to write)"
 
 
 def remove_killed_partials(folder, prefix, suffix, age=LEFTOVER_AGE_S):
@@ -185,7 +194,8 @@ def train():
     try:
         save_figure(FIGURE)
     except OSError as error:  # the check before training passed: something changed meanwhile
-        why = figure_problem(FIGURE) or f"cannot write {FIGURE} ({error.strerror or error})"
+        fix = "" if isinstance(error, PermissionError) else f"; {disk_fix(error)}"  # one held open says its fix
+        why = figure_problem(FIGURE) or f"cannot write {FIGURE} ({error.strerror or error}){fix}"
         raise FigureNotWritten(f"{why}; this run's curve (final training accuracy {train_acc_history[-1]:.3f}) "
                                f"was not saved, and any earlier {FIGURE} is kept") from None
 

@@ -141,6 +141,15 @@ def plot_pieces(pieces, path, net=PROBLEM_NET, x_range=(-3.0, 3.0)):
         temporary.unlink(missing_ok=True)
 
 
+def disk_fix(error):
+    """What to do about a failed write whose cause is the disk, not permissions: full, read-only, or failing."""
+    if error.errno == errno.ENOSPC:
+        return "free some disk space"
+    if error.errno == errno.EROFS:  # a read-only mount: permissions cannot help
+        return "copy the kit to a disk you can write to"
+    return "check the disk (it failed to write)"
+
+
 def main():
     no_arguments(__doc__)
     pieces = [local_affine(x0) for x0 in PROBLEM_POINTS]
@@ -152,9 +161,9 @@ def main():
     except OSError as error:  # a folder where the figure goes, a read-only folder
         problem = (f"{FIGURE} is a folder; move it out of the way" if FIGURE.is_dir() else
                    f"{FIGURE} is open in another program; close it there" if isinstance(error, OpenElsewhere) else
-                   f"cannot write {FIGURE}: {error.strerror or error}; copy the kit to a disk you can write to"
-                   if error.errno == errno.EROFS else  # a read-only mount: permissions cannot help
-                   f"cannot write {FIGURE}: {error.strerror or error}; fix the permissions of {FIGURE.parent}")
+                   f"cannot write {FIGURE}: {error.strerror or error}; fix the permissions of {FIGURE.parent}"
+                   if isinstance(error, PermissionError) else
+                   f"cannot write {FIGURE}: {error.strerror or error}; {disk_fix(error)}")
         print(f"relu_pieces.py: error: {problem}", file=sys.stderr)
         return 2
     return 0

@@ -170,6 +170,20 @@ class CollectSubmission(unittest.TestCase):
                                    "any earlier")
         self.assert_kept(earlier)
 
+    def test_a_full_or_failing_disk_is_named_with_its_fix_and_leaves_the_earlier_zip(self):
+        earlier = self.collect_earlier_zip()
+        kit = self.copy_imported()
+        for errno_, fix in ((errno.ENOSPC, "free some disk space"), (errno.EIO, "check the disk")):
+            with self.subTest(error=errno.errorcode[errno_]):
+                err, failing = io.StringIO(), OSError(errno_, os.strerror(errno_))
+                with mock.patch.object(kit.zipfile.ZipFile, "write", side_effect=failing), \
+                        contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                    self.assertEqual(kit.main([]), 2)
+                self.assertTrue(err.getvalue().startswith(f"collect_submission.py: error: {ZIP} not written "
+                                                          f"({os.strerror(errno_)}); {fix}"), err.getvalue())
+                self.assertTrue(err.getvalue().endswith(f"; any earlier {ZIP} is kept\n"), err.getvalue())
+                self.assert_kept(earlier)
+
     def test_a_reader_that_goes_away_still_gets_the_whole_zip_and_no_traceback(self):
         process = subprocess.Popen([sys.executable, os.path.join(self.part, "collect_submission.py")],
                                    cwd=self.elsewhere, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),

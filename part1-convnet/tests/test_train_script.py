@@ -256,6 +256,20 @@ class TestTrainScript(unittest.TestCase):
         self.assert_one_line_error(result, f"cannot write train.png ({os.strerror(errno.EACCES)})",
                                    "final training accuracy", "any earlier train.png is kept")
 
+    def test_a_full_or_failing_disk_after_training_is_named_with_its_fix_and_the_old_figure_stays(self):
+        for errno_, fix in ((errno.ENOSPC, "free some disk space"), (errno.EIO, "check the disk")):
+            with self.subTest(error=errno.errorcode[errno_]), tempfile.TemporaryDirectory() as tmp:
+                write_synthetic_cifar(os.path.join(tmp, "data"), images_per_batch=20)
+                with open(os.path.join(tmp, "train.png"), "wb") as f:
+                    f.write(b"an earlier figure")
+                result = self.run_in_process_refusing(tmp, os, "replace", OSError(errno_, os.strerror(errno_)))
+                with open(os.path.join(tmp, "train.png"), "rb") as f:
+                    self.assertEqual(f.read(), b"an earlier figure")
+                self.assertEqual(files_in(tmp), ["data", "train.png"])
+                self.assert_one_line_error(result, f"cannot write train.png ({os.strerror(errno_)}); {fix}",
+                                           "any earlier train.png is kept")
+                self.assertNotIn("writable", result.stderr)
+
     def test_the_data_path_is_written_with_the_os_separator(self):
         # as on Windows: ntpath in place of os.path while train.py is imported, so the missing-data message and
         # the test above name the same path on every OS

@@ -218,7 +218,9 @@ class Figure(unittest.TestCase):
             figure = Path(tmp, "relu_pieces.png")
             read_only = OSError(errno.EROFS, "Read-only file system")
             for error, fix in ((read_only, "copy the kit to a disk you can write to"),
-                               (PermissionError(errno.EACCES, "Permission denied"), f"fix the permissions of {tmp}")):
+                               (PermissionError(errno.EACCES, "Permission denied"), f"fix the permissions of {tmp}"),
+                               (OSError(errno.ENOSPC, "No space left on device"), "free some disk space"),
+                               (OSError(errno.EIO, "Input/output error"), "check the disk (it failed to write)")):
                 with self.subTest(error=error.strerror), \
                         mock.patch.object(relu_pieces, "plot_pieces", side_effect=error):
                     self.assertEqual(self.run_main(figure), (2, f"relu_pieces.py: error: cannot write {figure}: "
