@@ -55,6 +55,21 @@ def submission_files(root="."):
     return paths
 
 
+def damaged_checkpoint(paths):
+    """The first checkpoints/*.pth among `paths` that is not a whole torch.save file (a zip archive whose every
+    member passes its CRC): a copy cut short, say. None when all are whole."""
+    for path in paths:
+        if path.startswith("checkpoints" + os.sep) and path.endswith(".pth"):
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    if archive.testzip() is None:
+                        continue
+            except (zipfile.BadZipFile, EOFError, ValueError):  # OSError: the zip's own line names the file
+                pass
+            return path
+    return None
+
+
 def is_part2_submission(path):
     """Whether the zip at `path` is an earlier part-2 submission, which a new one may replace."""
     try:
@@ -97,6 +112,12 @@ def main():
     unnamable = next((path for path in paths if not _utf8(path)), None)
     if unnamable:  # zipfile would stop halfway with a traceback (error_line writes the bad bytes as escapes)
         message = f"{unnamable}: a file name that is not UTF-8 cannot go in a zip; rename the file"
+        print(cli.error_line("collect_submission.py", message), file=sys.stderr)
+        return 2
+    damaged = damaged_checkpoint(paths)
+    if damaged:  # graders load these weights: a file cut short would fail there, not here
+        message = (f"{damaged} is damaged (not a whole torch.save file: cut short or corrupted); train again, or "
+                   f"copy it anew; {shown} is unchanged")
         print(cli.error_line("collect_submission.py", message), file=sys.stderr)
         return 2
 
