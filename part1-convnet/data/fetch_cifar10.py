@@ -304,8 +304,12 @@ def safe_extract(archive, dest, refetch):
     except OSError as error:
         if error.errno is None:  # gzip.BadGzipFile and kin: the archive, not the disk
             raise FetchError(f"{archive} is not a readable .tar.gz ({_one_line(error)}); {refetch}") from None
-        raise FetchError(f"cannot unpack {archive} into {dest} ({error.strerror}); "
-                         "free some disk space or make the folder writable") from None
+        if error.errno in (errno.EISDIR, errno.ENOTDIR, errno.EEXIST):  # a file and a folder of one name
+            raise FetchError(f"{archive} holds two entries of one name, a file and a folder; {NOT_CIFAR}") from None
+        fix = {errno.ENOSPC: "free some disk space", errno.EROFS: "copy the kit to a disk you can write to",
+               errno.EACCES: "make that folder writable", errno.EPERM: "make that folder writable"}
+        raise FetchError(f"cannot unpack {archive} in {os.path.dirname(dest)} ({error.strerror}); "
+                         f"{fix.get(error.errno, 'check the disk (it failed to write)')}") from None
     except (tarfile.TarError, EOFError, zlib.error) as error:
         raise FetchError(f"{archive} is not a complete .tar.gz ({_one_line(error)}); "
                          f"{refetch}") from None

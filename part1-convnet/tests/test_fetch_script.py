@@ -183,6 +183,33 @@ class FetchScript(unittest.TestCase):
         path, md5 = self.archive("link.tar.gz", [("batches.meta", b"x")], links=[("test_batch", "/etc/passwd")])
         self.assert_refused(self.fetch(path, md5), "unsafe entry", "test_batch")
 
+    def test_a_file_and_a_folder_of_one_name_is_the_archives_fault(self):
+        for first, then in ((tarfile.DIRTYPE, tarfile.REGTYPE), (tarfile.REGTYPE, tarfile.DIRTYPE)):
+            with self.subTest(first=first, then=then):
+                path = os.path.join(self.temporary.name, "clash.tar.gz")
+                with tarfile.open(path, "w:gz") as tar:
+                    for kind in (first, then):
+                        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+                        info.type, info.size = kind, 2 if kind == tarfile.REGTYPE else 0
+                        tar.addfile(info, io.BytesIO(b"ab") if kind == tarfile.REGTYPE else None)
+                with open(path, "rb") as f:
+                    md5 = hashlib.md5(f.read()).hexdigest()
+                said = ["two entries of one name"] if first == tarfile.DIRTYPE else []  # a folder after the file:
+                self.assert_refused(self.fetch(path, md5), *said, "CIFAR-10 python version")  # tarfile passes over
+
+    def test_a_full_or_read_only_disk_while_unpacking_is_named_with_its_fix(self):
+        fetch = load_fetch_module()
+        for error, fix in ((OSError(errno.ENOSPC, "No space left on device"), "free some disk space"),
+                           (OSError(errno.EROFS, "Read-only file system"), "copy the kit to a disk you can write to"),
+                           (OSError(errno.EIO, "Input/output error"), "check the disk")):
+            with self.subTest(error=error.strerror), mock.patch.object(fetch.tarfile.TarFile, "extractall",
+                                                                       side_effect=error), \
+                    self.assertRaises(fetch.FetchError) as raised:
+                fetch.safe_extract(self.good, os.path.join(self.data, ".cifar-work"), "refetch")
+            self.assertEqual(str(raised.exception), f"cannot unpack {self.good} in {os.path.realpath(self.data)} "
+                                                    f"({error.strerror}); {fix}" + (" (it failed to write)"
+                                                                                   if fix == "check the disk" else ""))
+
     def test_a_reader_that_goes_away_does_not_stop_the_fetch(self):
         for unbuffered in ("", "1"):  # block-buffered stdout fails at exit; unbuffered at the first line
             with self.subTest(PYTHONUNBUFFERED=unbuffered):
