@@ -38,7 +38,15 @@ class _BatchUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a CIFAR batch file")
-        return super().find_class(module, name)
+        return _bytes_of_given_bytes if name == "bytes" else super().find_class(module, name)
+
+
+def _bytes_of_given_bytes(*args):
+    """bytes() and bytes(text, codec), as pickles build an array's data; bytes(n) is refused: those few bytes of a
+    crafted file would ask for n zero bytes of memory, of any size."""
+    if args and isinstance(args[0], int):
+        raise pickle.UnpicklingError("bytes(n) in a CIFAR batch file")
+    return bytes(*args)
 
 
 def _field(batch, key):

@@ -91,6 +91,21 @@ def _reconstruct(cls, shape, dtype_code):
     return _Array()
 
 
+def _frombuffer(raw, dtype, shape, order):
+    """numpy's form of an array at pickle protocol 5 (Python 3.14's default): its bytes, dtype, shape, order."""
+    array = _Array()
+    array.raw, array.dtype, array.shape = bytes(raw), dtype, shape
+    return array
+
+
+def _bytes_of_given_bytes(*args):
+    """bytes() and bytes(text, codec), as pickles build an array's data; bytes(n) is refused: those few bytes of a
+    crafted file would ask for n zero bytes of memory, of any size."""
+    if args and isinstance(args[0], int):
+        raise pickle.UnpicklingError("bytes(n) in a batch file")
+    return bytes(*args)
+
+
 def _latin1(text, encoding):
     """_codecs.encode as Python 3 pickles bytes at protocol 2; any other codec is refused."""
     if encoding not in ("latin1", "latin-1"):
@@ -104,7 +119,9 @@ class _PlaceholderUnpickler(pickle.Unpickler):
     _BUILDERS = {("numpy", "ndarray"): _Array, ("numpy", "dtype"): _Dtype, ("_codecs", "encode"): _latin1,
                  ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
                  ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-                 ("__builtin__", "bytes"): bytes, ("builtins", "bytes"): bytes}
+                 ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+                 ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+                 ("__builtin__", "bytes"): _bytes_of_given_bytes, ("builtins", "bytes"): _bytes_of_given_bytes}
 
     def find_class(self, module, name):
         try:

@@ -99,6 +99,16 @@ def batch(images=4, labels=None, dtype=np.uint8, width=3072, bytes_keys=False):
             labels_key: list(range(images)) if labels is None else labels}
 
 
+class AsksForBytes:
+    """Pickles as builtins.bytes(n)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __reduce__(self):
+        return bytes, (self.n,)
+
+
 class TestBadBatches(unittest.TestCase):
     """Every malformed batch file is one DataError whose one-line message names the file and the fetch script."""
 
@@ -140,6 +150,10 @@ class TestBadBatches(unittest.TestCase):
         marker = os.path.join(self.tmp.name, "marker")
         self.assert_refused(self.write({"data": RunsCode(marker), "labels": [0]}, protocol=5), "system")
         self.assertFalse(os.path.exists(marker))
+
+    def test_bytes_of_a_size_the_file_asks_for_is_refused_unbuilt(self):
+        # bytes(n) builds n zero bytes: a file of a few bytes could ask for any amount of memory
+        self.assert_refused(self.write({"data": AsksForBytes(10 ** 9), "labels": [0]}), "bytes(n)")
 
     def test_a_batch_pickled_at_protocol_5_loads_as_at_protocol_2(self):
         # protocol 5 is Python 3.14's default and pickle.HIGHEST_PROTOCOL: numpy writes arrays through _frombuffer

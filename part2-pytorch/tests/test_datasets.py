@@ -83,6 +83,16 @@ class RunsCode:
         return os.system, (f'echo ran > "{self.marker}"',)
 
 
+class AsksForBytes:
+    """Pickles as builtins.bytes(n)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __reduce__(self):
+        return bytes, (self.n,)
+
+
 def batch(images=4, labels=None, dtype=np.uint8, width=3072, str_keys=False):
     """A batch dict like the real ones (bytes keys, as a bytes-decoding load reads Python 2's, or str keys)."""
     data_key, labels_key = ("data", "labels") if str_keys else (b"data", b"labels")
@@ -131,6 +141,10 @@ class BadBatches(unittest.TestCase):
         with self.assertRaises(DataError):
             load_split(self.temporary.name, train=False)
         self.assertFalse(os.path.exists(marker))
+
+    def test_bytes_of_a_size_the_file_asks_for_is_refused_unbuilt(self):
+        # bytes(n) builds n zero bytes: a file of a few bytes could ask for any amount of memory
+        self.assert_refused({b"data": AsksForBytes(10 ** 9), b"labels": [0]}, "bytes(n)")
 
     def test_random_bytes_empty_and_truncated_files(self):
         self.assert_refused(np.random.default_rng(0).bytes(5000), "not a CIFAR-10 batch")

@@ -176,6 +176,20 @@ class FetchScript(unittest.TestCase):
         self.assert_refused(self.fetch(path, md5), "batches.meta")
         self.assertFalse(os.path.exists(marker))
 
+    def test_a_batch_at_pickle_protocol_5_is_sound_and_bytes_of_any_size_is_refused(self):
+        # protocol 5 is Python 3.14's default: numpy writes an array through _frombuffer, which the loaders read
+        fetch, path = load_fetch_module(), os.path.join(self.temporary.name, "data_batch_1")
+        with open(path, "wb") as f:
+            f.write(pickle.dumps(pickle.loads(real_sized_batch()), protocol=5))
+        self.assertIsNone(fetch.batch_problem(path))
+
+        class AsksForBytes:  # pickles as builtins.bytes(n): a few bytes of file asking for n bytes of memory
+            def __reduce__(self):
+                return bytes, (10 ** 9,)
+        with open(path, "wb") as f:
+            f.write(pickle.dumps({"labels": [0] * 10000, "data": AsksForBytes()}, protocol=2))
+        self.assertIn("bytes(n)", fetch.batch_problem(path))
+
     def test_path_traversal_and_symlink_members(self):
         path, md5 = self.archive("escape.tar.gz", [("../escape", b"x")])
         self.assert_refused(self.fetch(path, md5), "unsafe entry", "../escape")
