@@ -96,9 +96,9 @@ def _write_then_rename(path, write, mode):
         raise
 
 
-def os_error_line(error):
-    """What a command line says of an OSError: the file, the system's reason and the fix."""
-    return f"{error.filename or 'a file'}: {error.strerror or error}; {what_to_do(error)}, then run again"
+def os_error_line(error, then="run again"):
+    """What a command line says of an OSError: the file, the system's reason, the fix and what to do then."""
+    return f"{error.filename or 'a file'}: {error.strerror or error}; {what_to_do(error)}, then {then}"
 
 
 def what_to_do(error):

@@ -36,7 +36,7 @@ from metrics import accuracy, per_class_accuracy
 from models import MODEL_BUILDERS
 from progress import batch_bar
 from run_state import (Diverged, Interrupted, check_finite, check_writable, checkpoint_note, graded_checkpoint,
-                       graded_path, interrupted_as, interruption, resumed_state, run_settings)
+                       graded_path, interrupted_as, interruption, resume_command, resumed_state, run_settings)
 from runlog import RunBusy, RunLog, format_header, format_per_class, format_row
 from training import Lookahead, learning_rate_at, linear_learning_rate_at, set_learning_rate, sgd, train, validate
 
@@ -440,10 +440,14 @@ def fit(args, device, run_name=None, echo=print, progress=False):
                 if writes:
                     save_epoch(run, args, training, row, per_class, confusion, best, improved, graded)
                 echo(format_row(row, per_class))
+            if writes:  # after the last epoch, or again when a resume finds nothing to train (they may have failed)
+                draw_figures(run, args, best)
         except KeyboardInterrupt as stop:
             raise interruption(run, f"in epoch {epoch}", args, stop) from None
-        if writes:  # after the last epoch, or again when a resume finds nothing to train (they may have failed)
-            draw_figures(run, args, best)
+        except OSError as error:  # a disk that failed mid-run: the epochs in last.pth go on once it is fixed
+            if writes and os.path.exists(run.last_path):
+                error.resume_command = resume_command(args)
+            raise
     echo(f"Best Prec@1 {best['accuracy']:.4f} at epoch {best['epoch']}; per-class accuracy:")
     echo(format_per_class(CLASS_NAMES, per_class_accuracy(best["confusion"])))
     echo(checkpoint_note(graded, best, run))
@@ -475,7 +479,9 @@ def main(argv=None):
     except OSError as error:  # a full or read-only disk, a folder where a file should be
         if cli.console_failed(error):
             raise  # see cli.quiet_when_the_pipe_closes
-        print(cli.error_line("main.py", files.os_error_line(error)), file=sys.stderr)
+        resume = getattr(error, "resume_command", None)
+        then = f"continue with {resume}" if resume else "run again"
+        print(cli.error_line("main.py", files.os_error_line(error, then)), file=sys.stderr)
         return 2
     except Diverged as error:
         print(cli.error_line("main.py", error), file=sys.stderr)

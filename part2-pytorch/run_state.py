@@ -159,9 +159,14 @@ def interruption(run, when, args, stop):
         held = f"{run.folder} still holds its finished epochs"
     else:
         return Interrupted(f"{how} {when}; no epoch had finished, so there is nothing to resume", status)
+    return Interrupted(f"{how} {when}; {held}: continue with {resume_command(args)}", status)
+
+
+def resume_command(args):
+    """The command that continues this run from its last.pth: the arguments it was given, and --resume."""
     again = sys.argv[1:] or ["--config", args.config]
     again += [] if "--resume" in again else ["--resume"]
-    return Interrupted(f"{how} {when}; {held}: continue with python main.py {command_line(again)}", status)
+    return f"python main.py {command_line(again)}"
 
 
 @contextlib.contextmanager

@@ -758,12 +758,32 @@ class FullDisk(Scratch):
             status, _, err = self.run.main("--epochs", "2", "--resume")
         self.assertEqual(status, 2)
         one_line(self, err)
-        self.assertIn("No space left on device", err)
+        self.assertIn("No space left on device; free some disk space, then continue with python main.py ", err)
+        self.assertTrue(err.endswith(" --resume\n"), err)  # not "run again", which would start afresh
         self.assertEqual(read_bytes(last), before)
         leftovers = [name for folder, _, names in os.walk(self.run.folder) for name in names if name.endswith(".tmp")]
         self.assertEqual(leftovers, [])
         self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)  # once there is space again
         self.assertEqual(epochs_in(self.run), [1, 2])
+
+    def test_before_any_epoch_is_saved_a_failed_write_says_run_again(self):
+        def no_space(obj, f, *args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device", f.name)
+        with mock.patch("checkpointing.torch.save", no_space):
+            status, _, err = self.run.main("--epochs", "1")
+        self.assertEqual(status, 2)
+        self.assertTrue(err.endswith("No space left on device; free some disk space, then run again\n"), err)
+        self.assertFalse(os.path.exists(self.run.path("runs", "tiny", "last.pth")))
+
+    def test_a_full_disk_at_the_figures_names_the_resume_that_draws_them(self):
+        with mock.patch("runlog.RunLog.plot_learning_curves", side_effect=OSError(errno.ENOSPC, "No space left")):
+            status, _, err = self.run.main("--epochs", "1")
+        self.assertEqual(status, 2)
+        self.assertIn("No space left; free some disk space, then continue with python main.py ", err)
+        status, out, _ = self.run.main("--epochs", "1", "--resume")  # nothing to train: it draws them
+        self.assertEqual(status, 0)
+        self.assertIn("nothing to train", out)
+        self.assertTrue(os.path.isfile(self.run.path("runs", "tiny", "learning_curves.png")))
 
 
     def test_a_disk_that_fills_inside_torch_save_is_the_same_one_line(self):
