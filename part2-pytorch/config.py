@@ -9,6 +9,7 @@ import argparse
 import difflib
 import math
 import os
+import re
 import reprlib
 from dataclasses import dataclass
 
@@ -61,7 +62,10 @@ class Number:
     def parse(self, value):
         if isinstance(value, bool):
             raise ValueError
-        # YAML 1.1, which PyYAML follows, reads 1e-4 (no dot) as a string; accept it as the number it means.
+        # YAML 1.1, which PyYAML follows, reads 1e-4 (no dot) as a string; accept it as the number it means
+        # (only in plain decimal: float() would take "1_0" as 10 too).
+        if isinstance(value, str) and not PLAIN_NUMBER.fullmatch(value.strip()):
+            raise ValueError
         number = float(value) if isinstance(value, (int, float, str)) else math.nan
         above_low = number >= self.low if self.low_included else number > self.low
         below_high = number <= self.high if self.high_included else number < self.high
@@ -313,27 +317,60 @@ def _read_yaml(path):
     if repeated:  # YAML would keep the last silently: a second Train section would drop the first's keys
         key, line = repeated
         raise ConfigError(f"{path}: {shown(key)} is given twice (the second time at line {line}); keep one")
+    odd = _odd_number(text.decode("utf-8"))
+    if odd:
+        raise ConfigError(f"{path}: {odd_number_problem(*odd)}")
     return document
 
 
-def _repeated_key(text):
-    """(key, line) of the first key that a mapping of the YAML `text` holds twice, else None (nodes only: the
-    composer builds no objects)."""
+def odd_number_problem(text, line=None):
+    where = f" at line {line}" if line else ""
+    return (f"{shown(text)[1:-1]}{where} is a number YAML reads as {shown(yaml.safe_load(text))} (minutes:seconds, "
+            f"octal, hexadecimal, binary or digits grouped with _); write it in plain decimal, or quote it if it is "
+            f"text")
+
+
+def _nodes(text):
+    """Every node of the YAML `text`, each once (an alias repeats its anchor's node: a YAML bomb would take ages);
+    nodes only, so no object is built."""
     nodes, visited = [yaml.compose(text, Loader=yaml.SafeLoader)], set()
     while nodes:
         node = nodes.pop()
-        if id(node) in visited:  # an alias repeats its anchor's node: each node once, or a YAML bomb takes ages
+        if id(node) in visited:
             continue
         visited.add(id(node))
+        yield node
+        if isinstance(node, yaml.MappingNode):
+            nodes.extend(value for _, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            nodes.extend(node.value)
+
+
+def _repeated_key(text):
+    """(key, line) of the first key that a mapping of the YAML `text` holds twice, else None."""
+    for node in _nodes(text):
         if isinstance(node, yaml.MappingNode):
             seen = set()
             for key in (key for key, _ in node.value if isinstance(key, yaml.ScalarNode)):
                 if key.value in seen:
                     return key.value, key.start_mark.line + 1
                 seen.add(key.value)
-            nodes.extend(value for _, value in node.value)
-        elif isinstance(node, yaml.SequenceNode):
-            nodes.extend(node.value)
+    return None
+
+
+PLAIN_INTEGER = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+PLAIN_NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+YAML_INFINITY_OR_NAN = {".inf", "+.inf", "-.inf", ".nan"}  # left to the settings, which refuse them by name
+
+
+def _odd_number(text):
+    """(text, line) of the first number that YAML 1.1 reads in a form few mean: 1:00 is 60 (minutes:seconds),
+    010 is 8 (octal), 0x10 and 0b11 are hexadecimal and binary, 1_0 is 10; else None."""
+    for node in _nodes(text):
+        if isinstance(node, yaml.ScalarNode) and node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+            plain = PLAIN_INTEGER if node.tag.endswith("int") else PLAIN_NUMBER
+            if not (plain.fullmatch(node.value) or node.value.lower() in YAML_INFINITY_OR_NAN):
+                return node.value, node.start_mark.line + 1
     return None
 
 
@@ -343,9 +380,13 @@ def parse_value(text, key=None):
     if key in SETTINGS and isinstance(SETTINGS[key].kind, Text):
         return text
     try:
-        return yaml.safe_load(text) if text.strip() else text
+        value = yaml.safe_load(text) if text.strip() else text
     except (yaml.YAMLError, RecursionError, *YAML_VALUE_FAILURES):
         return text  # not YAML, or a value YAML refuses or fails on: left as text for the setting to judge
+    odd = isinstance(value, (int, float, list)) and _odd_number(text)  # 1:00, 0x10, [010, 8]
+    if odd:
+        raise ConfigError(f"command line: {key or 'a value'} = {odd_number_problem(odd[0])}")
+    return value
 
 
 def parse_override(text):

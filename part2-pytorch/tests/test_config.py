@@ -377,14 +377,39 @@ class BadConfigs(unittest.TestCase):
     def test_integers_past_a_billion_or_past_printing_are_refused_in_one_line(self):
         huge = "0x" + "f" * 5000  # YAML reads hex of any length; Python will not print it in decimal
         self.assert_error(self.with_change("warmup: 0", "warmup: 1" + "0" * 400), "Train.warmup", "<= 1,000,000,000")
-        self.assert_error(self.with_change("warmup: 0", f"warmup: {huge}"), "<an integer of 20,000 bits>")
-        self.assert_error(self.with_change("learning_rate: 0.1", f"learning_rate: {huge}"), "a number > 0")
-        self.assert_error(self.with_change("steps: [6, 8]", f"steps: [1, {huge}]"), "Train.steps")
+        for old, new in (("warmup: 0", f"warmup: {huge}"), ("learning_rate: 0.1", f"learning_rate: {huge}"),
+                         ("steps: [6, 8]", f"steps: [1, {huge}]")):
+            with self.subTest(new=new[:20]):
+                self.assert_error(self.with_change(old, new), "<an integer of 20,000 bits>", "plain decimal")
         self.assert_error(self.write(f"Train:\n  ? {huge}\n  : 1\n"), "unknown key <an integer of")  # a long key: ?
         self.assert_error(self.write(f"? {huge}\n: {{epochs: 1}}\n"), "unknown section <an integer of")
         for key in ("reweight_from", "epochs", "batch_size"):
-            with self.subTest(key=key), self.assertRaisesRegex(ConfigError, "<= 1,000,000,000"):
+            with self.subTest(key=key), self.assertRaisesRegex(ConfigError, "<an integer of 20,000 bits>"):
                 load_config(self.write(VALID), [config.parse_override(f"{key}={huge}")])
+
+    def test_numbers_in_a_base_or_form_few_mean_are_refused_not_read(self):
+        # YAML 1.1 reads 1:00 as 60 (minutes:seconds), 010 as 8, 0x10 as 16, 0b11 as 3 and 1_0 as 10
+        for text, read_as in (("1:00", 60), ("010", 8), ("0x10", 16), ("0b11", 3), ("1_0", 10), ("1_0.5", 10.5)):
+            with self.subTest(text=text):
+                key = "learning_rate" if "." in text else "epochs"
+                old = "learning_rate: 0.1" if key == "learning_rate" else "epochs: 10"
+                self.assert_error(self.with_change(old, f"{key}: {text}"), f"{text} at line",
+                                  f"YAML reads as {read_as}", "write it in plain decimal")
+                with self.assertRaises(ConfigError) as caught:
+                    config.parse_override(f"{key}={text}")
+                self.assertTrue(str(caught.exception).startswith(f"command line: {key} = {text} is a number YAML "
+                                                                 f"reads as {read_as}"), caught.exception)
+        self.assert_error(self.with_change("steps: [6, 8]", "steps: [6, 010]"), "010 at line")
+        for text in ("'1_0'", "'0x10'", "' 1e-3x'"):  # quoted: text, which a number setting refuses
+            with self.subTest(text=text):
+                self.assert_error(self.with_change("learning_rate: 0.1", f"learning_rate: {text}"),
+                                  "Train.learning_rate", "not allowed")
+        plain = (("learning_rate: 1e-3", 0.001), ("learning_rate: .5", 0.5), ("learning_rate: +2.", 2.0),
+                 ("learning_rate: '1E-3'", 0.001), ("learning_rate: 0", None))
+        for text, value in plain[:-1]:  # the plain forms still read as the numbers they show
+            with self.subTest(text=text):
+                self.assertEqual(load_config(self.with_change("learning_rate: 0.1", text))["learning_rate"], value)
+        self.assertEqual(config.parse_override("epochs=0"), ("epochs", 0))  # left for the setting to refuse
 
 
 class Overrides(unittest.TestCase):
