@@ -119,14 +119,14 @@ class Text:
 
 
 class FolderPath(Text):
-    allowed = ("a folder's path: not empty, no control character (in double quotes YAML reads the \\n and \\t of "
+    allowed = ("a folder's path: not blank, no control character (in double quotes YAML reads the \\n and \\t of "
                "D:\\new\\tmp as a newline and a tab: write Windows paths with / or in single quotes), and only "
                "characters the file system can name")
 
     @staticmethod
     def parse(value):
         try:  # YAML's "\0" or a lone surrogate "\ud800" would fail later, inside os.stat, as a traceback
-            if any(c < " " or c == "\x7f" for c in Text.parse(value)) or not os.fsencode(value):
+            if any(c < " " or c == "\x7f" for c in Text.parse(value)) or not value.strip() or not os.fsencode(value):
                 raise ValueError
         except UnicodeEncodeError:
             raise ValueError from None
@@ -394,7 +394,13 @@ def parse_override(text):
     name, equals, value = text.partition("=")
     if not equals:
         raise ConfigError(f"command line: --set {shown(text)} is not allowed; expected KEY=VALUE")
-    key = name.strip().rpartition(".")[2].replace("-", "_")
+    section, _, key = name.strip().rpartition(".")
+    if section and section not in SECTIONS:  # any section takes any key, as in a file; a made-up one is a typo
+        close = difflib.get_close_matches(section, SECTIONS, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"command line: --set {shown(text)[1:-1]}: unknown section {shown(section)}{hint} "
+                          f"(sections: {', '.join(SECTIONS)})")
+    key = key.replace("-", "_")
     return key, parse_value(value, key)
 
 

@@ -231,7 +231,8 @@ class BadConfigs(unittest.TestCase):
              ["data.data_dir", "'D:\\new\\tmp'", "a newline and a tab", "in single quotes"]),
             *([("save_best: true", 'save_best: true, data_dir: "a\\ud800b"', ["data.data_dir", "the file system"])]
               if os.name == "posix" else []),  # Windows names may hold a lone surrogate (PEP 529): taken there
-            ("save_best: true", "save_best: true, data_dir: ''", ["data.data_dir", "not empty"]),
+            ("save_best: true", "save_best: true, data_dir: ''", ["data.data_dir", "not blank"]),
+            ("save_best: true", "save_best: true, data_dir: '   '", ["data.data_dir", "'   '", "not blank"]),
             # allowed one by one, not together
             ("momentum: 0.9", "momentum: 0, nesterov: true", ["nesterov", "momentum > 0"]),
             ("loss_type: CE", "loss_type: Focal, label_smoothing: 0.1", ["label_smoothing", "Focal", "loss_type CE"]),
@@ -454,6 +455,13 @@ class Overrides(unittest.TestCase):
                 self.assertIn(fragment, str(caught.exception))
         with self.assertRaises(ConfigError):
             config.parse_override("epochs")
+        for text, fragments in (("Trian.epochs=2", ["unknown section 'Trian'", "did you mean Train?"]),
+                                ("a.b.epochs=3", ["unknown section 'a.b'", "sections: Train, network, data, loss"])):
+            with self.subTest(text=text), self.assertRaises(ConfigError) as caught:
+                config.parse_override(text)
+            for fragment in fragments:
+                self.assertIn(fragment, str(caught.exception))
+        self.assertEqual(config.parse_override("data.epochs=2"), ("epochs", 2))  # any section, as in a file
 
 
 class BuiltFromTheConfig(unittest.TestCase):
