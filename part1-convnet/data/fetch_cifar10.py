@@ -336,7 +336,7 @@ def environment_settings():
     """(the local archive's absolute path, or None to download; the md5 it must have) from CIFAR10_ARCHIVE and
     CIFAR10_MD5, checked before anything is fetched."""
     local = os.environ.get("CIFAR10_ARCHIVE")
-    expected_md5 = (os.environ.get("CIFAR10_MD5") or CANONICAL_MD5).strip().lower()  # set but empty: the default
+    expected_md5 = (os.environ.get("CIFAR10_MD5", "").strip() or CANONICAL_MD5).lower()  # set but blank: the default
     if not re.fullmatch(r"[0-9a-f]{32}", expected_md5):
         raise SettingError(f"CIFAR10_MD5={expected_md5} is not an md5 sum (32 hex digits); give the archive's "
                            f"sum, or unset CIFAR10_MD5 for the canonical one")
@@ -344,7 +344,8 @@ def environment_settings():
         return None, expected_md5
     archive = os.path.abspath(local)  # relative to the caller's folder: get_data.sh does not cd
     if not os.path.isfile(archive):
-        what = "is a folder" if os.path.isdir(archive) else "does not exist"
+        what = ("is a folder" if os.path.isdir(archive) else "does not exist" if not os.path.exists(archive) else
+                "is not a regular file (a device or a pipe)")
         raise SettingError(f"CIFAR10_ARCHIVE={local}: {archive} {what}; give the path of "
                            "cifar-10-python.tar.gz, or unset CIFAR10_ARCHIVE to download it")
     return archive, expected_md5

@@ -274,6 +274,8 @@ class FetchScript(unittest.TestCase):
         self.assert_refused(self.fetch(self.good, "0" * 32), "md5", self.good, self.good_md5)
         self.assert_refused(self.fetch("absent.tar.gz", self.good_md5), "absent.tar.gz", "does not exist", status=2)
         self.assert_refused(self.fetch(self.temporary.name, self.good_md5), "is a folder", status=2)
+        if os.path.exists(os.devnull) and not os.path.isfile(os.devnull):  # /dev/null; Windows' nul is no path
+            self.assert_refused(self.fetch(os.devnull, self.good_md5), "is not a regular file", status=2)
 
     def test_an_argument_is_one_line_and_fetches_nothing(self):
         commands = [[sys.executable, os.path.join(self.data, "fetch_cifar10.py")]]
@@ -291,7 +293,8 @@ class FetchScript(unittest.TestCase):
     def test_an_md5_that_is_no_sum_is_refused_and_an_empty_one_means_the_canonical_sum(self):
         self.assert_refused(self.fetch(self.good, "not-a-sum"), "CIFAR10_MD5=not-a-sum is not an md5 sum", status=2)
         self.assert_refused(self.fetch(self.good, "abc\n\x1b[2Jrm"), "CIFAR10_MD5=abc\\n\\x1b[2jrm is not", status=2)
-        self.assert_refused(self.fetch(self.good, ""), "expected c58f30108f718f92721af3b95e74349a")
+        for blank in ("", "  "):
+            self.assert_refused(self.fetch(self.good, blank), "expected c58f30108f718f92721af3b95e74349a")
         result = self.fetch(self.good, f" {self.good_md5.upper()} ")
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(sorted(os.listdir(self.folder)), sorted(["batches.meta"] + BATCHES))
