@@ -18,7 +18,10 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stage=/tmp/stage
 python=${PYTHON:-python3}  # another: PYTHON=/absolute/path/to/python bash ...
-case "${1:-}" in
+if [ $# -lt 2 ]; then
+    set -- usage  # one line, below
+fi
+case "$1" in
 pack)
     packed=$(mktemp -d)
     "$python" "$root/../shared/tools/cifar_pack.py" pack "$2" "$packed" || exit 2

@@ -13,6 +13,11 @@
 # come back; the tables and plots only show runs of the grid's own schedule, so a rehearsal has none)
 set -uo pipefail
 python=${PYTHON:-python3}  # another: PYTHON=/absolute/path/to/python bash ...
+usage="usage: bash scripts/gpu_paper_grid.sh PACKED|- OUT SECONDS WORKERS [--set KEY=VALUE ...]"
+if [ $# -lt 4 ] || ! [[ $3 =~ ^[0-9]+$ && $4 =~ ^[1-9][0-9]*$ ]]; then
+    echo "gpu_paper_grid.sh: error: $usage (SECONDS and WORKERS whole numbers, WORKERS at least 1)" >&2
+    exit 2
+fi
 packed=$1 out=$2 seconds=$3 workers=$4
 shift 4
 cd "$(dirname "$0")/.." || exit 2

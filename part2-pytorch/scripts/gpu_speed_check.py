@@ -172,12 +172,13 @@ STEPS = {"tests": tests_step, "bench": bench_step, "record": record_step, "torch
 def main():
     parser = cli.CommandLineParser(prog="gpu_speed_check.py", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", help="folder for the logs and the table")
+    parser.add_argument("out", type=cli.path_argument("the folder for the logs and the table"),
+                        help="folder for the logs and the table")
     parser.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS),
                         help="the steps to run (always in the order above; default: all)")
-    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True), default=540,
+    parser.add_argument("--seconds", type=cli.number_at_least(0, float, above=True, at_most=86400), default=540,
                         help="the whole job's budget")
-    parser.add_argument("--bench-seconds", type=cli.number_at_least(0, float, above=True), default=20,
+    parser.add_argument("--bench-seconds", type=cli.number_at_least(0, float, above=True, at_most=3600), default=20,
                         help="bench.py's time per setting")
     parser.add_argument("--record", type=record_argument, nargs="+", metavar="MODEL:EPOCHS[,EPOCHS...]",
                         default=[("MyModel-GPU", [16, 20, 24]), ("MyModel-GPU-wide", [12, 16])],
@@ -188,7 +189,10 @@ def main():
     parser.add_argument("--data-dir", default="data/cifar-10-batches-py", help="the real CIFAR-10 batches")
     parser.add_argument("--device", default="cuda", help="cuda, or cpu for a rehearsal")
     args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:  # a file of that name, a read-only disk
+        parser.exit(2, cli.error_line("gpu_speed_check.py", files.os_error_line(error)) + "\n")
     deadline = time.perf_counter() + args.seconds
     table = []
 

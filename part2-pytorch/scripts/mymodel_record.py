@@ -142,13 +142,15 @@ def write_results(out, rows, table):
 def parse_arguments(argv):
     parser = cli.CommandLineParser(prog="mymodel_record.py", description=(__doc__ or "").partition("\n")[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/config_mymodel_gpu.yaml", help="the recipe (default: %(default)s)")
+    parser.add_argument("--config", type=cli.path_argument("the recipe's YAML file"),
+                        default="configs/config_mymodel_gpu.yaml", help="the recipe (default: %(default)s)")
     parser.add_argument("--seeds", type=cli.number_at_least(1), default=5,
                         help="runs per run length: seeds 0..N-1 (default: %(default)s)")
     parser.add_argument("--epochs", type=cli.number_at_least(1), nargs="+",
                         help="run lengths in epochs (default: the config's)")
     parser.add_argument("--device", default="auto", help="auto (default), cuda, cuda:N, mps or cpu")
-    parser.add_argument("--out", help="folder for record.csv and record.md")
+    parser.add_argument("--out", type=cli.path_argument("a folder for record.csv and record.md"),
+                        help="folder for record.csv and record.md (a new one, or one without them)")
     parser.add_argument("--seconds", type=cli.number_at_least(0, float), default=float("inf"),
                         help="start no run that would end past this many seconds from the start (default: no limit)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -156,9 +158,23 @@ def parse_arguments(argv):
     return parser.parse_args(argv)
 
 
+def out_problem(out):
+    """Why the results cannot go to the folder `out` (None when they can), found before any run: an earlier
+    record there is kept, not replaced; a file in the folder's place or a disk that refuses it is named."""
+    earlier = [name for name in ("record.csv", "record.md") if os.path.lexists(os.path.join(out, name))]
+    if earlier:
+        return f"{out} already holds {' and '.join(earlier)} of an earlier record; give another --out, or move them"
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as error:
+        return files.os_error_line(error)
+    return None
+
+
 def main(argv=None):
     options = parse_arguments(argv)
-    problem = cli.wrong_folder(__file__, [options.config, options.out], home=PART2)
+    problem = (cli.wrong_folder(__file__, [options.config, options.out], home=PART2)
+               or (options.out and out_problem(options.out)))
     if problem:
         print(cli.error_line("mymodel_record.py", problem), file=sys.stderr)
         return 2
@@ -196,7 +212,11 @@ def main(argv=None):
                              test_acc=round(test_accuracy, 4), train_loss=round(loss, 4)))
             print(" ".join(f"{key} {value}" for key, value in rows[-1].items()), flush=True)
             if options.out:
-                write_results(options.out, rows, summary_table(rows, recorder, device_name))
+                try:
+                    write_results(options.out, rows, summary_table(rows, recorder, device_name))
+                except OSError as error:  # a full disk: the rows printed above are the record so far
+                    print(cli.error_line("mymodel_record.py", files.os_error_line(error)), file=sys.stderr)
+                    return 2
     table = summary_table(rows, recorder, device_name) if rows else "no run finished\n"
     print(table, end="")
     return 0 if rows else 1

@@ -27,6 +27,11 @@ def last_row(scratch, name):
         return list(csv.DictReader(f))[-1]
 
 
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class RecordRuns(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -87,13 +92,20 @@ class RecordRuns(unittest.TestCase):
         self.assertIn("no run finished", out)
 
     def test_bad_input_is_one_line_and_status_2(self):
+        earlier = {name: read_bytes(self.scratch.path("out", name)) for name in ("record.csv", "record.md")}
         for arguments, message in ((["--set", "batch_size=0"], "batch_size"),
                                    (["--set", "data_dir=missing"], "missing"),
-                                   (["--seeds", "0"], "--seeds")):
+                                   (["--seeds", "0"], "--seeds"),
+                                   (["--out", "out"], "out already holds record.csv and record.md"),  # kept
+                                   (["--out", "tiny.yaml"], "in the way"),  # a file where the folder goes
+                                   (["--out", " "], "--out: an empty path"),
+                                   (["--config", ""], "--config: an empty path")):
             status, out, err = self.record(*arguments)
             self.assertEqual(status, 2, arguments)
             self.assertEqual(len(err.strip().splitlines()), 1, err)
             self.assertIn(message, err)
+            self.assertNotIn("warm-up", out)  # refused before any training
+        self.assertEqual({name: read_bytes(self.scratch.path("out", name)) for name in earlier}, earlier)
 
 
 class GpuJobRecordStep(unittest.TestCase):
@@ -126,6 +138,18 @@ class GpuJobRecordStep(unittest.TestCase):
             self.assertEqual((done.returncode, done.stdout), (2, ""), spec)
             self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
             self.assertIn("argument --record:", done.stderr)
+            self.assertFalse(os.path.exists(os.path.join(PART2, "out")))
+
+
+    def test_an_out_that_cannot_be_a_folder_or_a_budget_past_a_day_is_one_line(self):
+        with tempfile.NamedTemporaryFile(dir=PART2) as taken:
+            for arguments, message in (([taken.name], "in the way"), ([" "], "an empty path"),
+                                       (["out", "--seconds", "inf"], "at most 86400")):
+                done = subprocess.run([sys.executable, os.path.join(PART2, "scripts", "gpu_speed_check.py"),
+                                       *arguments], capture_output=True, text=True, cwd=PART2)
+                self.assertEqual((done.returncode, done.stdout), (2, ""), arguments)
+                self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+                self.assertIn(message, done.stderr)
             self.assertFalse(os.path.exists(os.path.join(PART2, "out")))
 
 
