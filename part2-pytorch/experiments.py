@@ -123,7 +123,7 @@ def run_one(run, base_config, data_dir, extra, device_name, threads):
 
 def data_overrides(data_dir):
     """--data-dir as a setting (before the --set pairs, which may name data_dir too); none when not given."""
-    return [("data_dir", data_dir)] if data_dir else []
+    return [("data_dir", data_dir)] if data_dir is not None else []
 
 
 def check_data(folder):
@@ -296,7 +296,8 @@ def build_parser():
     parser.add_argument("--shard", type=shard_argument, default="1/1", metavar="K/N",
                         help="run only the K-th of N disjoint slices of the grid, into its own CSV "
                              "(results/longtail.shard-K-of-N.csv unless --results is given)")
-    parser.add_argument("--data-dir", default=None, help="CIFAR-10 folder (default: the config's data_dir)")
+    parser.add_argument("--data-dir", type=cli.path_argument("the CIFAR-10 folder"), default=None,
+                        help="CIFAR-10 folder (default: the config's data_dir)")
     parser.add_argument("--results", type=results_argument, default=None,
                         help=f"the CSV of finished runs (default: {RESULTS}, or its shard's file with --shard); "
                              f"--list, skipping and --plot read it and its shards' files")

@@ -292,6 +292,14 @@ class DamagedData(InScratchFolder):
         self.assertFalse(os.path.exists(self.results))
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "runs")))
 
+    def test_an_empty_data_dir_is_refused_not_taken_for_the_configs(self):
+        for empty in ("", "  "):  # an unset shell variable: the grid would start on the config's data_dir
+            with self.subTest(data_dir=empty):
+                status, out, err = run_cli("--grid", "micro", "--workers", "1", "--data-dir", empty,
+                                           "--results", self.results)
+                self.assert_one_line(status, err, "--data-dir: an empty path")
+                self.assertFalse(os.path.exists(self.results))
+
     def test_found_by_a_worker_is_one_line_too(self):
         with mock.patch.object(experiments, "check_data"):  # as if damaged after the check
             status, out, err = run_cli("--grid", "micro", "--workers", "1", "--data-dir", self.data,
