@@ -61,6 +61,19 @@ class Scratch(unittest.TestCase):
         self.checkpoint = self.run.path("checkpoints", "twolayernet.pth")
 
 
+class ImbalanceText(Scratch):
+    def test_regular_in_another_case_or_with_spaces_trains_long_tailed_with_a_note(self):
+        # as in the kit, any text but "regular" means long-tailed CIFAR-10: a near miss is said, not refused
+        for text, note in (("Regular", True), ("'regular '", True), ("imbalance", False), ("regular", False)):
+            with self.subTest(imbalance=text):
+                status, out, err = self.run.main("--epochs", "1", "--set", f"imbalance={text}", "--save-best", "false",
+                                                 "--set", "imb_factor=0.001")
+                self.assertEqual((status, err), (0, ""))
+                self.assertEqual("note: imbalance" in out, note, out)
+                long_tailed = "per class [30, 30, 30, 30, 30, 30, 30, 23, 10, 5]" in out  # 5000 * 0.001 trucks
+                self.assertEqual(long_tailed, text != "regular", out)
+
+
 class Divergence(Scratch):
     def test_a_diverging_run_stops_and_saves_no_nonfinite_weights(self):
         status, out, err = self.run.main("--learning-rate", "1e38", "--set", "reg=0", "--epochs", "3")
