@@ -99,7 +99,7 @@ def target_problem(target):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     parser = cli.CommandLineParser(prog="collect_submission.py", description=(__doc__ or "").partition("\n\n")[0])
-    parser.add_argument("zip", nargs="?", default=None,
+    parser.add_argument("zip", nargs="?", default=None, type=cli.path_argument("the zip's file name"),
                         help=f"the zip to write (default: {DEFAULT_ZIP} in {os.path.basename(here)}/)")
     target = parser.parse_args().zip or os.path.join(here, DEFAULT_ZIP)
     problem = target_problem(target)

@@ -301,7 +301,8 @@ class CollectSubmission(unittest.TestCase):
             for target, message in ((os.path.join(folder, "README.md"), "give a name ending in .zip"),
                                     (notes, "exists and is not a zip"),
                                     (os.path.join(folder, "folder.zip"), "is a folder"),
-                                    (os.path.join(folder, "absent", "x.zip"), "does not exist")):
+                                    (os.path.join(folder, "absent", "x.zip"), "does not exist"),
+                                    ("", "an empty path")):  # an unset shell variable: not the default zip
                 result = subprocess.run([sys.executable, os.path.join(PART2, "collect_submission.py"), target],
                                         capture_output=True, text=True)
                 self.assertEqual((result.returncode, result.stdout), (2, ""), target)
