@@ -96,8 +96,11 @@ def read_batch(filename):
     """(images uint8 (N, 3072), labels int64 (N,)) of one batch file, or a DataError naming it."""
     try:
         mode = os.stat(filename).st_mode
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         raise DataMissingError(f"{filename} not found; {FETCH_HINT}") from None
+    except NotADirectoryError:  # the data folder given is a file (--data-dir main.py)
+        raise DataMissingError(f"{os.path.dirname(filename)} is a file, not the folder of the batches; give the "
+                               f"cifar-10-batches-py folder") from None
     except OSError as error:  # a folder on the way that this user may not read, say: fetching again would not help
         raise DataError(f"{filename} cannot be read ({error.strerror or error}); fix the permissions of the data "
                         f"folder") from None

@@ -201,9 +201,13 @@ class BadBatches(unittest.TestCase):
         self.assertNotIsInstance(caught.exception, FileNotFoundError)
         self.assertEqual(str(caught.exception), f"{self.path} cannot be read (Permission denied); fix the "
                                                 f"permissions of the data folder")
-        with mock.patch("os.stat", side_effect=NotADirectoryError(errno.ENOTDIR, "Not a directory")):
-            with self.assertRaises(FileNotFoundError):  # a file where the folder should be: nothing there
-                load_split(self.temporary.name, train=False)
+        a_file = os.path.join(self.temporary.name, "notes.txt")  # given as the data folder
+        with open(a_file, "w") as f:
+            f.write("not the batches")
+        with self.assertRaises(FileNotFoundError) as caught:  # a file where the folder should be: nothing there
+            load_split(a_file, train=False)
+        self.assertEqual(str(caught.exception), f"{a_file} is a file, not the folder of the batches; give the "
+                                                f"cifar-10-batches-py folder")
 
     def test_str_keys_and_integer_data_are_accepted(self):
         self.write(batch(dtype=np.int64, str_keys=True))
