@@ -55,16 +55,25 @@ def submission_files(root="."):
     return paths
 
 
+# torch.save's format before zip files (_use_new_zipfile_serialization=False): a pickle of this magic number first
+LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
+
+
 def damaged_checkpoint(paths):
     """The first checkpoints/*.pth among `paths` that is not a whole torch.save file (a zip archive whose every
-    member passes its CRC): a copy cut short, say. None when all are whole."""
+    member passes its CRC, or the older pickle format): a copy cut short, say. None when all are whole."""
     for path in paths:
         if path.startswith("checkpoints" + os.sep) and path.endswith(".pth"):
             try:
+                with open(path, "rb") as f:
+                    if f.read(len(LEGACY_TORCH_MAGIC)) == LEGACY_TORCH_MAGIC:
+                        continue
                 with zipfile.ZipFile(path) as archive:
                     if archive.testzip() is None:
                         continue
-            except (zipfile.BadZipFile, EOFError, ValueError):  # OSError: the zip's own line names the file
+            except OSError:
+                continue  # zipped a moment ago: not a question of its contents
+            except (zipfile.BadZipFile, EOFError, ValueError):
                 pass
             return path
     return None

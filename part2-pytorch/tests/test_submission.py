@@ -10,6 +10,9 @@ import unittest
 import zipfile
 from unittest import mock
 
+import torch
+
+from checkpointing import read_weights
 from tests.helpers import PART2
 
 # the wrapper's python3 is the one running the tests, not whatever comes first on PATH (Git Bash on Windows)
@@ -275,14 +278,17 @@ class CollectSubmission(unittest.TestCase):
             note = (f"note: {os.path.join('checkpoints', 'twolayernet.pth')} is not a whole torch.save file (cut "
                     f"short or corrupted): graders could not load it; train again, or copy it anew, then collect "
                     f"again\n")
+            legacy = io.BytesIO()  # torch.save's format before zip files: whole, and loadable
+            torch.save(read_weights(checkpoint), legacy, _use_new_zipfile_serialization=False)
             for name, content in (("cut short", whole[:len(whole) // 2]), ("a byte changed", bytes(flipped)),
-                                  ("not a zip", b"\x80\x02}q\x00."), ("whole", whole)):
+                                  ("not a zip", b"\x80\x02}q\x00."), ("whole", whole),
+                                  ("whole", legacy.getvalue())):
                 with self.subTest(content=name):
                     with open(checkpoint, "wb") as f:
                         f.write(content)
                     result = subprocess.run([sys.executable, script, target], capture_output=True, text=True)
                     self.assertEqual((result.returncode, result.stderr), (0, ""))
-                    self.assertEqual(result.stdout.endswith(note), name != "whole", result.stdout)
+                    self.assertEqual(result.stdout.endswith(note), name != "whole", (name, result.stdout))
                     with zipfile.ZipFile(target) as archive:
                         self.assertEqual(archive.read("checkpoints/twolayernet.pth"), content)
 
