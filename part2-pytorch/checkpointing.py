@@ -254,13 +254,14 @@ class GradedCheckpoint:
     than the file there did, unless `overwrite` (the kit's behaviour: each run writes its best).
 
     `score(state_dict)` returns a test accuracy; the file's score is measured when this is built, and again
-    before a replacement if another process changed the file meanwhile.
+    before a replacement if another process changed the file meanwhile (unless `can_rescore` is false, as for
+    one rank of several, whose test the others would have to join: the other process's file is then kept).
     """
 
-    def __init__(self, path, model_name, score, overwrite=False, kept_because=None):
+    def __init__(self, path, model_name, score, overwrite=False, kept_because=None, can_rescore=True):
         """`kept_because`: why a file there is not to be replaced (unless `overwrite`) whatever this run scores."""
         self.path, self.model_name, self.score, self.overwrite = path, model_name, score, overwrite
-        self.kept_because = kept_because
+        self.kept_because, self.can_rescore = kept_because, can_rescore
         self.lock = files.FileLock(path + ".lock")
         self.saved = None  # accuracy of what this run wrote
         self.not_finite = False  # the file there holds NaN or inf: a diverged run's, scored below any other
@@ -296,8 +297,11 @@ class GradedCheckpoint:
         if not (self.overwrite or accuracy > self.baseline):
             return False
         with self.lock:
-            if not self.overwrite and self._stat() != self._seen:
-                self.baseline, self.problem = self._measure()  # another run replaced it since we looked
+            if not self.overwrite and self._stat() != self._seen:  # another run replaced it since we looked
+                if not self.can_rescore:
+                    self.baseline, self.problem = math.inf, "another run replaced it during this one"
+                    return False
+                self.baseline, self.problem = self._measure()
                 if accuracy <= self.baseline:
                     return False
             save_atomically(state_dict, self.path)

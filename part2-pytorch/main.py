@@ -307,14 +307,20 @@ def decide_amp(args, device, echo):
         echo(f"amp auto: bf16 autocast {'on' if args.amp else 'off'} (it was {'' if args.amp else 'not '}faster here)")
 
 
+def confusion_of_weights(state_dict, args, training, device):
+    """The test confusion matrix of a fresh model of the run's kind holding `state_dict`."""
+    model = MODEL_BUILDERS[args.model]()
+    model.load_state_dict(state_dict)
+    model = model.to(device, memory_format=training.layout)
+    return confusion_on_test_set(model, training.test_batches, args, device)
+
+
 def open_graded_checkpoint(args, training, run, device, echo):
     """checkpoints/<model>.pth as a GradedCheckpoint, the weights there scored on this run's test set."""
     def score(state_dict):
-        scored = MODEL_BUILDERS[args.model]()
-        scored.load_state_dict(state_dict)
-        scored = scored.to(device, memory_format=training.layout)
-        return accuracy(confusion_on_test_set(scored, training.test_batches, args, device))
-    return graded_checkpoint(args, score, echo, run, training.test_set.targets)
+        return accuracy(confusion_of_weights(state_dict, args, training, device))
+    return graded_checkpoint(args, score, echo, run, training.test_set.targets,
+                             can_rescore=distributed.world_size() == 1)  # ranks test together: not rank 0 alone
 
 
 def prepare_run_folder(args, run, state, echo):
@@ -375,17 +381,19 @@ def train_epoch(epoch, args, training, run, device, progress):
     return row, confusion
 
 
-def nothing_to_train(run, args, best, graded, writes, echo):
-    """A resume of a run that has finished all its epochs: say so, and offer its best to checkpoints/ again (the
-    end of the run may have failed to write it)."""
+def nothing_to_train(run, args, training, device, best, graded, writes, echo):
+    """A resume of a run that has finished all its epochs: say so, test its best weights again (--resume may name
+    other test data than the run had) and offer them to checkpoints/ again (the end of the run may have failed to
+    write them). Returns the best, with this test's accuracy and confusion matrix."""
     echo(f"{run.folder} has finished all {args.epochs} epochs; nothing to train (raise --epochs to go on)")
     if best is None:
         raise config.ConfigError(f"{run.folder} stopped after epoch {args.epochs}, before any test; "
                                  f"resume it with --epochs above {args.epochs}")
-    if graded:  # scored anew, on every rank (the test sums across them): --resume may name other test data
-        accuracy_now = graded.score(best["model"])
-        if writes:
-            graded.offer(best["model"], accuracy_now)
+    confusion = confusion_of_weights(best["model"], args, training, device)  # every rank: the test sums across them
+    best = dict(best, accuracy=accuracy(confusion), confusion=confusion)
+    if writes and graded:
+        graded.offer(best["model"], best["accuracy"])
+    return best
 
 
 def save_epoch(run, args, training, row, per_class, confusion, best, improved, graded):
@@ -426,7 +434,7 @@ def fit(args, device, run_name=None, echo=print, progress=False):
             best, confusion = (state["best"], state["confusion"]) if state else (None, None)
             first_epoch = state["epoch"] + 1 if state else 1
             if first_epoch > args.epochs:
-                nothing_to_train(run, args, best, graded, writes, echo)
+                best = nothing_to_train(run, args, training, device, best, graded, writes, echo)
             else:
                 echo(format_header())
         epoch = first_epoch

@@ -78,7 +78,7 @@ def is_cifar10_test_set(labels):
     return len(labels) == CIFAR10_TEST_IMAGES and first == CIFAR10_FIRST_TEST_LABELS_SHA256
 
 
-def graded_checkpoint(args, score, echo, run, test_labels):
+def graded_checkpoint(args, score, echo, run, test_labels, can_rescore=True):
     """checkpoints/<model>.pth, guarded so that this run replaces it only with better weights; `score(state_dict)`
     is the test accuracy of some weights on the run's test set, whose labels are `test_labels`. The kit's own
     checkpoints are graded on CIFAR-10's test set: a run tested on other data (a test's tiny folder, another
@@ -88,7 +88,8 @@ def graded_checkpoint(args, score, echo, run, test_labels):
                   and not is_cifar10_test_set(test_labels))
     why = (f"the kit's checkpoints are graded on CIFAR-10's {CIFAR10_TEST_IMAGES:,} test images, and this run tests "
            f"on {len(test_labels):,} other images, in {args.data_dir}") if other_data else None
-    graded = checkpointing.GradedCheckpoint(path, args.model, score, args.overwrite_checkpoint, kept_because=why)
+    graded = checkpointing.GradedCheckpoint(path, args.model, score, args.overwrite_checkpoint, kept_because=why,
+                                            can_rescore=can_rescore)
     if graded.problem and not args.overwrite_checkpoint:
         echo(f"{path} is kept: {graded.problem}; this run's best weights go to {run.best_path} "
              f"(--overwrite-checkpoint replaces it)")

@@ -310,6 +310,20 @@ class GradedCheckpointRule(unittest.TestCase):
             self.assertFalse(graded.offer(self.weights(accuracy), accuracy))
             self.assertEqual(read_bytes(self.path), before)
 
+    def test_one_rank_of_several_keeps_a_file_another_run_wrote_meanwhile_without_testing_it_alone(self):
+        # under torchrun the test sums across ranks: rank 0 alone scoring the new file would wait for ever
+        checkpointing.save_atomically(self.weights(0.5), self.path)
+        scored = []
+        graded = checkpointing.GradedCheckpoint(self.path, "TwoLayerNet",
+                                                lambda state: scored.append(1) or float(state["fc2.bias"][0]),
+                                                can_rescore=False)
+        checkpointing.save_atomically(self.weights(0.25), self.path)  # another run, worse, after this one looked
+        os.utime(self.path, ns=(1, 1))
+        before = read_bytes(self.path)
+        self.assertFalse(graded.offer(self.weights(0.875), 0.875))
+        self.assertEqual((read_bytes(self.path), len(scored)), (before, 1))  # kept; scored once, at the start
+        self.assertEqual(graded.problem, "another run replaced it during this one")
+
     def test_weights_of_another_model_in_the_file_are_kept_unscored(self):
         checkpointing.save_atomically(MODEL_BUILDERS["VanillaCNN"]().state_dict(), self.path)
         before = read_bytes(self.path)
@@ -587,7 +601,7 @@ class Resume(Scratch):
 
     def test_a_finished_run_resumed_on_other_test_data_is_scored_on_that_data(self):
         # the same images with every test label moved on by one: the run's best scores 0 there, though last.pth
-        # says 1.0; the graded file (all-zero weights: class 0 always) scores 0.1 and must stay
+        # holds what it scored on its own data; the graded file (all-zero weights: class 0 always) scores 0.1
         write_cifar_folder(self.run.path("shifted"))
         test_batch = self.run.path("shifted", "cifar-10-batches-py", "test_batch")
         with open(test_batch, "rb") as f:
@@ -602,7 +616,9 @@ class Resume(Scratch):
                                          "data_dir=" + os.path.join("shifted", "cifar-10-batches-py"))
         self.assertEqual((status, err), (0, ""))
         self.assertIn("nothing to train", out)
-        self.assertIn("kept checkpoints/twolayernet.pth, which scores 0.1000".replace("/", os.sep), out)
+        self.assertIn("Best Prec@1 0.0000 at epoch 1", out)  # every line speaks of this test set
+        self.assertIn("kept checkpoints/twolayernet.pth, which scores 0.1000: this run's best, 0.0000, is not "
+                      "better".replace("/", os.sep), out)
         self.assertEqual(read_bytes(self.checkpoint), checkpoint)
 
     def test_a_resume_with_nothing_to_train_writes_what_a_failed_end_left_out(self):
