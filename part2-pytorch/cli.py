@@ -20,7 +20,7 @@ WINDOWS_REFUSES = re.compile(r'[<>:"\\|?*\x00-\x1f]')  # in a file name
 WINDOWS_DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)  # not folders there
 
 
-RUN_NAME_PART_MAX = 100
+RUN_NAME_PART_MAX = 240  # a file name's 255 bytes, less what the run's lock (.NAME.lock) and NAME.12 add
 
 
 def run_name_argument(name):
@@ -30,7 +30,7 @@ def run_name_argument(name):
                                          "(and '/' between folder names)")
     if any(len(part) > RUN_NAME_PART_MAX for part in name.split("/")):  # file systems take 255 bytes a name
         raise argparse.ArgumentTypeError(f"{name[:40]!r}... is not a run name: at most {RUN_NAME_PART_MAX} "
-                                         f"characters between '/' (the folder's lock and set-aside names add more)")
+                                         f"characters between '/'")
     for part in name.split("/"):  # names that would fail or alias another folder on Windows, for every user
         if WINDOWS_DEVICE.fullmatch(part) or part.endswith("."):
             raise argparse.ArgumentTypeError(f"{name!r} is not a run name on every system: Windows keeps CON, PRN, "

@@ -114,9 +114,12 @@ def what_to_do(error):
                          and os.path.isdir(error.filename))
     if error.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR) or folder_in_the_way:
         return "a file or folder of that name is in the way: move it"
-    too_long_for_windows = os.name == "nt" and error.filename and len(os.path.abspath(error.filename)) >= 260
-    if error.errno == errno.ENAMETOOLONG or too_long_for_windows:  # Windows says only "not found" past 260
-        return "the path is too long: move the kit to a folder with a shorter path (such as C:\\kit on Windows)"
+    if error.errno == errno.ENAMETOOLONG:
+        return "a name in the path, or the whole path, is too long: use a shorter name or move the kit higher up"
+    too_long_for_windows = (os.name == "nt" and error.errno == errno.ENOENT and error.filename
+                            and len(os.path.abspath(error.filename)) >= 260)
+    if too_long_for_windows:  # past 260 characters Windows says only "not found", unless long paths are enabled
+        return "the path is past Windows' 260 characters: move the kit to a folder with a shorter path (C:\\kit)"
     if error.errno == errno.EROFS:  # a read-only mount: permissions cannot help
         return "copy the kit to a disk you can write to"
     if error.errno in (errno.EACCES, errno.EPERM):

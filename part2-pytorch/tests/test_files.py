@@ -155,12 +155,14 @@ class FailedWrites(unittest.TestCase):
             long_name = os.path.join(folder, "x" * 300)  # past every file system's 255 for one name
             with self.assertRaises(OSError) as caught:
                 files.write_atomically(long_name, lambda f: f.write(b"x"))
-            self.assertIn("the path is too long", files.what_to_do(caught.exception))
+            self.assertIn("a name in the path, or the whole path, is too long", files.what_to_do(caught.exception))
             deep = os.path.join(folder, *["run"] * 70, "metrics.csv")  # Windows: past 260, only "not found"
             not_found = FileNotFoundError(errno.ENOENT, "The system cannot find the path specified", deep)
             self.assertIn("check the disk", files.what_to_do(not_found))
             with mock.patch.object(os, "name", "nt"):
-                self.assertIn("move the kit to a folder with a shorter path", files.what_to_do(not_found))
+                self.assertIn("past Windows' 260 characters", files.what_to_do(not_found))
+                denied = PermissionError(errno.EACCES, "Access is denied", deep)  # another cause: its own fix
+                self.assertEqual(files.what_to_do(denied), "fix the permissions")
             self.assertEqual(sorted(os.listdir(folder)), ["metrics.csv"])  # no temporary file left
 
 

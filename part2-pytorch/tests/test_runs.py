@@ -447,14 +447,16 @@ class RunFolders(Scratch):
             status, _, err = self.run.main("--name", name)
             self.assertEqual(status, 2, name)
             self.assertIn(f"{name!r} is not a run name", err)
-        for name in ("a" * 101, "first/" + "b" * 300):  # past a file name's 255 bytes with the lock's
+        for name in ("a" * 241, "first/" + "b" * 300):  # past a file name's 255 bytes with the lock's
             status, _, err = self.run.main("--name", name)
             self.assertEqual(status, 2, name)
             one_line(self, err)
-            self.assertIn("at most 100 characters between '/'", err)
+            self.assertIn("at most 240 characters between '/'", err)
         self.assertEqual(sorted(os.listdir(self.run.path("runs"))), before)
-        self.assertEqual(self.run.main("--epochs", "1", "--name", "c" * 100)[0], 0)
-        self.assertEqual(epochs_in(self.run, "c" * 100), [1])
+        self.assertEqual(self.run.main("--epochs", "1", "--name", "c" * 240)[0], 0)
+        self.assertEqual(epochs_in(self.run, "c" * 240), [1])
+        self.assertEqual(self.run.main("--epochs", "1", "--name", "c" * 240)[0], 0)  # the first set aside: .1
+        self.assertEqual(epochs_in(self.run, "c" * 240 + ".1"), [1])
         self.assertNotIn("outside", os.listdir(self.run.folder))
 
     def test_a_config_whose_file_name_is_no_folder_name_everywhere_asks_for_a_name(self):
