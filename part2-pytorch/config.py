@@ -134,7 +134,7 @@ class FolderPath(Text):
 
 
 class Imbalance:
-    allowed = "regular, or any other text (the kit's files say imbalance) for long-tailed CIFAR-10"
+    allowed = "regular for CIFAR-10's, or any other text (the kit's files say imbalance) for long-tailed CIFAR-10"
 
     @staticmethod
     def parse(value):
@@ -193,8 +193,7 @@ SETTINGS = {
                             "per step instead of hundreds, the lever for small models on GPUs) or max-autotune "
                             "(also searches for the fastest kernels; compiles for minutes)"),
     "imbalance": Setting("data", Imbalance(),
-                         help="regular: CIFAR-10 training set; anything else (imbalance): long-tailed "
-                              "IMBALANCECIFAR10"),
+                         help="the training set: CIFAR-10's, or long-tailed (IMBALANCECIFAR10)"),
     "save_best": Setting("data", Boolean(), help="save the best weights to checkpoints/<model>.pth"),
     "overwrite_checkpoint": Setting("data", Boolean(), False,
                                     help="with save_best, replace checkpoints/<model>.pth by the run's best even when "
