@@ -38,6 +38,19 @@ def graded_files():
     return sorted(names)
 
 
+def refusing_replace(refusals):
+    """os.replace as Windows runs it while another program holds a file: refused `refusals` times, then done;
+    returns (the targets it was asked for, the function)."""
+    calls, real_replace = [], os.replace
+
+    def replace(source, target):
+        calls.append(target)
+        if len(calls) <= refusals:
+            raise PermissionError(errno.EACCES, "Access is denied", target)
+        return real_replace(source, target)
+    return calls, replace
+
+
 class CollectSubmission(unittest.TestCase):
     def setUp(self):
         temporary = tempfile.TemporaryDirectory()
@@ -278,16 +291,9 @@ class CollectSubmission(unittest.TestCase):
     def test_on_windows_a_zip_open_elsewhere_is_waited_for_then_named(self):
         earlier = self.collect_earlier_zip()
         kit = self.copy_imported()
-        real_replace = os.replace
         for refusals, status in ((3, 0), (100, 2)):  # held a moment (a virus scan), or until the user acts
             with self.subTest(refusals=refusals):
-                calls = []
-
-                def replace(source, target):
-                    calls.append(target)
-                    if len(calls) <= refusals:
-                        raise PermissionError(errno.EACCES, "Access is denied", target)
-                    return real_replace(source, target)
+                calls, replace = refusing_replace(refusals)
                 err = io.StringIO()
                 with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep"), \
                         contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
@@ -320,16 +326,9 @@ class CollectSubmission(unittest.TestCase):
 
     def test_on_windows_a_first_zip_held_by_a_virus_scanner_is_waited_for_too(self):
         kit = self.copy_imported()
-        real_replace = os.replace
         for refusals, status in ((3, 0), (100, 2)):  # a scan done in a moment; a new zip held on
             with self.subTest(refusals=refusals):
-                calls = []
-
-                def replace(source, target):
-                    calls.append(target)
-                    if len(calls) <= refusals:
-                        raise PermissionError(errno.EACCES, "Access is denied", target)
-                    return real_replace(source, target)
+                calls, replace = refusing_replace(refusals)
                 err = io.StringIO()
                 with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep"), \
                         contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):

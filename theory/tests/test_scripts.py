@@ -55,6 +55,19 @@ def run_hiding(script, hide=(), cwd=THEORY, **environment):
                           text=True, timeout=120, env=dict(os.environ, **environment))
 
 
+def refusing_replace(refusals):
+    """os.replace as Windows runs it while another program holds a file: refused `refusals` times, then done;
+    returns (the targets it was asked for, the function)."""
+    calls, real_replace = [], os.replace
+
+    def replace(source, target):
+        calls.append(target)
+        if len(calls) <= refusals:
+            raise PermissionError(errno.EACCES, "Access is denied", str(target))
+        return real_replace(source, target)
+    return calls, replace
+
+
 class LoadingLibraries(unittest.TestCase):
     def test_a_missing_package_is_one_line_naming_it_and_the_fix(self):
         for script, hidden in (("conv_as_matrix.py", "numpy"), ("conv_as_matrix.py", "torch"),
@@ -161,19 +174,12 @@ class Figure(unittest.TestCase):
             self.assertEqual(sorted(os.listdir(tmp)), ["folder.png", "relu_pieces.png"])  # no temp file left
 
     def test_on_windows_a_figure_open_in_a_viewer_is_waited_for_then_named(self):
-        real_replace = os.replace
         with tempfile.TemporaryDirectory() as tmp:
             figure, new = Path(tmp, "relu_pieces.png"), Path(tmp, "relu_pieces.png.1.tmp")
             for refusals in (3, 100):  # held a moment, or until the user closes it
                 figure.write_bytes(b"the earlier figure")
                 new.write_bytes(b"\x89PNG the new figure")
-                calls = []
-
-                def replace(source, target):
-                    calls.append(target)
-                    if len(calls) <= refusals:
-                        raise PermissionError(errno.EACCES, "Access is denied", str(target))
-                    return real_replace(source, target)
+                calls, replace = refusing_replace(refusals)
                 with self.subTest(refusals=refusals), mock.patch("os.name", "nt"), \
                         mock.patch("os.replace", replace), mock.patch("time.sleep"):
                     if refusals == 3:
@@ -189,18 +195,11 @@ class Figure(unittest.TestCase):
                                                             f"program; close it there\n"))
 
     def test_on_windows_a_first_figure_held_by_a_virus_scanner_is_waited_for_too(self):
-        real_replace = os.replace
         with tempfile.TemporaryDirectory() as tmp:
             figure, new = Path(tmp, "relu_pieces.png"), Path(tmp, "relu_pieces.png.1.tmp")
             for refusals in (3, 100):  # a scan done in a moment; a new file held on: the plain permission error
                 new.write_bytes(b"\x89PNG the new figure")
-                calls = []
-
-                def replace(source, target):
-                    calls.append(target)
-                    if len(calls) <= refusals:
-                        raise PermissionError(errno.EACCES, "Access is denied", str(target))
-                    return real_replace(source, target)
+                calls, replace = refusing_replace(refusals)
                 with self.subTest(refusals=refusals), mock.patch("os.name", "nt"), \
                         mock.patch("os.replace", replace), mock.patch("time.sleep"):
                     if refusals == 3:
