@@ -213,7 +213,7 @@ class BadConfigs(unittest.TestCase):
             ("loss_type: CE", "loss_type: CE, reweight: yes please",
              ["loss.reweight", "'yes please'", "true or false"]),
             ("save_best: true", "save_best: 1", ["data.save_best", "1", "true or false"]),
-            ("imbalance: regular", "imbalance: 3", ["data.imbalance", "3", "regular, or any other text"]),
+            ("imbalance: regular", "imbalance: 3", ["data.imbalance", "3", "regular for CIFAR-10's, or any other text"]),
             ("save_best: true", "save_best: true, imb_factor: 0", ["data.imb_factor", "0", "(0, 1]"]),
             ("save_best: true", "save_best: true, imb_factor: 1.5", ["data.imb_factor", "1.5", "(0, 1]"]),
             ("save_best: true", "save_best: true, imb_type: linear", ["data.imb_type", "'linear'", "exp, step"]),
