@@ -76,6 +76,9 @@ def default_run_name(config_path):
     return name
 
 
+EVALUATION_SETTINGS = ("data_dir", "batch_size", "model", "amp", "channels_last")  # what --evaluate reads
+
+
 def parse_arguments(argv=None):
     parser = cli.CommandLineParser(prog="main.py", description=(__doc__ or "").partition("\n\n")[0], allow_abbrev=False,
                                formatter_class=cli.HelpFormatter)
@@ -112,6 +115,11 @@ def parse_arguments(argv=None):
     args = parser.parse_args(argv)
     if args.config is None and args.evaluate is None:
         parser.error("the following arguments are required: --config (or --evaluate CHECKPOINT)")
+    unused = [key for key, _ in args.overrides if key not in EVALUATION_SETTINGS] + (["name"] if args.name else [])
+    if args.evaluate is not None and unused:  # a flag that would seem to change the test but does nothing
+        flags = lambda keys: ", ".join("--" + key.replace("_", "-") for key in dict.fromkeys(keys))  # noqa: E731
+        parser.error(f"--evaluate tests saved weights and trains nothing: {flags(unused)} would do nothing there; "
+                     f"it takes {flags(EVALUATION_SETTINGS)} (and --config, --device)")
     return args
 
 

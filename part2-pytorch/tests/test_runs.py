@@ -1165,6 +1165,23 @@ class Evaluate(Scratch):
                 self.assertEqual("in bf16 autocast" in out, amp == "true")
         self.assertEqual(amps, [False, False, True])
 
+    def test_flags_that_would_do_nothing_in_an_evaluation_are_refused_and_nothing_is_written(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        before = sorted(os.listdir(self.run.path("runs")))
+        for flags, named in ((["--epochs", "3"], "--epochs would"), (["--name", "x"], "--name would"),
+                             (["--set", "lr_schedule=linear", "--learning-rate", "0.5"],
+                              "--lr-schedule, --learning-rate would")):
+            with self.subTest(flags=flags):
+                status, out, err = self.run.main("--evaluate", "checkpoints/twolayernet.pth", *flags)
+                self.assertEqual((status, out), (2, ""))
+                one_line(self, err)
+                self.assertIn(named, err)
+                self.assertIn("trains nothing", err)
+        self.assertEqual(sorted(os.listdir(self.run.path("runs"))), before)
+        status, out, err = self.run.main("--evaluate", "checkpoints/twolayernet.pth", "--batch-size", "7",
+                                         "--channels-last", "--model", "TwoLayerNet")  # what it does read
+        self.assertEqual((status, err), (0, ""))
+
 
 if __name__ == "__main__":
     unittest.main()
