@@ -247,6 +247,23 @@ def _check_combinations(values, source):
                           f"loss_type {values['loss_type']}; expected 0 or loss_type CE")
 
 
+def notes(values):
+    """What a run of these settings should be told though each is allowed: a near miss of `regular` (the kit takes
+    any other text for the long-tailed set), a warm-up or deferred weighting that the run's epochs never reach
+    (a --resume with more epochs may)."""
+    said = []
+    if values["imbalance"] != "regular" and values["imbalance"].strip().lower() == "regular":  # "Regular", "regular "
+        said.append(f"imbalance {values['imbalance']!r} is not 'regular': as in the kit, any other text trains on "
+                    f"long-tailed CIFAR-10")
+    if values["warmup"] > values["epochs"]:
+        said.append(f"warmup {values['warmup']} is longer than the run's {values['epochs']} epochs: the rate never "
+                    f"reaches learning_rate {values['learning_rate']:g}")
+    if values["reweight"] and values["reweight_from"] > values["epochs"]:
+        said.append(f"reweight_from {values['reweight_from']} is past the run's {values['epochs']} epochs: no epoch's "
+                    f"loss is weighted")
+    return said
+
+
 _SHORT = reprlib.Repr()
 _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel = 60, 60, 3
 

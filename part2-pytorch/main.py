@@ -359,9 +359,8 @@ def start_run(args, training, run, device, echo, writes):
     if writes:
         prepare_run_folder(args, run, state, echo)
     echo(describe_run(args, training, run, device))
-    if args.imbalance != "regular" and args.imbalance.strip().lower() == "regular":  # "Regular", "regular "
-        echo(f"note: imbalance {args.imbalance!r} is not 'regular': as in the kit, any other text trains on "
-             f"long-tailed CIFAR-10")
+    for note in config.notes(vars(args)):
+        echo(f"note: {note}")
     return state, graded
 
 

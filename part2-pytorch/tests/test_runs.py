@@ -61,7 +61,19 @@ class Scratch(unittest.TestCase):
         self.checkpoint = self.run.path("checkpoints", "twolayernet.pth")
 
 
-class ImbalanceText(Scratch):
+class Notes(Scratch):
+    def test_a_warmup_or_deferred_weighting_the_epochs_never_reach_is_noted(self):
+        for flags, note in ((["--warmup", "3"], "note: warmup 3 is longer than the run's 1 epochs: the rate never "
+                                                "reaches learning_rate 0.1"),
+                            (["--set", "loss_type=Focal", "--set", "reweight=true", "--set", "reweight_from=2"],
+                             "note: reweight_from 2 is past the run's 1 epochs: no epoch's loss is weighted"),
+                            (["--warmup", "1", "--set", "loss_type=Focal", "--set", "reweight=true"], None)):
+            with self.subTest(flags=flags):
+                status, out, err = self.run.main("--epochs", "1", "--save-best", "false", *flags)
+                self.assertEqual((status, err), (0, ""))
+                self.assertEqual([line for line in out.splitlines() if line.startswith("note:")],
+                                 [note] if note else [])
+
     def test_regular_in_another_case_or_with_spaces_trains_long_tailed_with_a_note(self):
         # as in the kit, any text but "regular" means long-tailed CIFAR-10: a near miss is said, not refused
         for text, note in (("Regular", True), ("'regular '", True), ("imbalance", False), ("regular", False)):
