@@ -290,7 +290,9 @@ class GradedCheckpoint:
             status = os.stat(self.path)
         except FileNotFoundError:
             return None
-        return status.st_size, status.st_mtime_ns
+        # each replacement is a new file (inode) too: two saves of one model share a size, and on a coarse clock
+        # (FAT, some network shares) a modification time
+        return status.st_size, status.st_mtime_ns, status.st_ino, status.st_ctime_ns
 
     def offer(self, state_dict, accuracy):
         """Write `state_dict` (whose test accuracy is `accuracy`) if the rule allows; returns whether it did."""

@@ -92,6 +92,7 @@ class RunLog:
         self._check_not_nested()
         if not (os.path.isdir(self.folder) and os.listdir(self.folder)):
             return None
+        files.remove_leftovers(os.path.join(self.folder, "*"))  # a killed write's: not worth keeping aside
         number = 1
         while os.path.lexists(f"{self.folder}.{number}"):  # a link to nothing is in the way too
             number += 1

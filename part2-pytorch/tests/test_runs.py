@@ -314,9 +314,10 @@ class GradedCheckpointRule(unittest.TestCase):
 
     def test_a_better_file_another_run_wrote_meanwhile_is_kept(self):
         checkpointing.save_atomically(self.weights(0.5), self.path)
+        seen = os.stat(self.path)
         graded = self.graded()
         checkpointing.save_atomically(self.weights(0.875), self.path)  # another run, after this one looked
-        os.utime(self.path, ns=(1, 1))  # a time of its own, however coarse the file system's clock
+        os.utime(self.path, ns=(seen.st_atime_ns, seen.st_mtime_ns))  # the same size and time: a coarse clock's
         before = read_bytes(self.path)
         for accuracy in (0.875, 0.75):  # as good as the file there now, then worse: either way it stays
             self.assertFalse(graded.offer(self.weights(accuracy), accuracy))
@@ -529,6 +530,13 @@ class RunFolders(Scratch):
             open(path, "wb").close()
         self.assertEqual(self.run.main("--epochs", "2", "--resume")[0], 0)
         self.assertEqual([path for path in leftovers if os.path.exists(path)], [])
+
+    def test_a_fresh_run_sets_an_earlier_one_aside_without_its_killed_writes(self):
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        open(self.run.path("runs", "tiny", "best.pth.4242.tmp"), "wb").close()  # a run killed mid-save
+        self.assertEqual(self.run.main("--epochs", "1")[0], 0)
+        self.assertEqual(sorted(os.listdir(self.run.path("runs", "tiny.1"))),
+                         sorted(os.listdir(self.run.path("runs", "tiny"))))  # the earlier run's files, no .tmp
 
 
 class Resume(Scratch):
