@@ -379,14 +379,26 @@ def fetch(here):
         problem = folder_problem(os.path.join(work, FOLDER))
         if problem:
             raise FetchError(f"{archive}: {problem}; {NOT_CIFAR}")
-        if os.path.lexists(final):
-            replace_when_free(final, os.path.join(work, "previous"))  # the damaged copy goes with the work folder
-        replace_when_free(os.path.join(work, FOLDER), final)
+        install(os.path.join(work, FOLDER), final, work)
     finally:
         _unlock(lock)
         shutil.rmtree(work, ignore_errors=True)  # the download, any partial extraction, any previous copy
     say(f"CIFAR-10 ready in {final}")
     return 0
+
+
+def install(unpacked, final, work):
+    """Move the checked folder `unpacked` to `final`, the damaged copy there into `work` (deleted with it), unless
+    a fetch run at the same time has put a sound copy there meanwhile."""
+    if os.path.lexists(final):
+        if folder_problem(final) is None:
+            return  # the other fetch's: as good as ours
+        replace_when_free(final, os.path.join(work, "previous"))
+    try:
+        replace_when_free(unpacked, final)
+    except (OSError, FetchError):
+        if folder_problem(final) is not None:  # not the other fetch's sound copy in the way: a real failure
+            raise
 
 
 def replace_when_free(folder, target, waits=(0.1, 0.2, 0.5, 1, 2, 4)):

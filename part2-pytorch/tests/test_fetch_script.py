@@ -337,6 +337,23 @@ class FetchScript(unittest.TestCase):
         self.assertEqual((calls[4:], held), (["lock", "unlock"], {}))  # a whole fetch releases its lock too
         self.assertTrue(os.path.isdir(self.folder))
 
+    def test_a_sound_copy_another_fetch_installs_first_is_kept_as_done(self):
+        fetch, ours, theirs = load_fetch_module(), os.path.join(self.data, ".work"), os.path.join(self.data, ".other")
+        for folder in (ours, theirs):
+            fetch.safe_extract(self.good, folder, "fetch again")
+        real_replace_when_free = fetch.replace_when_free
+
+        def theirs_lands_first(folder, target):  # between our check of the folder and our move into it
+            if not os.path.exists(self.folder):
+                os.replace(os.path.join(theirs, "cifar-10-batches-py"), self.folder)
+            return real_replace_when_free(folder, target)
+        with mock.patch.object(fetch, "replace_when_free", theirs_lands_first):
+            fetch.install(os.path.join(ours, "cifar-10-batches-py"), self.folder, ours)
+        self.assertIsNone(fetch.folder_problem(self.folder))
+        fetch.install(os.path.join(ours, "cifar-10-batches-py"), self.folder, ours)  # sound there already: kept
+        self.assertTrue(os.path.isdir(os.path.join(ours, "cifar-10-batches-py")))  # ours goes with the work folder
+        self.assertIsNone(fetch.folder_problem(self.folder))
+
     def test_on_windows_a_folder_held_open_is_tried_again_then_refused_in_one_line(self):
         fetch, real_replace = load_fetch_module(), os.replace
         msvcrt = types.SimpleNamespace(LK_NBLCK="lock", LK_UNLCK="unlock", locking=lambda fd, mode, size: None)
