@@ -238,20 +238,29 @@ def run_grid(name, workers, data_dir, results, extra=(), shard=(1, 1)):
                       f"reweight={row['reweight']!s:5s} beta={row['beta']:<6} gamma={row['gamma']:<3} "
                       f"seed={row['seed']}  test acc {row['test_acc']:.4f}  ({row['seconds']:.0f} s)", flush=True)
     except BaseException:  # Ctrl-C, a failed run: the other runs stop now, not when they would have finished
-        stop_workers(pool)
+        if stop_workers(pool):
+            with results_lock(os.path.dirname(results) or "."):  # which clears a killed append's file too
+                for run in todo:  # and a checkpoint or log a worker was writing when it was ended
+                    files.remove_leftovers(os.path.join("runs", run_folder(run), "*"))
         raise
     pool.shutdown()
 
 
 def stop_workers(pool):
-    """End the pool's workers at once; a worker killed mid-write leaves a temp file the next lock holder removes."""
+    """End the pool's workers at once; returns whether they all ended within seconds (a worker ended mid-write
+    leaves a temporary file, which nobody writes to any more once it has)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # read before shutdown, which clears it
     if hasattr(pool, "terminate_workers"):  # Python 3.14
         pool.terminate_workers()
-        return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):  # earlier: no public way (read
-        with contextlib.suppress(OSError, ValueError):                       # before shutdown, which clears it)
-            process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
+    else:  # earlier: no public way
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError):
+                process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            process.join(timeout=10)
+    return not any(process.is_alive() for process in processes)
 
 
 def list_lines(runs, done):
