@@ -288,16 +288,22 @@ class CollectSubmission(unittest.TestCase):
         self.assertIn("interrupted", err.getvalue())
         self.assert_kept(earlier)  # no .submission-* temporary file either
 
+    def collect_on_windows(self, kit, refusals, status):
+        """kit.main() as on Windows, with os.replace refused `refusals` times; asserts its exit `status` and
+        returns (the replaces tried, stderr)."""
+        calls, replace = refusing_replace(refusals)
+        err = io.StringIO()
+        with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep"), \
+                contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            self.assertEqual(kit.main([]), status)
+        return calls, err
+
     def test_on_windows_a_zip_open_elsewhere_is_waited_for_then_named(self):
         earlier = self.collect_earlier_zip()
         kit = self.copy_imported()
         for refusals, status in ((3, 0), (100, 2)):  # held a moment (a virus scan), or until the user acts
             with self.subTest(refusals=refusals):
-                calls, replace = refusing_replace(refusals)
-                err = io.StringIO()
-                with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep"), \
-                        contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-                    self.assertEqual(kit.main([]), status)
+                calls, err = self.collect_on_windows(kit, refusals, status)
                 if status:
                     self.assertEqual(len(calls), 6)
                     self.assertTrue(err.getvalue().endswith("is it open in another program? close it there); any "
@@ -328,11 +334,7 @@ class CollectSubmission(unittest.TestCase):
         kit = self.copy_imported()
         for refusals, status in ((3, 0), (100, 2)):  # a scan done in a moment; a new zip held on
             with self.subTest(refusals=refusals):
-                calls, replace = refusing_replace(refusals)
-                err = io.StringIO()
-                with mock.patch("os.name", "nt"), mock.patch("os.replace", replace), mock.patch("time.sleep"), \
-                        contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-                    self.assertEqual(kit.main([]), status)
+                calls, err = self.collect_on_windows(kit, refusals, status)
                 self.assertEqual((len(calls), os.path.exists(self.zip)), (6 if status else 4, not status))
                 if status:
                     self.assertNotIn("another program", err.getvalue())
