@@ -257,10 +257,22 @@ def stop_workers(pool):
             with contextlib.suppress(OSError, ValueError):
                 process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
+    # a process's sentinel is ready once it has ended; is_alive() is not to be trusted here: the pool's own thread
+    # reaps the workers too, and a wait that loses that race takes an ended worker for a live one
+    left, deadline = sentinels(processes), time.monotonic() + 10
+    while left and time.monotonic() < deadline:
+        ended = multiprocessing.connection.wait(left, timeout=max(0.0, deadline - time.monotonic()))
+        left = [sentinel for sentinel in left if sentinel not in ended]
+    return not left
+
+
+def sentinels(processes):
+    """The sentinels of `processes` that can still be waited on (a closed process has ended)."""
+    found = []
     for process in processes:
-        with contextlib.suppress(OSError, ValueError, AssertionError):
-            process.join(timeout=10)
-    return not any(process.is_alive() for process in processes)
+        with contextlib.suppress(ValueError):  # closed
+            found.append(process.sentinel)
+    return found
 
 
 def list_lines(runs, done):

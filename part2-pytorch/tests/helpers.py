@@ -22,6 +22,15 @@ def python_handles_ctrl_c():
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def alive(pid):
+    """Whether process `pid` runs (Linux /proc): a zombie has ended, only its entry is left."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def class_images(labels, seed):
     """uint8 images (N, 3, 32, 32) whose colour encodes the label, plus noise: learnable in a few steps,
     and unchanged in meaning by crops and flips."""

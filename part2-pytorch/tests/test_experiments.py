@@ -1,3 +1,4 @@
+import concurrent.futures
 import contextlib
 import csv
 import io
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 from unittest import mock
 
@@ -20,7 +22,7 @@ import grids
 import longtail_plots
 import main
 import run_state
-from tests.helpers import PART2, write_cifar_folder
+from tests.helpers import PART2, alive, write_cifar_folder
 
 
 def fake_row(run, acc):
@@ -237,6 +239,27 @@ class Workers(unittest.TestCase):
         self.assertEqual(experiments.worker_devices(0, 5), [("cuda:0", 1), ("cuda:1", 1)])
         self.assertEqual(experiments.worker_devices(0, 1), [("cuda:0", 1)])
         self.assertEqual(experiments.worker_devices(5, 3), [("cuda:0", 1), ("cuda:1", 1), ("cuda:0", 1)])
+
+
+class StoppedPool(unittest.TestCase):
+    def test_workers_ended_at_once_are_reported_ended(self):
+        # the pool's own thread reaps ended workers too; a check that lost that race once in five stops took an
+        # ended worker for a live one, and the stopped grid then left its temporary files behind
+        context = multiprocessing.get_context("spawn")
+        for attempt in range(15):
+            pool = concurrent.futures.ProcessPoolExecutor(2, mp_context=context)
+            for _ in range(3):
+                pool.submit(time.sleep, 60)
+            while len(pool._processes) < 2 or not all(p.pid for p in pool._processes.values()):
+                time.sleep(0.01)
+            processes = list(pool._processes.values())
+            started = time.monotonic()
+            self.assertTrue(experiments.stop_workers(pool), f"stop {attempt}")
+            self.assertLess(time.monotonic() - started, 5)
+            deadline = time.monotonic() + 2  # a worker's files close a moment before its process is gone
+            while os.path.isdir("/proc/self") and any(alive(p.pid) for p in processes) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.assertEqual([p.pid for p in processes if os.path.isdir("/proc/self") and alive(p.pid)], [])
 
 
 class CoresOfFinishedRuns(unittest.TestCase):

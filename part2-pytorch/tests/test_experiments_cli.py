@@ -14,7 +14,7 @@ import torch
 
 import results_csv
 import grids
-from tests.helpers import PART2, python_handles_ctrl_c, write_cifar_folder
+from tests.helpers import PART2, alive, python_handles_ctrl_c, write_cifar_folder
 
 SCRIPT = os.path.join(PART2, "experiments.py")
 setUpModule = python_handles_ctrl_c  # Python's Ctrl-C handler, even in a suite started in the background
@@ -42,14 +42,6 @@ def children_of(pid):
             if int(fields[1]) == pid and fields[0] != "Z":
                 found.append(int(name))
     return found
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"  # a zombie has ended; only its entry is left
-    except OSError:
-        return False
 
 
 class CommandLine(unittest.TestCase):
@@ -187,6 +179,8 @@ class KilledRunner(unittest.TestCase):
                     self.assertLess(time.monotonic(), deadline, "no epoch finished in time")
                     time.sleep(0.05)
                 workers = children_of(parent.pid)
+                for folder in glob.glob(os.path.join(tmp, "runs", "longtail", "*")):  # as a worker ended mid-save
+                    open(os.path.join(folder, "best.pth.99999.tmp"), "wb").close()
                 parent.send_signal(number)  # to the parent alone, as `kill` does
                 _, err = parent.communicate(timeout=60)
             finally:
@@ -199,11 +193,11 @@ class KilledRunner(unittest.TestCase):
             while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
                 time.sleep(0.1)
             self.assertEqual([pid for pid in workers if alive(pid)], [], "workers outlived the interrupt")
-            # on disk: no row (no run finished), each run's last epoch whole (a worker ended mid-save may leave a
-            # temporary file, which the grid clears when its workers end in time, else the next run there)
+            # on disk: no row (no run finished), each run's last epoch whole, no temporary file left
             self.assertEqual(results_csv.read_rows(results) if os.path.exists(results) else [], [])
             for path in glob.glob(os.path.join(tmp, "runs", "longtail", "*", "last.pth")):
                 self.assertGreaterEqual(torch.load(path, weights_only=True)["epoch"], 1, path)
+            self.assertEqual(glob.glob(os.path.join(tmp, "**", "*.tmp"), recursive=True), [])  # the grid cleared them
 
 
 if __name__ == "__main__":
