@@ -188,8 +188,9 @@ def markdown_tables(rows):
     for setting in sorted(summary, key=lambda s: (-s.factor, s.loss != "CE", s.loss, s.beta)):
         result = summary[setting]
         beta = f"{setting.beta:g}" if setting.loss != "CE" else "-"
+        spread = f"{result.spread:.4f}" if result.seeds > 1 else "-"  # one seed says nothing of the spread
         lines.append(f"| {ratio(setting.factor)} | {setting.loss} | {beta} | {result.acc:.4f} | {result.seeds} | "
-                     f"{result.spread:.4f} |")
+                     f"{spread} |")
     for factor in sorted({s.factor for s in summary}):
         best = best_class_balanced(summary, factor)
         if best is None or baseline(factor) not in summary:

@@ -428,6 +428,7 @@ class Plots(unittest.TestCase):
         self.assertEqual((best.loss, best.beta), ("CB-Focal g=0.5", 0.999))  # the first of the 0.6 rows by name
         self.assertEqual(summary[longtail_plots.baseline(0.01)].seeds, 3)
         self.assertIn("| 100:1 | CE | - | 0.5000 | 3 | 0.0000 |", tables)
+        self.assertIn("| 100:1 | CB-Focal g=0.5 | 0.999 | 0.6000 | 1 | - |", tables)  # one seed: no spread to show
         self.assertNotIn("0.9000", tables)
 
     def test_rows_that_all_ran_with_overrides_give_a_clear_error_and_no_file(self):
