@@ -464,6 +464,15 @@ class SharedCopies(unittest.TestCase):
                 with open(os.path.join(PART, name), "rb") as mine, open(os.path.join(OTHER_PART, name), "rb") as theirs:
                     self.assertEqual(mine.read(), theirs.read(), f"{name} differs between the parts: copy it across")
 
+    def test_both_hand_in_batch_files_find_python_alike(self):  # part 1's tests read what each line does
+        if not os.path.isdir(OTHER_PART):
+            self.skipTest(f"{OTHER_PART} is absent: nothing to compare with")
+        commands = []
+        for part in (PART, OTHER_PART):
+            with open(os.path.join(part, "collect_submission.bat"), "rb") as f:
+                commands.append([line for line in f.read().splitlines() if not line.lower().startswith(b"rem ")])
+        self.assertEqual(commands[0], commands[1], "collect_submission.bat differs beyond its comments")
+
 
 if __name__ == "__main__":
     unittest.main()
