@@ -38,11 +38,11 @@ class ClassifierTrainer:
             loss_history.append(loss)
 
             epoch_end = (it + 1) % iterations_per_epoch == 0
+            if epoch_end and it > 0:  # the kit's rule: iteration 0 never decays, even where it ends an epoch
+                optimizer.learning_rate *= learning_rate_decay
+                epoch += 1
             periodic = acc_frequency is not None and it % acc_frequency == 0
             if it == 0 or epoch_end or periodic:
-                if it > 0 and epoch_end:  # as the kit's trainer: one iteration an epoch decays num_epochs - 1 times
-                    optimizer.learning_rate *= learning_rate_decay
-                    epoch += 1
                 train_acc = self._accuracy(X, y, model)
                 train_acc_history.append(train_acc)
                 if verbose:

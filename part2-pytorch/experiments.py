@@ -194,7 +194,7 @@ def run_and_record(results, run, *arguments):
 
 def worker_devices(workers, runs):
     """The device and thread count of each worker for `runs` runs: CUDA GPUs in turn when there are any, else an
-    Apple GPU (one worker unless asked), else the CPU, the cores shared out among the workers (main.py's order).
+    Apple GPU (one worker unless asked), else the CPU, the cores shared out among the workers (choose_device's order).
     Never more workers than runs, so that one run left to do gets every core."""
     import torch
 

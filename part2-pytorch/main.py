@@ -134,7 +134,7 @@ def build_model(args, device):
     as the paper does."""
     model = MODEL_BUILDERS[args.model]()
     if args.loss_type == "SigmoidFocal":
-        output_layer = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]  # in every model here
+        output_layer = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]  # every model ends in one
         if output_layer.bias is None:
             raise config.ConfigError(f"loss_type SigmoidFocal needs an output layer with a bias for its prior "
                                      f"initialisation; {args.model} has none, use CE or Focal")
@@ -348,8 +348,9 @@ def describe_run(args, training, run, device):
 
 
 def start_run(args, training, run, device, echo, writes):
-    """Read what the run goes on from (a resume) and score the graded checkpoint before anything on disk changes,
-    so that a failure or Ctrl-C there leaves every folder as it was; then set an earlier run aside and write the
+    """Read what the run goes on from (a resume) and score the graded checkpoint before the run changes anything on
+    disk (at most checkpoints/ is made, to see that it takes a file), so that a failure or Ctrl-C there leaves every
+    folder as it was; then set an earlier run aside and write the
     run's config. Returns (the resumed state or None, the GradedCheckpoint or None)."""
     if writes and args.save_best:
         check_writable(graded_path(args))
@@ -365,8 +366,9 @@ def start_run(args, training, run, device, echo, writes):
 
 
 def train_epoch(epoch, args, training, run, device, progress):
-    """Train one epoch and test when it is due; returns its console row and the test confusion matrix (None
-    when not tested). Diverged, with nothing saved, when the loss or the weights stop being finite."""
+    """Train one epoch and test when it is due; returns its metrics row (epoch, lr, loss, accuracies, seconds)
+    and the test confusion matrix (None when not tested). Diverged, with nothing saved, when the loss or the
+    weights stop being finite."""
     started = time.perf_counter()
     rate, rate_at_batch = epoch_schedule(args, epoch, len(training.train_batches))
     set_learning_rate(training.optimizer, rate)
@@ -480,7 +482,7 @@ def main(argv=None):
         args = config.run_arguments(path, overrides, **options)
         check_working_folder([args.data_dir])
         if args.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels
+            torch.backends.cudnn.benchmark = True  # few shapes, each met often: let cuDNN pick
         check_ranks(args)
         if args.evaluate:
             evaluate(args, args.device)

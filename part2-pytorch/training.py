@@ -1,4 +1,5 @@
-"""The kit's learning-rate rule, one epoch of training, and one pass of validation."""
+"""The learning-rate schedules (the kit's step rule and a linear one), the optimiser (SGD, fused where it can be,
+with Lookahead's weight averaging), one epoch of training under optional bf16 autocast, and one pass of validation."""
 import contextlib
 
 import torch
