@@ -14,8 +14,8 @@ import cli
 import files
 
 FOLDERS = ("configs", "losses", "checkpoints", "models", "data")
-FILES = ("main.py", "cli.py", "config.py", "checkpointing.py", "device.py", "distributed.py", "files.py", "metrics.py",
-         "progress.py", "run_state.py", "runlog.py", "training.py")
+FILES = ("main.py", "cli.py", "config.py", "config_kinds.py", "config_yaml.py", "checkpointing.py", "device.py",
+         "distributed.py", "files.py", "metrics.py", "progress.py", "run_state.py", "runlog.py", "training.py")
 DEFAULT_ZIP = "part2_submission.zip"
 LEFTOVER_AGE_S = 3600  # a zip takes seconds: a temporary file an hour old is no live run's
 SKIPPED_FOLDERS = {"__pycache__", "cifar-10-batches-py"}  # byte code, and 180 MB of images

@@ -7,161 +7,19 @@ Anything not allowed raises ConfigError with a one-line message naming the key, 
 """
 import argparse
 import difflib
-import math
-import os
-import re
-import reprlib
-from dataclasses import dataclass
 
 import yaml
 
+from config_kinds import (REQUIRED, Boolean, BooleanOrAuto, Choice, ConfigError, FolderPath, Imbalance, Integer,
+                          Number, Setting, Steps, Text, shown)
+from config_yaml import YAML_VALUE_FAILURES, nodes_of, odd_number, odd_number_problem, read_yaml
 from data.dataset_cifar import IMBALANCECIFAR10
 from data.device_batches import FLIP_MODES
 from losses import LOSS_BUILDERS
 from models import MODEL_BUILDERS
 
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
-REQUIRED = object()  # the default of the settings every config must give
-MAX_CONFIG_BYTES = 64 * 1024
 IMAGES_PER_CLASS = IMBALANCECIFAR10.img_max  # in CIFAR-10's training set: the long tail's head
-
-
-class ConfigError(ValueError):
-    """A config or override that cannot be used; the message is one line."""
-
-
-@dataclass(frozen=True)
-class Integer:
-    minimum: int
-    maximum: int = 10**9  # past any count of images, epochs or steps; a 400-digit warmup overflowed a float
-
-    @property
-    def allowed(self):
-        return f"an integer >= {self.minimum} and <= {self.maximum:,}"
-
-    def parse(self, value):
-        if isinstance(value, bool) or not isinstance(value, int) or not self.minimum <= value <= self.maximum:
-            raise ValueError
-        return value
-
-
-@dataclass(frozen=True)
-class Number:
-    low: float
-    high: float = math.inf
-    low_included: bool = True
-    high_included: bool = False
-
-    @property
-    def allowed(self):
-        if self.high == math.inf:
-            return f"a number {'>=' if self.low_included else '>'} {self.low:g}"
-        brackets = ("[" if self.low_included else "(") + ("]" if self.high_included else ")")
-        return f"a number in {brackets[0]}{self.low:g}, {self.high:g}{brackets[1]}"
-
-    def parse(self, value):
-        if isinstance(value, bool):
-            raise ValueError
-        # YAML 1.1, which PyYAML follows, reads 1e-4 (no dot) as a string; accept it as the number it means
-        # (only in plain decimal: float() would take "1_0" as 10 too).
-        if isinstance(value, str) and not PLAIN_NUMBER.fullmatch(value.strip()):
-            raise ValueError
-        number = float(value) if isinstance(value, (int, float, str)) else math.nan
-        above_low = number >= self.low if self.low_included else number > self.low
-        below_high = number <= self.high if self.high_included else number < self.high
-        if not (math.isfinite(number) and above_low and below_high):
-            raise ValueError
-        return number
-
-
-class Boolean:
-    allowed = "true or false"
-
-    @staticmethod
-    def parse(value):
-        if not isinstance(value, bool):
-            raise ValueError
-        return value
-
-
-class BooleanOrAuto:
-    allowed = "true, false or auto"
-
-    @staticmethod
-    def parse(value):
-        if not (isinstance(value, bool) or value == "auto"):
-            raise ValueError
-        return value
-
-
-@dataclass(frozen=True)
-class Choice:
-    options: tuple
-
-    @property
-    def allowed(self):
-        return "one of " + ", ".join(self.options)
-
-    def parse(self, value):
-        if value not in self.options:
-            raise ValueError
-        return value
-
-
-class Text:
-    allowed = "a non-empty string"
-
-    @staticmethod
-    def parse(value):
-        if not isinstance(value, str) or not value:
-            raise ValueError
-        return value
-
-
-class FolderPath(Text):
-    allowed = ("a folder's path: not blank, no control character (in double quotes YAML reads the \\n and \\t of "
-               "D:\\new\\tmp as a newline and a tab: write Windows paths with / or in single quotes), and only "
-               "characters the file system can name")
-
-    @staticmethod
-    def parse(value):
-        try:  # YAML's "\0" or a lone surrogate "\ud800" would fail later, inside os.stat, as a traceback
-            if any(c < " " or c == "\x7f" for c in Text.parse(value)) or not value.strip() or not os.fsencode(value):
-                raise ValueError
-        except UnicodeEncodeError:
-            raise ValueError from None
-        return value
-
-
-class Imbalance:
-    allowed = "regular for CIFAR-10's, or any other text (the kit's files say imbalance) for long-tailed CIFAR-10"
-
-    @staticmethod
-    def parse(value):
-        return Text.parse(value)  # as the kit: regular is CIFAR-10's training set, anything else IMBALANCECIFAR10
-
-
-class Steps:
-    allowed = "two increasing epochs [a, b] with 1 <= a < b (the rate drops x0.1 after a and x0.01 after b)"
-
-    @staticmethod
-    def parse(value):
-        if not (isinstance(value, list) and len(value) == 2):
-            raise ValueError
-        first, second = (Integer(1).parse(step) for step in value)
-        if first >= second:
-            raise ValueError
-        return [first, second]
-
-
-@dataclass(frozen=True)
-class Setting:
-    section: str
-    kind: object  # has .parse(value) -> value (ValueError when not allowed) and .allowed (a description)
-    default: object = REQUIRED
-    help: str = ""
-
-
 SECTIONS = ("Train", "network", "data", "loss")
 SETTINGS = {
     "batch_size": Setting("Train", Integer(1), help="images per training step"),
@@ -264,20 +122,6 @@ def notes(values):
     return said
 
 
-_SHORT = reprlib.Repr()
-_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlevel = 60, 60, 3
-
-
-def shown(value):
-    """repr(value) cut short: a config value can be huge (an alias bomb) and goes into one-line messages."""
-    try:
-        text = _SHORT.repr(value)
-    except ValueError:  # an integer past Python's 4,300 digits of text (YAML reads 0x... of any length)
-        text = (f"<an integer of {value.bit_length():,} bits>" if isinstance(value, int) else
-                f"<a {type(value).__name__} holding a huge integer>")
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _check(key, value, source):
     setting = SETTINGS[key]
     try:
@@ -296,100 +140,6 @@ def _unknown_key(key, source):
     return ConfigError(f"{source}: unknown key {shown(key)}{hint} (keys: {', '.join(SETTINGS)})")
 
 
-# What yaml.safe_load raises for a scalar its own types refuse (2024-13-45, !!int abc, 5000 digits), and where
-# PyYAML's constructors themselves fail on a tagged value (!!bool maybe: KeyError; !!int '': IndexError)
-YAML_VALUE_FAILURES = (ValueError, OverflowError, KeyError, IndexError, AttributeError, TypeError)
-
-
-def _read_yaml(path):
-    try:
-        with open(path, "rb") as f:
-            text = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as error:
-        raise ConfigError(f"cannot read config {path}: {error.strerror or error}") from None
-    except ValueError:  # a NUL in the path, or a character no file name can hold
-        raise ConfigError(f"cannot read config {shown(path)}: no file can have that name") from None
-    if len(text) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a config is a few dozen lines of "
-                          f"the sections {', '.join(SECTIONS)}")
-    try:
-        document = yaml.safe_load(text.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; a config is YAML with the sections {', '.join(SECTIONS)}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to be a config; expected the sections {', '.join(SECTIONS)}, "
-                          f"each a mapping of keys") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML{where}: {shown(problem)[1:-1]}") from None
-    except YAML_VALUE_FAILURES as error:
-        raise ConfigError(f"{path}: a value YAML cannot read ({shown(str(error))[1:-1]}); quote it if it is "
-                          f"text, or write the number plainly") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a mapping of the sections {', '.join(SECTIONS)}, got {shown(document)}")
-    repeated = _repeated_key(text.decode("utf-8"))
-    if repeated:  # YAML would keep the last silently: a second Train section would drop the first's keys
-        key, line = repeated
-        raise ConfigError(f"{path}: {shown(key)} is given twice (the second time at line {line}); keep one")
-    odd = _odd_number(text.decode("utf-8"))
-    if odd:
-        raise ConfigError(f"{path}: {odd_number_problem(*odd)}")
-    return document
-
-
-def odd_number_problem(text, line=None):
-    where = f" at line {line}" if line else ""
-    return (f"{shown(text)[1:-1]}{where} is a number YAML reads as {shown(yaml.safe_load(text))} (minutes:seconds, "
-            f"octal, hexadecimal, binary or digits grouped with _); write it in plain decimal, or quote it if it is "
-            f"text")
-
-
-def _nodes(text):
-    """Every node of the YAML `text`, each once (an alias repeats its anchor's node: a YAML bomb would take ages);
-    nodes only, so no object is built."""
-    nodes, visited = [yaml.compose(text, Loader=yaml.SafeLoader)], set()
-    while nodes:
-        node = nodes.pop()
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        yield node
-        if isinstance(node, yaml.MappingNode):
-            nodes.extend(value for _, value in node.value)
-        elif isinstance(node, yaml.SequenceNode):
-            nodes.extend(node.value)
-
-
-def _repeated_key(text):
-    """(key, line) of the first key that a mapping of the YAML `text` holds twice, else None."""
-    for node in _nodes(text):
-        if isinstance(node, yaml.MappingNode):
-            seen = set()
-            for key in (key for key, _ in node.value if isinstance(key, yaml.ScalarNode)):
-                if key.value in seen:
-                    return key.value, key.start_mark.line + 1
-                seen.add(key.value)
-    return None
-
-
-PLAIN_INTEGER = re.compile(r"[-+]?(0|[1-9][0-9]*)")
-PLAIN_NUMBER = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
-YAML_INFINITY_OR_NAN = {".inf", "+.inf", "-.inf", ".nan"}  # left to the settings, which refuse them by name
-
-
-def _odd_number(text):
-    """(text, line) of the first number that YAML 1.1 reads in a form few mean: 1:00 is 60 (minutes:seconds),
-    010 is 8 (octal), 0x10 and 0b11 are hexadecimal and binary, 1_0 is 10; else None."""
-    for node in _nodes(text):
-        if isinstance(node, yaml.ScalarNode) and node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
-            plain = PLAIN_INTEGER if node.tag.endswith("int") else PLAIN_NUMBER
-            if not (plain.fullmatch(node.value) or node.value.lower() in YAML_INFINITY_OR_NAN):
-                return node.value, node.start_mark.line + 1
-    return None
-
-
 def parse_value(text, key=None):
     """A command-line value read as YAML, as it would be in a config: '2' -> 2, '[6, 8]' -> [6, 8], 'CE' -> 'CE';
     for a text setting (data_dir) the text itself: a folder may be called `on`, `2024` or `my data #2`."""
@@ -399,7 +149,7 @@ def parse_value(text, key=None):
         value = yaml.safe_load(text) if text.strip() else text
     except (yaml.YAMLError, RecursionError, *YAML_VALUE_FAILURES):
         return text  # not YAML, or a value YAML refuses or fails on: left as text for the setting to judge
-    odd = isinstance(value, (int, float, list)) and _odd_number(text)  # 1:00, 0x10, [010, 8]
+    odd = isinstance(value, (int, float, list)) and odd_number(nodes_of(text))  # 1:00, 0x10, [010, 8]
     if odd:
         raise ConfigError(f"command line: {key or 'a value'} = {odd_number_problem(odd[0])}")
     return value
@@ -424,7 +174,7 @@ def _settings_in(path):
     """{key: value} of the file, from whichever section each key sits in (the kit flattens its sections, and
     its own files place some keys differently); a key given twice must have one value."""
     values, places = {}, {}
-    for section, entries in _read_yaml(path).items():
+    for section, entries in read_yaml(path, ", ".join(SECTIONS)).items():
         if section not in SECTIONS:
             close = difflib.get_close_matches(section if isinstance(section, str) else shown(section), SECTIONS, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
