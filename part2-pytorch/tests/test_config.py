@@ -202,6 +202,7 @@ class BadConfigs(unittest.TestCase):
             ("warmup: 0", "warmup: -2", ["Train.warmup", "-2", ">= 0"]),
             ("steps: [6, 8]", "steps: [8, 6]", ["Train.steps", "[8, 6]", "increasing"]),
             ("steps: [6, 8]", "steps: [6, 6]", ["Train.steps", "[6, 6]", "increasing"]),
+            ("steps: [6, 8]", "steps: [0, 5]", ["Train.steps", "[0, 5]", "1 <= a < b"]),  # x0.1 from the start
             ("steps: [6, 8]", "steps: [2, 4, 6]", ["Train.steps", "[2, 4, 6]", "two increasing"]),
             ("steps: [6, 8]", "steps: 6", ["Train.steps", "6", "two increasing"]),
             ("model: TwoLayerNet", "model: ResNet-33", ["network.model", "'ResNet-33'", "ResNet-32", "TwoLayerNet"]),

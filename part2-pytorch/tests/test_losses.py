@@ -162,6 +162,27 @@ class SigmoidFocal(unittest.TestCase):
         torch.testing.assert_close(layer.bias, torch.full((10,), -math.log(9.0)))
         torch.testing.assert_close(torch.sigmoid(layer.bias), torch.full((10,), 0.1))
 
+    def test_a_sigmoid_focal_run_starts_its_output_layer_alone_at_the_prior(self):
+        import argparse
+        import main
+        for loss_type in ("SigmoidFocal", "Focal"):
+            with self.subTest(loss_type=loss_type):
+                torch.manual_seed(0)
+                model = main.build_model(argparse.Namespace(model="TwoLayerNet", loss_type=loss_type,
+                                                            channels_last=False), "cpu")
+                torch.manual_seed(0)
+                fresh = main.MODEL_BUILDERS["TwoLayerNet"]()
+                layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+                fresh_layers = [m for m in fresh.modules() if isinstance(m, torch.nn.Linear)]
+                self.assertGreater(len(layers), 1)
+                for layer, untouched in zip(layers[:-1], fresh_layers):  # the hidden layers as built
+                    torch.testing.assert_close(layer.bias, untouched.bias)
+                prior = torch.full((10,), -math.log(9.0))
+                if loss_type == "SigmoidFocal":
+                    torch.testing.assert_close(layers[-1].bias, prior)
+                else:
+                    torch.testing.assert_close(layers[-1].bias, fresh_layers[-1].bias)
+
 
 if __name__ == "__main__":
     unittest.main()

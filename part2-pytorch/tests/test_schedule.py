@@ -39,6 +39,17 @@ class LinearSchedule(unittest.TestCase):
                 self.assertAlmostEqual(linear_learning_rate_at(progress, 0.2, 1, 10), expected, places=12)
         self.assertAlmostEqual(linear_learning_rate_at(2.0, 0.3, 0, 4), 0.15, places=12)  # no warm-up
 
+    def test_each_batch_takes_the_rate_at_its_middle_and_the_epoch_shows_its_middle_batch(self):
+        import argparse
+        import main
+        args = argparse.Namespace(lr_schedule="linear", learning_rate=0.4, warmup=0, epochs=2)
+        shown, rate_at_batch = main.epoch_schedule(args, 2, 4)  # epoch 2 of 2, 4 batches: progress 1.125 .. 1.875
+        self.assertEqual([round(rate_at_batch(b), 12) for b in range(4)], [0.175, 0.125, 0.075, 0.025])
+        self.assertAlmostEqual(shown, 0.075, places=12)  # batch 2 of 0..3
+        self.assertGreater(rate_at_batch(3), 0)  # the last step still learns
+        args.lr_schedule, args.steps = "step", [1, 2]
+        self.assertEqual(main.epoch_schedule(args, 2, 4), (0.4 * 0.1, None))  # the kit's rule: one rate an epoch
+
 
 if __name__ == "__main__":
     unittest.main()
