@@ -62,6 +62,21 @@ class TestMaxPooling(unittest.TestCase):
                 np.testing.assert_array_equal(out, out_t.detach().numpy())
                 np.testing.assert_allclose(pool.dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
 
+    def test_offsets_at_the_edge_of_their_integer_type_match_pytorch(self):
+        # a window's farthest offset, (k - 1) * w + k - 1, is 255 for k 2, w 254 and 256 for w 255: uint8 no more
+        rng = np.random.default_rng(3)
+        for k, w in ((2, 254), (2, 255), (3, 127), (3, 128)):
+            with self.subTest(k=k, w=w):
+                x = rng.standard_normal((1, 1, k, w))
+                pool = MaxPooling(kernel_size=k, stride=k)
+                out = pool.forward(x)
+                dout = rng.standard_normal(out.shape)
+                pool.backward(dout)
+                xt = torch.tensor(x, requires_grad=True)
+                F.max_pool2d(xt, k, k).backward(torch.tensor(dout))
+                np.testing.assert_array_equal(out, F.max_pool2d(torch.tensor(x), k, k).numpy())
+                np.testing.assert_array_equal(pool.dx, xt.grad.numpy())
+
     def test_ties_route_to_the_first_maximum_like_pytorch(self):
         # After a ReLU whole windows are 0: the gradient must go to one pixel per window, not to all of them.
         x = np.zeros((1, 2, 5, 5))

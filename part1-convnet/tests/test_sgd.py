@@ -36,6 +36,16 @@ class TestSGD(unittest.TestCase):
         np.testing.assert_allclose(layer.weight, [0.942, -2.116])
         np.testing.assert_allclose(layer.bias, [0.21])
 
+    def test_each_layer_keeps_its_own_velocity(self):
+        # two layers of the same shapes and other gradients: a velocity shared by shape or name would mix them
+        first, second = Layer([1.0], [0.0], [1.0], [0.0]), Layer([1.0], [0.0], [-2.0], [0.0])
+        model = Model(first, NoParams(), second)
+        sgd = SGD(model, learning_rate=0.1, reg=0.0, momentum=0.5)
+        sgd.update(model)
+        sgd.update(model)  # same gradients: v2 = 0.5 * v1 - 0.1 * g = -0.15 * g; w2 = 1 - 0.25 * g
+        np.testing.assert_allclose(first.weight, [0.75])
+        np.testing.assert_allclose(second.weight, [1.5])
+
     def test_two_steps_with_l2_on_weights_only(self):
         layer = Layer([1.0], [2.0], [0.0], [0.0])
         model = Model(layer)
