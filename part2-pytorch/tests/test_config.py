@@ -526,5 +526,17 @@ class BuiltFromTheConfig(unittest.TestCase):
                              os.path.join("checkpoints", name))
 
 
+
+class Notes(unittest.TestCase):
+    def test_a_warmup_the_run_completes_gets_no_note_and_one_past_its_end_does(self):
+        settings = load_config(None, [("model", "TwoLayerNet"), ("loss_type", "CE"), ("imbalance", "regular"),
+                                      ("save_best", False), ("batch_size", 8), ("learning_rate", 0.1),
+                                      ("reg", 0.0), ("steps", [6, 8]), ("momentum", 0.9), ("epochs", 3)],
+                               required=False)
+        for warmup, said in ((3, []), (4, ["warmup 4 is longer than the run's 3 epochs"])):
+            with self.subTest(warmup=warmup):
+                notes = config.notes(dict(settings, warmup=warmup))
+                self.assertEqual([note[:len(said[0])] for note in notes] if said else notes, said)
+
 if __name__ == "__main__":
     unittest.main()

@@ -56,8 +56,9 @@ class CifarDataset(SyntheticFolder):
         first_two = np.concatenate([np.flatnonzero(self.labels == c)[:2] for c in range(10)])
         np.testing.assert_array_equal(balanced.data, self.images[np.sort(first_two)].transpose(0, 2, 3, 1))
         self.assertEqual(Cifar(self.folder, samples=25, balance=False).targets, self.labels[:25].tolist())
-        with self.assertRaises(ValueError):
-            Cifar(self.folder, samples=301)
+        for samples in (0, 301):  # an empty set would fail later, in the first epoch
+            with self.subTest(samples=samples), self.assertRaises(ValueError):
+                Cifar(self.folder, samples=samples)
 
     def test_missing_folder_names_the_fetch_script(self):
         with self.assertRaises(FileNotFoundError) as caught:
