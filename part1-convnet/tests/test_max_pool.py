@@ -10,6 +10,13 @@ from tests import reference_layers
 from tests.gradient_check import numeric_gradient, rel_error
 
 
+def pytorch_pool(x, k, s, dout):
+    """PyTorch's max-pooling of x and its gradient for dout, as numpy arrays: the oracle."""
+    xt = torch.tensor(x, requires_grad=True)
+    out = F.max_pool2d(xt, int(k), int(s))
+    out.backward(torch.tensor(dout))
+    return out.detach().numpy(), xt.grad.numpy()
+
 class TestMaxPooling(unittest.TestCase):
     def test_hand_computed(self):
         x = np.array([[[[1., 5., 2., 0.],
@@ -72,10 +79,9 @@ class TestMaxPooling(unittest.TestCase):
                 out = pool.forward(x)
                 dout = rng.standard_normal(out.shape)
                 pool.backward(dout)
-                xt = torch.tensor(x, requires_grad=True)
-                F.max_pool2d(xt, k, k).backward(torch.tensor(dout))
-                np.testing.assert_array_equal(out, F.max_pool2d(torch.tensor(x), k, k).numpy())
-                np.testing.assert_array_equal(pool.dx, xt.grad.numpy())
+                out_t, dx_t = pytorch_pool(x, k, k, dout)
+                np.testing.assert_array_equal(out, out_t)
+                np.testing.assert_array_equal(pool.dx, dx_t)
 
     def test_ties_route_to_the_first_maximum_like_pytorch(self):
         # After a ReLU whole windows are 0: the gradient must go to one pixel per window, not to all of them.
@@ -133,12 +139,11 @@ class TestMaxPooling(unittest.TestCase):
                 out = pool.forward(x)
                 dout = rng.standard_normal(out.shape)
                 pool.backward(dout)
-                xt = torch.tensor(x, requires_grad=True)
-                F.max_pool2d(xt, k, s).backward(torch.tensor(dout))
-                np.testing.assert_array_equal(out, F.max_pool2d(torch.tensor(x), k, s).numpy())
+                out_t, dx_t = pytorch_pool(x, k, s, dout)
+                np.testing.assert_array_equal(out, out_t)
                 # overlapping windows add up in another order than PyTorch's: equal to rounding
-                np.testing.assert_allclose(pool.dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
-                self.assertEqual(np.count_nonzero(pool.dx), np.count_nonzero(xt.grad.numpy()))  # same winners
+                np.testing.assert_allclose(pool.dx, dx_t, rtol=1e-12, atol=1e-12)
+                self.assertEqual(np.count_nonzero(pool.dx), np.count_nonzero(dx_t))  # same winners
 
     def test_wide_rows_whose_offsets_pass_255_match_pytorch(self):
         # the arg-max is kept as an offset i*w + j from its window's corner: 601 here, more than a byte holds
